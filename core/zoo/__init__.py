@@ -1,0 +1,1 @@
+"""Named pretrained models (see `core.zoo.registry`)."""
