@@ -1,0 +1,181 @@
+"""Plotly figures as pure functions of data: the app and the notebooks draw exactly these.
+
+No function here touches global plotting state; each returns a new `go.Figure`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+
+from core.viz.images import image_grid
+
+# A qualitative palette that stays readable on white and in grey-scale screenshots.
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D",
+           "#BAB0AC")
+SELECTED = "#D62728"
+
+
+def _np(values: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+
+
+def _layout(fig: go.Figure, title: str = "", height: int | None = None) -> go.Figure:
+    fig.update_layout(
+        title=title or None, template="plotly_white", height=height,
+        margin=dict(l=10, r=10, t=40 if title else 10, b=10), legend=dict(orientation="h", y=-0.12),
+    )
+    return fig
+
+
+def grid_figure(images: torch.Tensor | np.ndarray, ncol: int | None = None, title: str = "", scale: int = 1) -> go.Figure:
+    """A tiled image grid as a figure without axes (for notebooks and saved run figures)."""
+    grid = image_grid(images, ncol=ncol, scale=scale)
+    fig = go.Figure(go.Image(z=grid, hoverinfo="skip"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title, height=min(900, grid.shape[0] + (60 if title else 20)))
+
+
+def scatter_figure(
+    clouds: Mapping[str, torch.Tensor | np.ndarray],
+    labels: Mapping[str, torch.Tensor | np.ndarray | None] | None = None,
+    label_names: Sequence[str] = (),
+    title: str = "",
+    max_points: int = 4000,
+) -> go.Figure:
+    """Named point clouds (N x 2) as one scatter plot, or overlaid histograms for 1-D data (N x 1).
+
+    Used for the papers' 2-D toys: for example {"training data": x, "samples": G(z)}. When `labels` gives a
+    cloud's labels, that cloud is split into one trace per label so a forgotten mode is visible at a glance."""
+    labels = labels or {}
+    fig = go.Figure()
+    colour = 0
+    for name, values in clouds.items():
+        pts = _np(values).reshape(len(values), -1)[:max_points]
+        lab = labels.get(name)
+        groups: Iterable[tuple[str, np.ndarray]]
+        if lab is None:
+            groups = [(name, np.ones(len(pts), bool))]
+        else:
+            lab = _np(lab)[:max_points]
+            groups = [
+                (f"{name}: {label_names[k] if k < len(label_names) else k}", lab == k) for k in np.unique(lab)
+            ]
+        for trace_name, mask in groups:
+            col = PALETTE[colour % len(PALETTE)]
+            colour += 1
+            if pts.shape[1] == 1:
+                fig.add_trace(go.Histogram(x=pts[mask, 0], name=trace_name, opacity=0.55, marker_color=col,
+                                           histnorm="probability density", nbinsx=60))
+            else:
+                fig.add_trace(go.Scattergl(x=pts[mask, 0], y=pts[mask, 1], mode="markers", name=trace_name,
+                                           marker=dict(size=4, opacity=0.55, color=col)))
+    if any(_np(v).reshape(len(v), -1).shape[1] == 1 for v in clouds.values()):
+        fig.update_layout(barmode="overlay")
+    else:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return _layout(fig, title, height=480)
+
+
+def class_share_figure(
+    counts: Mapping[str, Sequence[float]], class_names: Sequence[str], title: str = "", band: tuple[float, float] | None = None
+) -> go.Figure:
+    """Bar chart of class shares (fractions summing to 1) per named source, e.g. training data vs samples.
+
+    `band` draws the acceptable range (for example the 5-15% floor of mnist-dcgan)."""
+    fig = go.Figure()
+    for i, (name, shares) in enumerate(counts.items()):
+        fig.add_trace(go.Bar(x=list(class_names), y=list(shares), name=name, marker_color=PALETTE[i % len(PALETTE)]))
+    if band is not None:
+        fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#54A24B", opacity=0.08, line_width=0)
+    fig.update_yaxes(tickformat=".0%", title="share")
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, height=320)
+
+
+def embedding_figure(
+    coords: np.ndarray,
+    ids: Sequence[int] | np.ndarray,
+    labels: Sequence[int] | np.ndarray | None = None,
+    label_names: Sequence[str] = (),
+    selected: Iterable[int] = (),
+    title: str = "",
+) -> go.Figure:
+    """2-D embedding of a dataset, one point per sample, sample id in `customdata` (read back by `selected_ids`).
+
+    Points already in the forget set are drawn on top as red rings so a lasso shows what it adds."""
+    coords = np.asarray(coords, np.float32)
+    ids = np.asarray(ids)
+    fig = go.Figure()
+    if labels is None:
+        groups = [("samples", np.ones(len(ids), bool), PALETTE[0])]
+    else:
+        lab = np.asarray(labels)
+        groups = [
+            (str(label_names[k]) if k < len(label_names) else str(k), lab == k, PALETTE[i % len(PALETTE)])
+            for i, k in enumerate(np.unique(lab))
+        ]
+    for name, mask, col in groups:
+        fig.add_trace(go.Scattergl(
+            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, customdata=ids[mask],
+            marker=dict(size=5, opacity=0.7, color=col), hovertemplate="id %{customdata}<extra>" + name + "</extra>",
+        ))
+    chosen = np.isin(ids, np.fromiter(selected, dtype=np.int64, count=-1))
+    if chosen.any():
+        fig.add_trace(go.Scattergl(
+            x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name="in forget set", customdata=ids[chosen],
+            marker=dict(size=9, color="rgba(0,0,0,0)", line=dict(color=SELECTED, width=1.5)),
+            hovertemplate="id %{customdata} (selected)<extra></extra>",
+        ))
+    fig.update_layout(dragmode="lasso", clickmode="event+select")
+    fig.update_xaxes(showticklabels=False, title=None)
+    fig.update_yaxes(showticklabels=False, title=None)
+    return _layout(fig, title, height=520)
+
+
+def selected_ids(selection: Mapping[str, Any] | None) -> list[int]:
+    """Sample ids picked in a figure made by `embedding_figure`, from a plotly selection event's `points`."""
+    if not selection:
+        return []
+    out: list[int] = []
+    for point in selection.get("points", []) or []:
+        data = point.get("customdata")
+        if isinstance(data, (list, tuple)):
+            data = data[0] if data else None
+        if data is not None:
+            out.append(int(data))
+    return sorted(set(out))
+
+
+def curves_figure(history: pd.DataFrame, metrics: Sequence[str] | None = None, title: str = "") -> go.Figure:
+    """Metric curves from a long table with columns `step`, `metric`, `value` and optionally `run`.
+
+    One line per (run, metric); with several runs the metric picks the dash style so overlaid runs stay legible."""
+    fig = go.Figure()
+    if history.empty:
+        fig.add_annotation(text="no metrics reported yet", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return _layout(fig, title, height=300)
+    metrics = list(metrics) if metrics else list(dict.fromkeys(history["metric"]))
+    runs = list(dict.fromkeys(history["run"])) if "run" in history else [None]
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
+    for r_i, run in enumerate(runs):
+        part = history if run is None else history[history["run"] == run]
+        for m_i, metric in enumerate(metrics):
+            rows = part[part["metric"] == metric].sort_values("step")
+            if rows.empty:
+                continue
+            name = metric if run is None else f"{run} · {metric}"
+            colour = PALETTE[(m_i if run is None else r_i) % len(PALETTE)]
+            fig.add_trace(go.Scatter(
+                x=rows["step"], y=rows["value"], mode="lines+markers" if len(rows) < 30 else "lines", name=name,
+                line=dict(color=colour, dash="solid" if run is None else dashes[m_i % len(dashes)]),
+            ))
+    fig.update_xaxes(title="step")
+    return _layout(fig, title, height=340)
