@@ -1,0 +1,109 @@
+"""What every verb shares: the common options, the result printed at the end, progress lines on stderr.
+
+Conventions (the same for every verb, so scripts can rely on them):
+- `--json` prints the verb's result as one JSON object on the last line of stdout (NaN becomes null);
+  without it, a readable table or summary goes to stdout.
+- Progress lines and warnings go to stderr, never stdout.
+- A `LetheError` prints `error: <message>` and `hint: <hint>` on stderr and exits with code 2 (no traceback);
+  a run that failed or was cancelled does the same, after printing its JSON result when `--json` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import LetheError
+from core.progress import ProgressEvent
+from core.runs import RunRecord, RunStore
+from core.runs.events import strict_json
+
+EXIT_USER_ERROR = 2
+
+
+@dataclass
+class Output:
+    """A verb's result: `result` is printed as JSON with --json, `text` otherwise."""
+
+    result: dict[str, Any]
+    text: str = ""
+    error: LetheError | None = None  # set when the verb ran but its run failed: printed, exit code 2
+    warnings: list[str] = field(default_factory=list)
+
+
+def common_options() -> argparse.ArgumentParser:
+    """The options every verb takes (added to each sub-command so they go after the verb)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--json", action="store_true", help="print the result as JSON on the last line of stdout")
+    parent.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:i] (default auto)")
+    parent.add_argument("--runs-dir", "--run-dir", dest="runs_dir", default=None,
+                        help="run store folder (default $LETHE_RUNS, else <repo>/runs)")
+    return parent
+
+
+def store_of(args: argparse.Namespace) -> RunStore:
+    return RunStore(args.runs_dir)
+
+
+def run_failure(run: RunRecord) -> LetheError | None:
+    """A LetheError describing why `run` did not succeed, or None if it did."""
+    if run.status == "succeeded":
+        return None
+    error = run.error or {}
+    message = error.get("message") or f"Run {run.id} ended {run.status}."
+    hint = error.get("hint") or f"Its events are kept in {run.path}."
+    return LetheError(f"Run {run.id} {run.status}: {message}", hint)
+
+
+class StderrProgress:
+    """Prints progress events as single lines on stderr, at most every `interval` seconds (and the last step)."""
+
+    def __init__(self, label: str, interval: float = 0.5) -> None:
+        self.label, self.interval, self._last = label, interval, 0.0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval and not (event.total and event.step >= event.total):
+            return
+        self._last = now
+        width = len(str(event.total or event.step))
+        where = f"{event.step:>{width}}/{event.total}" if event.total else f"{event.step}"
+        metrics = " ".join(f"{k}={_short(v)}" for k, v in event.metrics.items())
+        parts = [self.label, f"[{where}]", event.stage, metrics, event.message]
+        print(" ".join(p for p in parts if p), file=sys.stderr, flush=True)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def print_output(output: Output, as_json: bool) -> int:
+    """Print a verb's output; return the exit code."""
+    for warning in output.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(strict_json(output.result), sort_keys=False))
+    elif output.text:
+        print(output.text)
+    if output.error is not None:
+        print_error(output.error)
+        return EXIT_USER_ERROR
+    return 0
+
+
+def print_error(error: LetheError) -> None:
+    print(f"error: {error.message}", file=sys.stderr)
+    if error.hint:
+        print(f"hint: {error.hint}", file=sys.stderr)
+
+
+def key_values(pairs: dict[str, Any], indent: str = "  ") -> str:
+    """Aligned `key  value` lines for human output."""
+    if not pairs:
+        return f"{indent}(none)"
+    width = max(len(str(k)) for k in pairs)
+    return "\n".join(f"{indent}{str(k):<{width}}  {_short(v)}" for k, v in pairs.items())

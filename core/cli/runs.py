@@ -1,0 +1,55 @@
+"""`python -m core runs list|show ID|cancel ID`: read the run store (and stop a run another process owns)."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.cli.common import Output, key_values, store_of
+from core.runs.events import jsonable
+
+
+def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    runs = sub.add_parser("runs", help="list, show and cancel runs in the run store")
+    verbs = runs.add_subparsers(dest="runs_verb", required=True, metavar="list|show|cancel")
+    verbs.add_parser("list", parents=[common], help="every run, newest first").set_defaults(handler=runs_list)
+    show = verbs.add_parser("show", parents=[common], help="one run: config, status, metrics, last events")
+    show.add_argument("id")
+    show.add_argument("--events", type=int, default=5, help="how many of the last events to show (default 5)")
+    show.set_defaults(handler=runs_show)
+    cancel = verbs.add_parser("cancel", parents=[common], help="ask a running run to stop")
+    cancel.add_argument("id")
+    cancel.set_defaults(handler=runs_cancel)
+
+
+def runs_list(args: argparse.Namespace) -> Output:
+    store = store_of(args)
+    index = store.index()
+    records = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+               for row in index.to_dict(orient="records")]
+    text = index.to_string(index=False) if len(index) else f"no runs in {store.root}"
+    return Output({"root": str(store.root), "runs": jsonable(records)}, text)
+
+
+def runs_show(args: argparse.Namespace) -> Output:
+    run = store_of(args).get(args.id)
+    summary = run.summary()
+    events = run.event_records()
+    summary["events"] = len(events)
+    summary["last_events"] = events[-args.events:] if args.events > 0 else []
+    lines = [f"run {run.id}: {run.status} ({run.duration:.1f} s)",
+             f"  method {summary['method']}, model {summary['model']}, started {summary['started']}",
+             f"  folder {run.path}"]
+    if run.error:
+        lines.append(f"  error: {run.error['message']}\n  hint: {run.error['hint']}")
+    lines += ["params:", key_values(run.config.get("params", {})), "metrics:", key_values(run.metrics)]
+    if run.model_spec:
+        lines.append(f"model: {run.model_spec}")
+    if len(events):
+        lines += [f"last {min(len(events), args.events)} of {len(events)} events:",
+                  run.events().tail(args.events).drop(columns=["time", "images"]).to_string(index=False)]
+    return Output(summary, "\n".join(lines))
+
+
+def runs_cancel(args: argparse.Namespace) -> Output:
+    store_of(args).request_cancel(args.id)
+    return Output({"id": args.id, "cancel_requested": True}, f"asked run {args.id} to stop")

@@ -1,0 +1,187 @@
+"""The job runner: run a method as a run, in a background thread (`Runner.start`) or here and now (`run_now`).
+
+A job is any callable `job(progress, cancel)` that reports `ProgressEvent`s through `progress`, calls
+`cancel.raise_if_set()` between steps, and returns its result: a `JobResult`, a bundle, a metrics dict, or any
+object with `bundle` / `metrics` / `figures` attributes (a method's own result type plugs in unchanged).
+Every event is persisted before the job continues. The outcome is recorded in the run's status:
+
+- returned normally -> `succeeded`, with metrics.json, model/ (if a bundle came back) and figures/;
+- `Cancelled` (the cancel token, or `RunStore.request_cancel` from another process) -> `cancelled`;
+- `LetheError` (including `NonFiniteError`) -> `failed` with its message and hint;
+- any other exception -> `failed` with a short message; the full traceback is in traceback.txt.
+
+Background jobs live in the process that started them (the Streamlit server), not in a browser session, so a
+closed browser loses nothing; a killed process leaves the run `interrupted` (see `core.runs.store`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from core.errors import Cancelled, LetheError
+from core.models.bundles import Bundle
+from core.models.checkpoint import save_bundle
+from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
+from core.runs.store import HEARTBEAT_SECONDS, RunRecord, RunStore, RunWriter
+
+Job = Callable[[ProgressFn, CancelToken], Any]
+
+
+@dataclass
+class JobResult:
+    """What a job hands back: the edited model (saved to the run's model/), final metrics, final figures."""
+
+    bundle: Bundle | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def as_result(value: Any) -> JobResult:
+    """Normalise what a job returned (JobResult, Bundle, metrics dict, None, or an object with result fields)."""
+    if isinstance(value, JobResult):
+        return value
+    if value is None:
+        return JobResult()
+    if isinstance(value, Bundle):
+        return JobResult(bundle=value)
+    if isinstance(value, dict):
+        return JobResult(metrics=value)
+    if any(hasattr(value, name) for name in ("bundle", "metrics", "figures")):
+        return JobResult(getattr(value, "bundle", None), dict(getattr(value, "metrics", {}) or {}),
+                         dict(getattr(value, "figures", {}) or {}))
+    raise TypeError(f"a job returned {type(value).__name__}; return a JobResult, a Bundle, a dict or None")
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the run's heartbeat and turns a cross-process cancel request into the job's cancel token."""
+
+    def __init__(self, writer: RunWriter, cancel: CancelToken) -> None:
+        super().__init__(daemon=True, name=f"lethe-heartbeat-{writer.id}")
+        self.writer, self.cancel, self.stopped = writer, cancel, threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(HEARTBEAT_SECONDS):
+            if self.writer.cancel_requested:
+                self.cancel.set()
+            self.writer.heartbeat()
+
+
+def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: ProgressFn, model: str) -> None:
+    """Run `job` to its end and record the outcome; never raises except for KeyboardInterrupt/SystemExit."""
+    heartbeat = _Heartbeat(writer, cancel)
+    heartbeat.start()
+
+    def progress(event: ProgressEvent) -> None:
+        writer.append(event)
+        listener(event)
+
+    try:
+        writer.update_status(status="running", started=time.time())
+        result = as_result(job(progress, cancel))
+        _save_result(writer, result, model)
+        writer.update_status(status="succeeded", finished=time.time())
+    except Cancelled:
+        writer.update_status(status="cancelled", finished=time.time(), message="cancelled")
+    except LetheError as exc:
+        _fail(writer, exc, exc.message, exc.hint)
+    except (KeyboardInterrupt, SystemExit):
+        writer.update_status(status="cancelled", finished=time.time(), message="interrupted from the keyboard")
+        raise
+    except Exception as exc:  # noqa: BLE001 - the run must record every failure, whatever its type
+        message = f"{type(exc).__name__}: {exc}"
+        message = message if len(message) <= 300 else message[:297] + "..."
+        _fail(writer, exc, message, f"This is a bug or an unexpected input; the traceback is in "
+                                    f"{writer.path / 'traceback.txt'}.")
+    finally:
+        heartbeat.stopped.set()
+        writer.close()
+
+
+def _fail(writer: RunWriter, exc: BaseException, message: str, hint: str) -> None:
+    trace = writer.save_traceback("".join(traceback.format_exception(exc)))
+    writer.update_status(status="failed", finished=time.time(), message=message, error={
+        "type": type(exc).__name__, "message": message, "hint": hint, "traceback": str(trace)})
+
+
+def _save_result(writer: RunWriter, result: JobResult, model: str) -> None:
+    if result.bundle is not None:
+        if result.bundle.card.parent is None and result.bundle.card.name != model:
+            result.bundle.card.parent = model  # an edited copy of `model` (a recipe's fresh model has no parent)
+        save_bundle(result.bundle, writer.path / "model")
+    for name, value in result.figures.items():
+        writer.save_figure(name, value)
+    writer.save_metrics(result.metrics)
+
+
+class Runner:
+    """Starts jobs in background threads and cancels them; keep one per process (see `shared_runner`)."""
+
+    def __init__(self, store: RunStore | None = None) -> None:
+        self.store = store or RunStore()
+        self._threads: dict[str, tuple[threading.Thread, CancelToken]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, job: Job, *, method: str, model: str, params: dict[str, Any] | None = None, seed: int = 0,
+              device: str = "cpu", listener: ProgressFn = NO_PROGRESS) -> str:
+        """Create the run, start `job` in a daemon thread and return the run id at once."""
+        writer = self.store.create(method, model, params, seed, device)
+        cancel = CancelToken()
+        thread = threading.Thread(target=_execute, args=(writer, job, cancel, listener, model), daemon=True,
+                                  name=f"lethe-run-{writer.id}")
+        with self._lock:
+            self._threads[writer.id] = (thread, cancel)
+        thread.start()
+        return writer.id
+
+    def cancel(self, run_id: str) -> None:
+        """Ask a run to stop at its next `cancel.raise_if_set()`; works for runs owned by other processes too."""
+        with self._lock:
+            entry = self._threads.get(run_id)
+        if entry is not None and entry[0].is_alive():
+            entry[1].set()
+        else:
+            self.store.request_cancel(run_id)
+
+    def active(self) -> list[str]:
+        """Ids of this runner's jobs that are still running."""
+        with self._lock:
+            return [run_id for run_id, (thread, _) in self._threads.items() if thread.is_alive()]
+
+    def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """Block until this runner's job `run_id` ends (or `timeout` passes); return its record."""
+        with self._lock:
+            entry = self._threads.get(run_id)
+        if entry is not None:
+            entry[0].join(timeout)
+        return self.store.get(run_id)
+
+
+_SHARED: dict[Path, Runner] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_runner(root: str | Path | None = None) -> Runner:
+    """The one runner of this process for a store root, so every page and session sees and cancels the same jobs."""
+    store = RunStore(root)
+    key = store.root.resolve()
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Runner(store)
+        return _SHARED[key]
+
+
+def run_now(job: Job, *, method: str, model: str, params: dict[str, Any] | None = None, seed: int = 0,
+            device: str = "cpu", store: RunStore | None = None, listener: ProgressFn = NO_PROGRESS,
+            cancel: CancelToken | None = None) -> RunRecord:
+    """Run `job` as a run in this thread (the command line's way); return the finished run's record.
+
+    Failures do not raise: read `record.status` and `record.error`. Ctrl-C marks the run cancelled and re-raises."""
+    store = store or RunStore()
+    writer = store.create(method, model, params, seed, device)
+    _execute(writer, job, cancel or CancelToken(), listener, model)
+    return store.get(writer.id)

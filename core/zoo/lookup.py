@@ -1,0 +1,55 @@
+"""Which zoo entry's evaluator measures a given model: the zoo model itself, the one it was edited from, or
+the entry of the same family and dataset (used by `python -m core eval` and the app's on-demand metrics)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.errors import LetheError
+from core.models.card import ModelCard
+from core.zoo.registry import ZOO, ZooEntry, zoo_folder
+
+
+def card_dataset(card: ModelCard) -> str | None:
+    """The dataset name a card records (`data["dataset"]`, or `data["name"]`)."""
+    return card.data.get("dataset") or card.data.get("name")
+
+
+def _shipped_architecture(entry: ZooEntry) -> str | None:
+    card_path = zoo_folder(entry.name) / "card.json"
+    return ModelCard.read(card_path).architecture if card_path.is_file() else None
+
+
+def entry_for(card: ModelCard, spec: str | None = None, like: str | None = None) -> ZooEntry:
+    """The zoo entry whose evaluator fits the model with `card` (loaded from `spec`).
+
+    Order: `like` (an explicit zoo name), the spec or card name when it is a zoo name of the same family, the
+    nearest zoo ancestor through `card.parent` (saved parents are followed), then the unique entry with the same
+    family and dataset (ties broken by the shipped architecture). Raises LetheError when none or several fit."""
+    if like is not None:
+        if like not in ZOO:
+            raise LetheError(f"{like!r} is not a zoo model.", f"Zoo models: {', '.join(ZOO)}.")
+        return ZOO[like]
+    for name in (spec, card.name):
+        if name in ZOO and ZOO[name].family == card.family:
+            return ZOO[name]
+    parent, seen = card.parent, set()
+    while parent and parent not in seen:
+        seen.add(parent)
+        if parent in ZOO:
+            return ZOO[parent]
+        parent_card = Path(parent) / "card.json"
+        parent = ModelCard.read(parent_card).parent if parent_card.is_file() else None
+    dataset = card_dataset(card)
+    matches = [e for e in ZOO.values() if e.family == card.family and e.dataset == dataset]
+    if len(matches) > 1:
+        same_arch = [e for e in matches if _shipped_architecture(e) == card.architecture]
+        matches = same_arch or matches
+    if len(matches) == 1:
+        return matches[0]
+    found = ", ".join(e.name for e in matches) or "none"
+    raise LetheError(
+        f"Cannot tell which zoo evaluator fits model {card.name!r} (family {card.family}, dataset {dataset}; "
+        f"candidates: {found}).",
+        "Name the zoo model whose metrics apply, e.g. `python -m core eval MODEL --like mnist-dcgan`.",
+    )
