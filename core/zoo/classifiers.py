@@ -151,3 +151,77 @@ def train_fashion_lenet(seed: int = 0, device: str = "cpu", progress: ProgressFn
 def evaluate_fashion_lenet(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
     """Accuracy on the 10,000 Fashion-MNIST test images."""
     return _accuracy(bundle, "fashion-mnist", device)
+
+
+def _train_synthfaces(
+    name: str, kind: str, evaluate: Callable, *, seed: int, device: str, progress: ProgressFn, cancel: CancelToken,
+    smoke: bool, epochs: int, lr: float = 2e-3,
+) -> ClassifierBundle:
+    """Shared recipe of the synthfaces classifiers: SmallCNN with a multi-label head (`attributes`, binary
+    cross-entropy per attribute) or a cosine-softmax head over the training identities (`embedding`)."""
+    torch.manual_seed(seed)
+    dev = resolve_device(device)
+    train = load("synthfaces", "train")
+    if smoke:
+        train, epochs = _subset(train, SMOKE_SIZE, seed), 1
+    if kind == "attributes":
+        names = list(train.attribute_names)
+        targets, loss_fn = train.attributes.float(), F.binary_cross_entropy_with_logits
+    else:
+        n_ids = int(load("synthfaces", "train").identities.max()) + 1
+        names = [f"identity {i}" for i in range(n_ids)]
+        targets, loss_fn = train.identities, F.cross_entropy
+    c, h, _ = train.shape
+    card = ModelCard(name=name, family="classifier", architecture="small-cnn", data_shape=list(train.shape),
+                     seed=seed, description=ZOO[name].description,
+                     hparams={"in_channels": c, "num_outputs": len(names), "image_size": h, "width": 32,
+                              "feature_dim": 128, "kind": kind, "class_names": names})
+    bundle = build_small_cnn(card)
+    batch_size, max_shift = 64, 2
+    start = time.perf_counter()
+    _fit(bundle.net, train.x, targets, loss_fn, epochs=epochs, batch_size=batch_size, lr=lr, max_shift=max_shift,
+         seed=seed, device=dev, progress=progress, cancel=cancel)
+    training = {"recipe": ZOO[name].recipe, "epochs": epochs, "optimiser": f"Adam(lr={lr}), cosine decay",
+                "batch_size": batch_size, "augmentation": f"random shifts <= {max_shift} px",
+                "loss": "binary cross-entropy per attribute" if kind == "attributes" else "cosine-softmax (scale 16)",
+                "seconds": round(time.perf_counter() - start, 1), "smoke": smoke}
+    return _finish(bundle, name, evaluate, dev, training, {"dataset": "synthfaces", "split": "train", "size": len(train)})
+
+
+def train_synthfaces_attributes(seed: int = 0, device: str = "cpu", progress: ProgressFn = NO_PROGRESS,
+                                cancel: CancelToken = CancelToken(), smoke: bool = False) -> ClassifierBundle:
+    """Multi-label attribute CNN on the synthfaces training images."""
+    return _train_synthfaces("synthfaces-attributes", "attributes", evaluate_synthfaces_attributes, seed=seed,
+                             device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=8)
+
+
+@torch.no_grad()
+def evaluate_synthfaces_attributes(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
+    """Accuracy of each attribute (`accuracy[name]`) and their mean on the synthfaces test split."""
+    test = load("synthfaces", "test")
+    bundle.to(resolve_device(device))
+    correct = (bundle.predict(test.x) == test.attributes).float().mean(0)
+    out = {f"accuracy[{n}]": v.item() for n, v in zip(test.attribute_names, correct)}
+    out["mean_attribute_accuracy"] = correct.mean().item()
+    return out
+
+
+def train_synthfaces_identity(seed: int = 0, device: str = "cpu", progress: ProgressFn = NO_PROGRESS,
+                              cancel: CancelToken = CancelToken(), smoke: bool = False) -> ClassifierBundle:
+    """Identity embedding: SmallCNN with a cosine-softmax head over the synthfaces training identities."""
+    return _train_synthfaces("synthfaces-identity", "embedding", evaluate_synthfaces_identity, seed=seed,
+                             device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=12)
+
+
+@torch.no_grad()
+def evaluate_synthfaces_identity(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
+    """On the held-out images of the training identities: `identity_accuracy` (argmax of the identity logits)
+    and `nearest_centroid_accuracy` (cosine nearest mean training embedding, the way a method would match faces)."""
+    train, test = load("synthfaces", "train"), load("synthfaces", "test")
+    bundle.to(resolve_device(device))
+    accuracy = (bundle.predict(test.x) == test.identities).float().mean().item()
+    emb_train = F.normalize(bundle.features(train.x), dim=1)
+    n_ids = int(train.identities.max()) + 1
+    centroids = torch.zeros(n_ids, emb_train.shape[1]).index_add_(0, train.identities, emb_train)
+    nearest = (F.normalize(bundle.features(test.x), dim=1) @ F.normalize(centroids, dim=1).T).argmax(1)
+    return {"identity_accuracy": accuracy, "nearest_centroid_accuracy": (nearest == test.identities).float().mean().item()}
