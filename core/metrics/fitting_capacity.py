@@ -124,7 +124,7 @@ def _train_and_score(
             opt.zero_grad()
             loss.backward()
             opt.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
         progress(ProgressEvent(epoch + 1, epochs, {"train_loss": total / len(x)}, stage="fitting capacity"))
     acc = _accuracy(net, test_x, test_y, dev)
     return Estimate(acc, binomial_stderr(acc, len(test_x)), len(test_x), "fitting_capacity")
