@@ -94,16 +94,16 @@ def preview(
 
 
 def _i2i_preview(bundle: I2IBundle, x: torch.Tensor, seed: int) -> Preview:
-    """Rows of (original, degraded, restored) for each of the bundle's degradations on up to 8 images."""
+    """One row per degradation: (original, degraded, restored) for up to 4 held-out images."""
     from core.models.degradations import degrade
 
-    x = x[:8]
+    x = x[:4]
     tiles, captions = [], []
     for name in bundle.degradations:
-        degraded = degrade(x, name, generator=torch.Generator().manual_seed(seed)).to(bundle.device)
+        degraded, _ = degrade(x, name, generator=torch.Generator().manual_seed(seed))
         restored = bundle.restore(degraded).clamp(0, 1)
         for orig, deg, res in zip(x, degraded, restored):
             tiles += [orig.cpu(), deg.cpu(), res.cpu()]
             captions += ["original", name, "restored"]
-    return Preview(images=torch.stack(tiles).numpy(), captions=captions, ncol=6,
+    return Preview(images=torch.stack(tiles).numpy(), captions=captions, ncol=3 * len(x),
                    note="each triple: held-out image, its degradation, the model's restoration")

@@ -1,0 +1,21 @@
+"""Lethe workbench: `make app` (or `streamlit run app.py`) serves it.
+
+This file only defines the navigation and the shared sidebar; each page lives in `pages/` and calls `core`.
+"""
+
+import streamlit as st
+
+from pages._common import sidebar
+
+st.set_page_config(page_title="Lethe", page_icon=":material/blur_on:", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/explore.py", title="Explore", icon=":material/image_search:"),
+    st.Page("pages/data.py", title="Data & forget sets", icon=":material/photo_library:"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+]
+
+navigation = st.navigation(PAGES)
+sidebar()
+navigation.run()

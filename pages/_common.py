@@ -1,0 +1,252 @@
+"""What every page shares: the sidebar (model picker, device, run store), cached resources and error display.
+
+Pages stay thin: they read widgets, make one `core` call and draw a `core.viz` figure. Caching rules:
+- the pretrained model behind a spec is loaded once per process (`st.cache_resource`) and never edited; a page
+  or job that changes weights works on `bundle.copy()`, kept in the user's session;
+- datasets are loaded once per process; embeddings are cached on disk by `core.viz.embedding`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from core.data import ImageData, load
+from core.data.home import lethe_home
+from core.device import resolve_device
+from core.errors import LetheError
+from core.models import Bundle, load_model
+from core.models.archive import unpack_model
+from core.runs import Runner, RunRecord, RunStore, default_root, shared_runner
+from core.runs.events import EVENT_COLUMNS
+from core.viz.figures import curves_figure, scatter_figure
+from core.viz.images import image_grid, thumbnails
+from core.viz.samples import Preview
+from core.zoo.registry import ZOO, zoo_folder
+
+SOURCES = ("Zoo", "Saved folder", "Upload")
+
+
+def show_error(exc: BaseException) -> None:
+    """A LetheError as its message and hint; anything else as a one-line bug report (details folded away)."""
+    if isinstance(exc, LetheError):
+        st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon=":material/error:")
+        return
+    st.error(f"**Something went wrong inside Lethe:** {type(exc).__name__}: {exc}\n\n"
+             "This is a bug, not something you did; the details below help whoever fixes it.",
+             icon=":material/bug_report:")
+    with st.expander("Details"):
+        st.code("".join(traceback.format_exception(exc)), language="text")
+
+
+@contextlib.contextmanager
+def guarded() -> Iterator[None]:
+    """Run a block of page code and show any error in place of a traceback (the rest of the page still draws).
+
+    st.stop / st.rerun raise BaseExceptions, so they pass through untouched."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - every error is shown to the user, never as a raw traceback
+        show_error(exc)
+
+
+# ----------------------------------------------------------------------------------------------- cached resources
+
+
+@st.cache_resource(show_spinner="Loading model...", max_entries=8)
+def pretrained(spec: str, device: str) -> Bundle:
+    """The model behind `spec`, loaded once per process; treat it as read-only (edit `bundle.copy()`)."""
+    return load_model(spec, device)
+
+
+@st.cache_resource(show_spinner="Loading data...", max_entries=8)
+def dataset(name: str, split: str) -> ImageData:
+    """A dataset split, loaded once per process (read-only)."""
+    try:
+        return load(name, split)
+    except KeyError as exc:
+        raise LetheError(f"Lethe does not know the dataset {name!r}.", "Pick a model trained on a known dataset.") from exc
+
+
+def shipped_zoo() -> list[str]:
+    """Zoo models whose weights are in assets/ (the ones the picker offers)."""
+    return [name for name in ZOO if (zoo_folder(name) / "model.safetensors").is_file()]
+
+
+def run_store() -> RunStore:
+    return RunStore(st.session_state.get("runs_dir") or default_root())
+
+
+# ------------------------------------------------------------------------------------------------------ sidebar
+
+
+def _uploaded_spec(files: list) -> str:
+    folder = unpack_model({f.name: f.getvalue() for f in files}, lethe_home() / "uploads")
+    return str(folder)
+
+
+def device_name() -> str:
+    """The device chosen in the sidebar as a torch device string (`cpu`, `cuda`)."""
+    return str(resolve_device(st.session_state.get("device", "auto")))
+
+
+def sidebar() -> None:
+    """Model picker, device indicator and run store location; sets `st.session_state["model_spec"]`."""
+    with st.sidebar:
+        st.markdown("### Model")
+        source = st.radio("Model from", SOURCES, key="pick_source", horizontal=True, label_visibility="collapsed")
+        spec = None
+        with guarded():
+            if source == "Zoo":
+                names = shipped_zoo()
+                if not names:
+                    raise LetheError("No zoo model has shipped weights yet.",
+                                     "Train one with `python -m core zoo train mnist-lenet`.")
+                spec = st.selectbox("Zoo model", names, key="pick_zoo",
+                                    format_func=lambda n: f"{n} · {ZOO[n].family}")
+                missing = [n for n in ZOO if n not in names]
+                if missing:
+                    st.caption(f"Not trained yet: {', '.join(missing)}")
+            elif source == "Saved folder":
+                path = st.text_input("Folder with model.safetensors and card.json", key="pick_path",
+                                     placeholder="runs/<run id>/model")
+                spec = path.strip() or None
+                if spec and not Path(spec).exists():
+                    raise LetheError(f"There is no folder {spec}.", "Give the path of a saved model folder.")
+            else:
+                files = st.file_uploader("A zip, or model.safetensors + card.json", key="pick_upload",
+                                         type=["zip", "safetensors", "json"], accept_multiple_files=True)
+                spec = _uploaded_spec(files) if files else None
+        st.session_state["model_spec"] = spec
+        if spec:
+            with guarded():
+                card = pretrained(spec, device_name()).card
+                st.caption(f"**{card.name}** · {card.family} · {card.architecture} · trained on "
+                           f"{card.data.get('dataset', '?')}")
+        st.divider()
+        st.selectbox("Device", ("auto", "cpu", "cuda"), key="device",
+                     help="auto uses a GPU when torch sees one.")
+        with guarded():
+            dev = device_name()
+            gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "no GPU visible" if not torch.cuda.is_available() else "GPU available"
+            st.caption(f"Computing on **{dev}** ({gpu}) · torch {torch.__version__}")
+        store = run_store()
+        st.caption(f"Runs are stored in `{store.root}` ({len(store.ids())} runs)")
+
+
+def active_model() -> Bundle | None:
+    """The model picked in the sidebar (cached, read-only), or None after telling the user to pick one."""
+    spec = st.session_state.get("model_spec")
+    if not spec:
+        st.info("Pick a model in the sidebar: a zoo model, a saved folder or an uploaded file.", icon=":material/arrow_back:")
+        return None
+    return pretrained(spec, device_name())
+
+
+def model_dataset(bundle: Bundle) -> str | None:
+    """The dataset a model was trained on, from its card."""
+    return bundle.card.data.get("dataset")
+
+
+# ----------------------------------------------------------------------------------------------------- drawing
+
+
+def pixel_scale(images) -> int:
+    """Integer enlargement so small images (28x28 digits, 32x32 faces) are legible without browser blur."""
+    side = max(images.shape[-2:])
+    return max(1, 96 // side)
+
+
+def show_preview(p: Preview, ncol: int | None = None, compact: bool = False, reference: ImageData | None = None,
+                 label_names: tuple[str, ...] = (), key: str | None = None) -> None:
+    """Draw a `core.viz.samples.Preview`: a scatter plot for toys (over the training data when given), else an
+    image grid (compact) or captioned tiles."""
+    if p.is_points:
+        clouds, labels = {}, {}
+        if reference is not None:
+            clouds["training data"] = reference.x[:2000]
+        clouds["samples"] = p.points
+        if p.labels is not None:
+            labels["samples"] = p.labels
+        st.plotly_chart(scatter_figure(clouds, labels, label_names, title=p.note), key=key, width="stretch")
+        return
+    scale = pixel_scale(p.images)
+    if compact or not p.captions:
+        st.image(image_grid(p.images, ncol=ncol or p.ncol, scale=scale), caption=p.note or None)
+        return
+    st.image(thumbnails(p.images, scale), caption=p.captions, width=p.images.shape[-1] * scale)
+    if p.note:
+        st.caption(p.note)
+
+
+# --------------------------------------------------------------------------------------------------------- runs
+
+
+def runner() -> Runner:
+    """The process-wide job runner for the chosen run store (jobs outlive browser sessions)."""
+    return shared_runner(run_store().root)
+
+
+def run_history(run: RunRecord) -> pd.DataFrame:
+    """A run's metric curves as the long table `core.viz.figures.curves_figure` reads (step, metric, value)."""
+    frame = run.events()
+    metric_cols = [c for c in frame.columns if c not in EVENT_COLUMNS]
+    if frame.empty or not metric_cols:
+        return pd.DataFrame(columns=["step", "metric", "value"])
+    long = frame.melt(id_vars=["step"], value_vars=metric_cols, var_name="metric", value_name="value")
+    return long.dropna(subset=["value"])
+
+
+def _status_badge(status: str) -> str:
+    colour = {"running": "blue", "queued": "gray", "succeeded": "green", "failed": "red",
+              "cancelled": "orange", "interrupted": "violet"}.get(status, "gray")
+    return f":{colour}-badge[{status}]"
+
+
+def run_view(run_id: str, key: str) -> None:
+    """A run's state: status, progress, message, metric curves, final metrics or error; a cancel button while it
+    is active. Active runs are redrawn every second by a fragment, so the rest of the page stays usable."""
+    run = run_store().get(run_id)
+    if run.status in ("queued", "running"):
+        _live_run(run_id, key)
+    else:
+        _draw_run(run, key, live=False)
+
+
+@st.fragment(run_every=1.0)
+def _live_run(run_id: str, key: str) -> None:
+    run = run_store().get(run_id)
+    _draw_run(run, key, live=True)
+    if run.status not in ("queued", "running"):
+        st.rerun()  # the whole page redraws once, now with the finished run (and no more polling)
+
+
+def _draw_run(run: RunRecord, key: str, live: bool) -> None:
+    doc = run.status_doc
+    total, step = doc.get("total") or 0, doc.get("step") or 0
+    head = st.columns([3, 1])
+    head[0].markdown(f"{_status_badge(run.status)} **{run.config.get('method')}** on `{run.config.get('model')}` · "
+                     f"{run.duration:.1f} s · `{run.id}`")
+    if live and head[1].button("Cancel run", key=f"{key}_cancel_{run.id}", icon=":material/stop_circle:",
+                               type="primary"):
+        with guarded():
+            runner().cancel(run.id)
+            st.toast(f"Asked {run.id} to stop")
+    fraction = min(1.0, step / total) if total else (1.0 if run.status == "succeeded" else 0.0)
+    st.progress(fraction, text=f"step {step} of {total or '?'}" + (f" · {doc.get('message')}" if doc.get("message") else ""))
+    history = run_history(run)
+    if not history.empty:
+        st.plotly_chart(curves_figure(history), key=f"{key}_curves_{run.id}", width="stretch")
+    if run.status == "failed" or run.status == "interrupted":
+        err = run.error or {}
+        show_error(LetheError(err.get("message") or "The run failed.", err.get("hint") or ""))
+    metrics = run.metrics
+    if metrics:
+        st.dataframe(pd.DataFrame({"metric": list(metrics), "value": [str(v) for v in metrics.values()]}),
+                     hide_index=True)

@@ -1,0 +1,226 @@
+"""The forget-set builder: the Data page shows it, and every method page reuses it to pick what to forget.
+
+A forget set is a set of sample ids of one dataset's training split, held in the user's session while it is being
+built and saved by name through `core.data.selection`. People add samples three ways:
+
+- clicking images in a paged gallery (a checkbox under each image: reliable with hundreds of picks, and the same
+  widget in the browser and in AppTest, where a test sets `pick::<dataset>::<id>`);
+- filters (label, attribute expression such as `glasses & ~smile`, identity) and "add all filtered";
+- a lasso or box selection in the embedding view (PCA by default, UMAP on request, both cached on disk).
+
+Widget keys are namespaced by `key` so a method page can embed a second builder without clashes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from core.data import ImageData
+from core.data.selection import Selection, list_selections, load_selection, parse_spec, save_selection, select
+from core.errors import EmptySelection, LetheError
+from core.viz.embedding import features_of, project
+from core.viz.figures import embedding_figure, selected_ids
+from core.viz.images import image_grid, to_uint8_rgb
+from pages._common import guarded, pixel_scale, show_error
+
+GALLERY_COLUMNS = 8
+
+
+def forget_ids(name: str) -> set[int]:
+    """The forget set being built for dataset `name` in this session (created empty)."""
+    return st.session_state.setdefault(f"forget::{name}", set())
+
+
+def _set_forget_ids(name: str, ids) -> None:
+    st.session_state[f"forget::{name}"] = {int(i) for i in ids}
+
+
+def _toggle(name: str, sample_id: int, widget: str) -> None:
+    ids = forget_ids(name)
+    if st.session_state[widget]:
+        ids.add(sample_id)
+    else:
+        ids.discard(sample_id)
+
+
+def filter_mask(data: ImageData, key: str) -> tuple[torch.Tensor, Selection | None]:
+    """Filters the dataset offers (label, attribute expression, identity) -> boolean mask and the filter as a
+    `Selection` (None when no filter is set); all filters must hold."""
+    criteria: dict = {}
+    cols = st.columns(3)
+    if data.labels is not None and data.class_names:
+        chosen = cols[0].multiselect("Label", list(range(len(data.class_names))), key=f"{key}_labels",
+                                     format_func=lambda k: data.class_names[k], placeholder="any label")
+        if chosen:
+            criteria["labels"] = chosen
+    if data.attributes is not None:
+        expr = cols[1].text_input("Attribute expression", key=f"{key}_expr", placeholder="glasses & ~smile",
+                                  help="Attributes: " + ", ".join(data.attribute_names) + ". Combine with & | ~ ( ).")
+        if expr.strip():
+            criteria["attribute"] = expr.strip()
+    if data.identities is not None:
+        raw = cols[2].text_input("Identities", key=f"{key}_identities", placeholder="e.g. 3, 17, 40-42",
+                                 help="Comma-separated identity numbers or ranges.")
+        if raw.strip():
+            criteria["identities"] = raw
+    if not criteria:
+        return torch.ones(len(data), dtype=torch.bool), None
+    try:
+        if "identities" in criteria:
+            criteria["identities"] = parse_spec(f"identity={criteria['identities']}", data.name).identities
+        rule = Selection(data.name, data.split, **criteria)
+        return select(data, rule), rule
+    except EmptySelection:
+        return torch.zeros(len(data), dtype=torch.bool), rule
+    except LetheError as exc:  # a typo in an expression: say so, keep the builder usable
+        show_error(exc)
+        return torch.ones(len(data), dtype=torch.bool), None
+
+
+def gallery(data: ImageData, shown: ImageData, name: str, key: str) -> None:
+    """A page of images with one checkbox each; a checked box puts that sample in the forget set."""
+    per_page = st.session_state.get(f"{key}_per_page", 48)
+    pages = max(1, -(-len(shown) // per_page))
+    top = st.columns([1, 1, 4])
+    page = top[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1, key=f"{key}_page")
+    top[1].selectbox("Per page", (24, 48, 96), index=1, key=f"{key}_per_page")
+    start = (int(page) - 1) * per_page
+    rows = shown.subset(torch.arange(start, min(start + per_page, len(shown))))
+    ids = forget_ids(name)
+    scale = pixel_scale(rows.x)
+    for row_start in range(0, len(rows), GALLERY_COLUMNS):
+        cols = st.columns(GALLERY_COLUMNS)
+        for col, i in zip(cols, range(row_start, min(row_start + GALLERY_COLUMNS, len(rows)))):
+            sample_id = int(rows.ids[i])
+            widget = f"pick::{name}::{sample_id}"
+            st.session_state[widget] = sample_id in ids  # the forget set is the truth; boxes mirror it
+            col.image(to_uint8_rgb(rows.x[i], scale), width="stretch")
+            caption = f"#{sample_id}"
+            if data.labels is not None and data.class_names:
+                caption += f" · {data.class_names[int(rows.labels[i])]}"
+            col.checkbox(caption, key=widget, on_change=_toggle, args=(name, sample_id, widget))
+
+
+@st.cache_data(show_spinner="Projecting the dataset...", max_entries=8)
+def _projection(data_name: str, split: str, method: str, _features: np.ndarray) -> np.ndarray:
+    return project(_features, method, key=f"{data_name}-{split}")
+
+
+def _add_lasso(name: str, widget: str) -> None:
+    event = st.session_state.get(widget) or {}
+    picked = selected_ids(event.get("selection"))
+    forget_ids(name).update(picked)
+    if picked:
+        st.toast(f"Added {len(picked)} samples from the embedding")
+
+
+def embedding_view(data: ImageData, shown_mask: torch.Tensor, name: str, key: str) -> None:
+    """Scatter of a 2-D projection; a lasso, box or click adds the points it catches to the forget set."""
+    method = st.radio("Projection", ("pca", "umap"), key=f"{key}_projection", horizontal=True,
+                      format_func=lambda m: {"pca": "PCA (instant)", "umap": "UMAP (slow the first time)"}[m])
+    coords = _projection(name, data.split, method, features_of(data.x))
+    rows = torch.nonzero(shown_mask).flatten().numpy()
+    widget = f"{key}_embedding"
+    st.plotly_chart(
+        embedding_figure(coords[rows], data.ids.numpy()[rows], None if data.labels is None else data.labels.numpy()[rows],
+                         data.class_names, selected=forget_ids(name)),
+        key=widget, on_select=lambda: _add_lasso(name, widget), selection_mode=("points", "box", "lasso"),
+        width="stretch",
+    )
+    st.caption("Draw a lasso or a box (toolbar, top right) around points to add them to the forget set.")
+
+
+def _saved_ids(data: ImageData, name: str) -> list[int]:
+    """Ids of `data` that the saved selection `name` picks (none if it matches nothing)."""
+    try:
+        return data.ids[select(data, load_selection(name))].tolist()
+    except EmptySelection:
+        return []
+
+
+def _load_saved(data: ImageData, widget: str) -> None:
+    chosen = st.session_state.get(widget)
+    if chosen:
+        _set_forget_ids(data.name, _saved_ids(data, chosen))
+
+
+def _save(data: ImageData, ids: set[int], rule: Selection | None, widget: str) -> None:
+    label = st.session_state.get(widget, "").strip()
+    if not label:
+        raise LetheError("The forget set needs a name before it can be saved.", "Type a name, e.g. digit-seven.")
+    if not ids:
+        raise LetheError("The forget set is empty.", "Click images, lasso points or add the filtered samples first.")
+    description = f"{len(ids)} samples picked in the builder" + (f" (filter: {rule.describe()})" if rule else "")
+    save_selection(label, Selection(data.name, data.split, ids=sorted(ids)), description)
+    st.success(f"Saved {label!r}: {len(ids)} samples of {data.name}/{data.split}.")
+
+
+def _preview_strip(data: ImageData, ids, limit: int = 40, caption: str = "") -> None:
+    chosen = data.subset(torch.isin(data.ids, torch.tensor(sorted(ids), dtype=data.ids.dtype)))
+    if len(chosen) and data.is_image:
+        st.image(image_grid(chosen.x[:limit], ncol=10, scale=max(1, pixel_scale(chosen.x) // 2)),
+                 caption=caption or f"first {min(limit, len(chosen))} of {len(chosen)}")
+
+
+def saved_sets(data: ImageData) -> list[tuple[str, int, str]]:
+    """(name, size on this data, description) of every saved selection made for this dataset."""
+    out = []
+    for name in list_selections():
+        with guarded():
+            sel = load_selection(name)
+            if sel.dataset == data.name:
+                out.append((name, len(_saved_ids(data, name)), sel.describe()))
+    return out
+
+
+def forget_set_panel(data: ImageData, shown_mask: torch.Tensor, rule: Selection | None, key: str) -> None:
+    """Size, preview, bulk actions, save under a name, and the saved sets of this dataset (reloadable)."""
+    name = data.name
+    ids = forget_ids(name)
+    filtered = set(data.ids[shown_mask].tolist())
+    st.metric("Forget set", f"{len(ids)} samples", help=f"of {len(data)} training samples of {name}")
+    cols = st.columns(3)
+    cols[0].button("Add all filtered", key=f"{key}_add_filtered", disabled=rule is None or not filtered,
+                   on_click=lambda: forget_ids(name).update(filtered), help="Adds every sample the filters show.")
+    cols[1].button("Remove filtered", key=f"{key}_remove_filtered", disabled=not (ids & filtered),
+                   on_click=lambda: forget_ids(name).difference_update(filtered))
+    cols[2].button("Clear", key=f"{key}_clear", disabled=not ids, on_click=lambda: _set_forget_ids(name, ()))
+    _preview_strip(data, ids)
+    widget = f"{key}_save_name"
+    st.text_input("Name", key=widget, placeholder="e.g. digit-seven")
+    if st.button("Save forget set", key=f"{key}_save", icon=":material/save:"):
+        with guarded():
+            _save(data, ids, rule, widget)
+    saved = saved_sets(data)
+    if saved:
+        st.markdown("**Saved forget sets**")
+        st.dataframe(pd.DataFrame(saved, columns=["name", "size", "selects"]), hide_index=True, width="stretch")
+        pick = f"{key}_load_name"
+        chosen = st.selectbox("Saved set", [s[0] for s in saved], key=pick)
+        _preview_strip(data, _saved_ids(data, chosen), limit=20, caption=f"preview of {chosen}")
+        st.button("Load into the builder", key=f"{key}_load", on_click=_load_saved, args=(data, pick),
+                  icon=":material/upload:", help="Replaces the forget set being built.")
+
+
+def forget_set_builder(data: ImageData, key: str = "builder") -> set[int]:
+    """The whole builder for one dataset split; returns the ids in the forget set."""
+    name = data.name
+    mask, rule = filter_mask(data, key)
+    shown = data.subset(mask)
+    main, side = st.columns([3, 2], gap="large")
+    with side:
+        forget_set_panel(data, mask, rule, key)
+    with main:
+        st.caption(f"{len(shown)} of {len(data)} samples match the filters" + (f" ({rule.describe()})" if rule else ""))
+        views = ["Gallery", "Embedding"] if data.is_image else ["Embedding"]
+        view = st.segmented_control("View", views, default=views[0], key=f"{key}_view") or views[0]
+        if len(shown) == 0:
+            st.warning("No sample matches the filters; loosen them to see images.")
+        elif view == "Embedding":
+            embedding_view(data, mask, name, key)
+        else:
+            gallery(data, shown, name, key)
+    return forget_ids(name)

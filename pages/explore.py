@@ -1,0 +1,98 @@
+"""Explore: a model's samples from fixed latents, its card, and its quality measured on demand."""
+
+import pandas as pd
+import streamlit as st
+
+from core.models.bundles import FlowBundle, GANBundle
+from core.viz.samples import preview
+from core.zoo.jobs import evaluate_job
+from core.zoo.lookup import entry_for
+from pages._common import (active_model, dataset, device_name, guarded, model_dataset, run_view, runner,
+                           show_preview)
+
+
+def _resample() -> None:
+    st.session_state["explore_seed"] = int(st.session_state.get("explore_seed", 0)) + 1
+
+
+def samples_tab(bundle) -> None:
+    image_model = len(bundle.data_shape) == 3
+    cols = st.columns([1, 1, 2, 2])
+    st.session_state.setdefault("explore_seed", 0)
+    seed = cols[0].number_input("Seed", min_value=0, step=1, key="explore_seed",
+                                help="Samples come from fixed latents: the same seed always gives the same grid.")
+    cols[1].button("Re-sample", key="explore_resample", on_click=_resample, icon=":material/casino:")
+    n = cols[2].slider("Samples", 8, 64, 32, step=8, key="explore_n") if image_model else 2000
+    temperature, label = 1.0, None
+    if isinstance(bundle, FlowBundle):
+        temperature = cols[3].slider("Temperature", 0.1, 1.5, 1.0, step=0.05, key="explore_temperature",
+                                     help="z ~ N(0, T² I): lower T gives cleaner, less varied samples (Glow).")
+    if isinstance(bundle, GANBundle) and bundle.conditional:
+        names = bundle.card.hparams.get("class_names") or [str(k) for k in range(bundle.num_classes)]
+        label = cols[3].selectbox("Class", [None, *range(bundle.num_classes)], key="explore_class",
+                                  format_func=lambda k: "any class" if k is None else f"{k}: {names[k]}")
+    data_name = model_dataset(bundle)
+    held_out = dataset(data_name, "test") if bundle.family in ("classifier", "i2i") else None
+    reference = dataset(data_name, "train") if not image_model and data_name else None
+    shown = preview(bundle, n=n, seed=int(seed), temperature=temperature, label=label, data=held_out)
+    show_preview(shown, reference=reference, label_names=tuple(reference.class_names) if reference else (),
+                 key="explore_scatter")
+
+
+def card_tab(bundle) -> None:
+    card = bundle.card
+    st.markdown(f"**{card.name}** · {card.family} · architecture `{card.architecture}` · seed {card.seed} · "
+                f"weights stored as {card.dtype}")
+    if card.description:
+        st.caption(card.description)
+    rows = []
+    for metric in dict.fromkeys([*card.metrics, *card.floors]):
+        floor = card.floors.get(metric)
+        value = card.metrics.get(metric)
+        rows.append({"metric": metric, "measured at training": value,
+                     "floor": f"{floor[0]} {floor[1]}" if floor else "",
+                     "meets floor": (not card.floor_failures({metric: value}) if metric in card.floors else None)
+                     if value is not None else False})
+    if rows:
+        st.dataframe(pd.DataFrame(rows), hide_index=True)
+    left, right = st.columns(2)
+    left.markdown("**Data**")
+    left.json(card.data, expanded=True)
+    left.markdown("**Training**")
+    left.json(card.training, expanded=True)
+    right.markdown("**Hyperparameters**")
+    right.json(card.hparams, expanded=False)
+    st.download_button("Download card.json", card.to_json(), file_name=f"{card.name}-card.json",
+                       mime="application/json", key="explore_card_download")
+
+
+def metrics_tab(bundle, spec: str) -> None:
+    entry = entry_for(bundle.card, spec)
+    st.markdown(f"Measured with `{entry.evaluator}`, the evaluator of zoo entry **{entry.name}**. The job runs in the "
+                "background and is kept in **Runs**.")
+    if st.button("Measure now", key="explore_measure", icon=":material/speed:", type="primary"):
+        runs = st.session_state.setdefault("explore_eval_runs", {})
+        runs[spec] = runner().start(evaluate_job(bundle, spec, device_name()), method="evaluate", model=spec,
+                                    device=device_name())
+    run_id = st.session_state.get("explore_eval_runs", {}).get(spec)
+    if run_id:
+        run_view(run_id, key="explore_eval")
+
+
+def main() -> None:
+    bundle = active_model()
+    if bundle is None:
+        return
+    spec = st.session_state["model_spec"]
+    st.title(f"Explore · {bundle.card.name}")
+    samples, card, metrics = st.tabs(["Samples", "Model card", "Metrics"])
+    with samples, guarded():
+        samples_tab(bundle)
+    with card, guarded():
+        card_tab(bundle)
+    with metrics, guarded():
+        metrics_tab(bundle, spec)
+
+
+with guarded():
+    main()

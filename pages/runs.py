@@ -1,0 +1,142 @@
+"""Runs: every run with its status and headline metrics, live views of running jobs (with cancel), a comparison
+of chosen runs, and downloads of each run's edited model, metrics and figures."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.models.archive import zip_model
+from core.runs import RunRecord
+from core.viz.figures import curves_figure
+from core.zoo.jobs import evaluate_job, train_job
+from core.zoo.registry import ZOO
+from pages._common import (active_model, device_name, guarded, run_history, run_store, run_view, runner,
+                           shipped_zoo)
+
+JOBS = ("Train a zoo recipe", "Evaluate the selected model")
+
+
+def start_job_form() -> None:
+    with st.expander("Start a job", expanded=not run_store().ids(), icon=":material/play_circle:"):
+        kind = st.radio("Job", JOBS, key="runs_job_kind", horizontal=True)
+        cols = st.columns([2, 1, 1])
+        seed = cols[1].number_input("Seed", min_value=0, value=0, step=1, key="runs_job_seed")
+        if kind == JOBS[0]:
+            names = list(ZOO)
+            default = names.index("mnist-lenet") if "mnist-lenet" in names else 0
+            name = cols[0].selectbox("Recipe of", names, index=default, key="runs_job_recipe")
+            smoke = cols[2].toggle("Smoke (a few steps)", value=True, key="runs_job_smoke",
+                                   help="Smoke mode trains a handful of steps on a tiny subset: seconds, not minutes.")
+            label = f"Train {name}" + (" (smoke)" if smoke else "")
+        else:
+            name = st.session_state.get("model_spec")
+            cols[0].markdown(f"Model: `{name or 'pick one in the sidebar'}`")
+            label = "Evaluate"
+        if st.button(label, key="runs_job_start", type="primary", icon=":material/play_arrow:", disabled=not name):
+            with guarded():
+                if kind == JOBS[0]:
+                    run_id = runner().start(train_job(name, int(seed), device_name(), smoke), method="zoo-train",
+                                            model=name, params={"smoke": smoke}, seed=int(seed), device=device_name())
+                else:
+                    bundle = active_model()
+                    run_id = runner().start(evaluate_job(bundle, name, device_name()), method="evaluate", model=name,
+                                            seed=int(seed), device=device_name())
+                st.session_state["runs_inspect"] = run_id
+                st.toast(f"Started {run_id}")
+
+
+def runs_table(frame: pd.DataFrame) -> None:
+    shown = frame.copy()
+    shown["started"] = shown["started"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    st.dataframe(
+        shown, hide_index=True, width="stretch", key="runs_table",
+        column_config={
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "duration": st.column_config.NumberColumn("duration", format="%.1f s"),
+        },
+    )
+
+
+def _pick_saved(path: str) -> None:
+    """Make the sidebar load a saved model folder (a callback: it runs before the sidebar widgets exist)."""
+    st.session_state["pick_source"] = "Saved folder"
+    st.session_state["pick_path"] = path
+
+
+def downloads(run: RunRecord) -> None:
+    cols = st.columns(4)
+    if run.model_spec:
+        cols[0].download_button("Edited model (.zip)", zip_model(run.model_spec), file_name=f"{run.id}-model.zip",
+                                mime="application/zip", key=f"dl_model_{run.id}", icon=":material/download:")
+        if cols[0].button("Open in Explore", key=f"open_{run.id}", icon=":material/image_search:",
+                          on_click=_pick_saved, args=(run.model_spec,)):
+            st.switch_page("pages/explore.py")
+    metrics = run.metrics
+    if metrics:
+        cols[1].download_button("Metrics (.json)", json.dumps(metrics, indent=2), file_name=f"{run.id}-metrics.json",
+                                mime="application/json", key=f"dl_mjson_{run.id}")
+        cols[1].download_button("Metrics (.csv)", pd.DataFrame([metrics]).to_csv(index=False),
+                                file_name=f"{run.id}-metrics.csv", mime="text/csv", key=f"dl_mcsv_{run.id}")
+    events = run.events()
+    if not events.empty:
+        cols[2].download_button("Events (.csv)", events.to_csv(index=False), file_name=f"{run.id}-events.csv",
+                                mime="text/csv", key=f"dl_events_{run.id}")
+    cols[3].download_button("Config (.json)", json.dumps(run.config, indent=2), file_name=f"{run.id}-config.json",
+                            mime="application/json", key=f"dl_config_{run.id}")
+    for path in run.figures:
+        if path.suffix == ".png":
+            st.image(str(path), caption=path.name)
+        if path.suffix in (".png", ".csv", ".json"):
+            st.download_button(f"Figure {path.name}", path.read_bytes(), file_name=f"{run.id}-{path.name}",
+                               key=f"dl_fig_{run.id}_{path.name}")
+
+
+def comparison(ids: list[str]) -> None:
+    store = run_store()
+    runs = [store.get(run_id) for run_id in ids]
+    table = pd.DataFrame([{"run": r.id, "method": r.config.get("method"), "model": r.config.get("model"),
+                           "status": r.status, **{k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}}
+                          for r in runs])
+    st.dataframe(table, hide_index=True, width="stretch")
+    curves = [run_history(r).assign(run=r.id[-6:]) for r in runs]
+    history = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
+    metric_names = sorted(history["metric"].unique()) if not history.empty else []
+    chosen = st.multiselect("Curves", metric_names, default=metric_names[:2], key="runs_compare_metrics")
+    st.plotly_chart(curves_figure(history, chosen or None), key="runs_compare_curves", width="stretch")
+
+
+st.title("Runs")
+store = run_store()
+with guarded():
+    start_job_form()
+
+ids = store.ids()
+if not ids:
+    st.info(f"No runs yet in `{store.root}`. Start a job above, or run a method; every run appears here.",
+            icon=":material/info:")
+else:
+    with guarded():
+        frame = store.index()
+        active = frame[frame["status"].isin(["queued", "running"])]["id"].tolist()
+        runs_table(frame)
+        if active:
+            st.subheader("Running now")
+            for run_id in active:
+                with st.container(border=True):
+                    run_view(run_id, key="runs_live")
+        st.subheader("Inspect a run")
+        if st.session_state.get("runs_inspect") not in ids:
+            st.session_state["runs_inspect"] = ids[0]
+        inspect = st.selectbox("Run", ids, key="runs_inspect")
+        record = store.get(inspect)
+        with st.container(border=True):
+            if record.status not in ("queued", "running"):
+                run_view(inspect, key="runs_inspect_view")
+            else:
+                st.caption("This run is live above.")
+            downloads(record)
+        st.subheader("Compare runs")
+        compare = st.multiselect("Runs to compare", ids, default=ids[: min(2, len(ids))], key="runs_compare")
+        if compare:
+            comparison(compare)
