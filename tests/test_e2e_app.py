@@ -1,0 +1,177 @@
+"""End to end: the real app (`streamlit run app.py`) driven by headless Chromium, as a person would use it.
+
+One browser session walks every page: the overview, Explore (re-sample), Data (click a gallery image into the
+forget set, lasso points in the embedding, save the set by name), and Runs (start a job, cancel it, see it
+marked cancelled). Any exception element or "went wrong inside Lethe" message fails the test. A screenshot of
+every page is saved under artifacts/screenshots/ (git ignores artifacts/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCREENSHOTS = REPO / "artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (`make test` installs it)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """`streamlit run app.py` on 127.0.0.1 and a free port, with its own run store and Lethe home."""
+    root = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    env = {**os.environ, "LETHE_HOME": str(root / "home"), "LETHE_RUNS": str(root / "runs")}
+    log = open(root / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.address", "127.0.0.1", "--server.port",
+         str(port), "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read().strip() == b"ok":
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            pytest.fail(f"streamlit did not become healthy:\n{(root / 'streamlit.log').read_text()[-3000:]}")
+        time.sleep(0.5)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def _wait_idle(page, timeout: float = 120) -> None:
+    """Wait until the script has run to its end (Streamlit marks the app root `notRunning`) and stays so."""
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout * 1000)
+    page.wait_for_timeout(400)
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout * 1000)
+
+
+def _assert_clean(page, where: str) -> None:
+    exceptions = page.locator('[data-testid="stException"]')
+    assert exceptions.count() == 0, f"{where}: exception shown: {exceptions.first.inner_text()[:800]}"
+    bugs = page.locator('[data-testid="stAlertContentError"]', has_text="went wrong inside Lethe")
+    assert bugs.count() == 0, f"{where}: {bugs.first.inner_text()[:800]}"
+
+
+def _shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _goto(page, title: str) -> None:
+    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.wait_for_timeout(300)
+    _wait_idle(page)
+
+
+def _forget_set_size(page) -> int:
+    text = page.locator('[data-testid="stMetric"]', has_text="Forget set").inner_text()
+    return int(re.search(r"(\d+) samples", text).group(1))
+
+
+def _lasso(page, chart) -> None:
+    """Draw a closed lasso over the middle of a plotly chart's plotting area."""
+    area = chart.locator(".nsewdrag").first.bounding_box()
+    cx, cy, rx, ry = area["x"] + area["width"] / 2, area["y"] + area["height"] / 2, area["width"] / 5, area["height"] / 5
+    points = [(cx - rx, cy - ry), (cx + rx, cy - ry), (cx + rx, cy + ry), (cx - rx, cy + ry), (cx - rx, cy - ry + 2)]
+    page.mouse.move(*points[0])
+    page.mouse.down()
+    for x, y in points[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1000},
+        )
+        page = context.pages[0] if context.pages else context.new_page()
+        try:
+            page.goto(app_url)
+            _wait_idle(page)
+            page.wait_for_selector('[data-testid="stImage"]', timeout=60_000)
+            _assert_clean(page, "overview")
+            _shot(page, "01-overview")
+
+            _goto(page, "Explore")
+            page.wait_for_selector('[data-testid="stImage"]')
+            page.get_by_role("button", name="Re-sample").click()
+            _wait_idle(page)
+            _assert_clean(page, "explore")
+            _shot(page, "02-explore")
+            page.get_by_role("tab", name="Model card").click()
+            _shot(page, "03-explore-card")
+
+            _goto(page, "Data & forget sets")
+            assert _forget_set_size(page) == 0
+            page.locator('[data-testid="stCheckbox"]').first.click()  # the box under the first gallery image
+            _wait_idle(page)
+            assert _forget_set_size(page) == 1
+            _shot(page, "04-data-gallery")
+            page.locator('[data-testid="stButtonGroup"] button', has_text="Embedding").click()
+            _wait_idle(page)
+            chart = page.locator('[data-testid="stPlotlyChart"]').first
+            chart.wait_for()
+            _lasso(page, chart)
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+                       .some(m => /Forget set/.test(m.innerText) && parseInt(m.innerText.match(/(\\d+) samples/)[1]) > 1)""",
+                timeout=60_000,
+            )
+            _wait_idle(page)
+            page.get_by_label("Name").fill("e2e-picks")
+            page.get_by_role("button", name="Save forget set").click()
+            _wait_idle(page)
+            page.wait_for_selector("text=Saved forget sets")
+            _assert_clean(page, "data")
+            _shot(page, "05-data-embedding")
+
+            _goto(page, "Runs")
+            page.get_by_text("Smoke (a few steps)").click()  # a full recipe: long enough to cancel
+            _wait_idle(page)
+            page.get_by_role("button", name=re.compile(r"^Train ")).click()
+            page.get_by_role("button", name="Cancel run").first.wait_for(timeout=60_000)
+            _shot(page, "06-runs-live")
+            page.get_by_role("button", name="Cancel run").first.click()
+            page.wait_for_selector("text=cancelled", timeout=90_000)
+            _wait_idle(page)
+            _assert_clean(page, "runs")
+            _shot(page, "07-runs-cancelled")
+        finally:
+            context.close()
