@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from importlib.metadata import PackageNotFoundError, version
 import platform
 import re
 import secrets
@@ -38,8 +39,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torchvision
-from torchvision.utils import save_image
 
 import core
 from core.errors import LetheError
@@ -138,12 +137,19 @@ def _git_commit() -> str:
     return ""
 
 
+def _package_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return ""
+
+
 def versions() -> dict[str, str]:
     """Versions that decide whether a run can be reproduced."""
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": _package_version("torchvision"),
         "numpy": np.__version__,
         "lethe": core.__version__,
         "git": _git_commit(),
@@ -259,6 +265,8 @@ def _is_image_batch(a: np.ndarray) -> bool:
 
 def save_png_grid(images: np.ndarray | torch.Tensor, target: Path) -> Path:
     """Save a C x H x W image or an N x C x H x W batch in [0, 1] as one PNG grid, about square."""
+    from torchvision.utils import save_image  # imported here: torchvision takes seconds to import
+
     batch = torch.as_tensor(np.asarray(images), dtype=torch.float32)
     if batch.dim() == 3:
         batch = batch[None]
