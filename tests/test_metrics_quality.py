@@ -1,5 +1,7 @@
 """Inception Score and FID on a domain classifier, with known answers."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -12,10 +14,12 @@ from core.metrics import (
     classifier_inception_score,
     fid_from_features,
     frechet_distance,
+    gan_fid,
+    gan_inception_score,
     inception_score,
     metric_name,
 )
-from core.models.bundles import ClassifierBundle
+from core.models.bundles import ClassifierBundle, GANBundle
 from core.models.card import ModelCard
 
 
@@ -64,10 +68,15 @@ def test_frechet_distance_of_diagonal_gaussians_matches_the_closed_form():
     assert frechet_distance(np.zeros(2), np.diag(a), np.zeros(2), np.diag(b)) == pytest.approx(expected)
 
 
-def test_frechet_distance_survives_singular_covariances():
+def test_frechet_distance_survives_singular_covariances_without_warnings():
     rng = np.random.default_rng(1)
     f1, f2 = rng.normal(size=(5, 20)), rng.normal(size=(5, 20))  # fewer samples than dimensions
-    value = fid_from_features(f1, f2)
+    dead = rng.normal(size=(300, 4))
+    dead[:, 0] = 0.0  # a dead ReLU unit: zero variance
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = fid_from_features(f1, f2)
+        assert fid_from_features(dead, dead) == pytest.approx(0.0, abs=1e-6)
     assert np.isfinite(value) and value > 0
 
 
@@ -126,3 +135,28 @@ def test_classifier_fid_of_a_set_with_itself_is_zero_and_of_a_shift_is_its_squar
     assert classifier_fid(ref, ref, judge).value == pytest.approx(0.0, abs=1e-9)
     fid = classifier_fid(ref + 0.25, ref, judge)
     assert fid.name == "FID[toy-judge]" and fid.value == pytest.approx(0.0625, rel=1e-6)
+
+
+class _SignPainter(nn.Module):
+    """Bright images for z > 0, dark for z < 0 (pixel range [-1, 1])."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.p = nn.Parameter(torch.zeros(1))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.sign(z[:, :1]).view(-1, 1, 1, 1).expand(-1, 1, 4, 4) * 0.9 + 0 * self.p
+
+
+def _sign_gan() -> GANBundle:
+    card = ModelCard(name="sign-gan", family="gan", architecture="test", data_shape=[1, 4, 4])
+    return GANBundle(card=card, generator=_SignPainter(), latent_dim=2)
+
+
+def test_gan_scores_judge_exactly_the_samples_gan_sample_returns():
+    gan, judge = _sign_gan(), _judge()
+    score = gan_inception_score(gan, judge, n=1000, seed=2, splits=1, batch_size=128)
+    assert score.name == "IS[toy-judge]" and score.value == pytest.approx(2.0, abs=0.01)
+    x, _ = gan.sample(1000, seed=2)
+    assert score.value == pytest.approx(classifier_inception_score(x, judge, splits=1).value)
+    assert gan_fid(gan, x, judge, n=1000, seed=2, batch_size=128).value == pytest.approx(0.0, abs=1e-9)

@@ -2,12 +2,13 @@
 
 - invalidity: `invalidity`, `gan_invalidity`, `binomial_stderr` (redaction paper)
 - quality: `inception_score`, `frechet_distance`, `fid_from_features`, `classifier_inception_score`,
-  `classifier_fid`, `metric_name`, `class_shares` (IS/FID judged by a named domain classifier)
+  `classifier_fid`, `gan_inception_score`, `gan_fid`, `metric_name`, `class_shares` (IS/FID judged by a named domain classifier)
 - likelihood: `kde_log_likelihood` (influence paper's ALL), `nll_nats`, `bits_per_dim`, `flow_nll`,
   `flow_bits_per_dim`
 - quantiles: `likelihood_quantile(s)`, `quantile_drop`, `remember_stats` (taming paper, eq. 13-15)
 - normality: `normality_test`
 - ranking: `kendall_tau`, `topk_jaccard` (influence paper's evaluation)
+- sampling: `iter_gan_samples` (batches identical to `GANBundle.sample`)
 - fitting_capacity: `fitting_capacity`, `gan_fitting_capacity` (GOLD paper)
 """
 
@@ -21,6 +22,8 @@ from core.metrics.quality import (
     classifier_inception_score,
     fid_from_features,
     frechet_distance,
+    gan_fid,
+    gan_inception_score,
     gaussian_stats,
     inception_score,
     metric_name,
@@ -28,6 +31,7 @@ from core.metrics.quality import (
 from core.metrics.quantiles import likelihood_quantile, likelihood_quantiles, quantile_drop, remember_stats
 from core.metrics.ranking import critical_set, kendall_tau, topk_jaccard
 from core.metrics.results import Estimate, NamedScore, SplitScore
+from core.metrics.sampling import iter_gan_samples
 
 __all__ = [
     "Estimate",
@@ -45,9 +49,12 @@ __all__ = [
     "flow_bits_per_dim",
     "flow_nll",
     "frechet_distance",
+    "gan_fid",
     "gan_fitting_capacity",
+    "gan_inception_score",
     "gan_invalidity",
     "gaussian_stats",
+    "iter_gan_samples",
     "inception_score",
     "invalidity",
     "kde_log_likelihood",

@@ -16,6 +16,7 @@ import torch
 from core.errors import LetheError, ShapeMismatch
 from core.metrics.checks import as_flags
 from core.metrics.results import Estimate
+from core.metrics.sampling import iter_gan_samples
 from core.models.bundles import GANBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
@@ -60,18 +61,11 @@ def gan_invalidity(
     Samples are drawn exactly as `gan.sample(n, seed)` draws them (same latents, same labels for a conditional
     GAN), but judged batch by batch so that 50K images never sit in memory at once.
     """
-    if n < 1:
-        raise LetheError(f"gan_invalidity needs n >= 1 samples, got {n}.", "The redaction paper uses n = 50,000.")
-    gen = torch.Generator().manual_seed(seed)
-    z = gan.sample_latent(n, gen)
-    y = gan.sample_labels(n, gen)
-    gan.eval()
-    invalid = 0
-    total_batches = math.ceil(n / batch_size)
-    for step, start in enumerate(range(0, n, batch_size), start=1):
+    invalid, seen = 0, 0
+    total_batches = math.ceil(max(n, 0) / batch_size)
+    for step, (x, _) in enumerate(iter_gan_samples(gan, n, seed, batch_size), start=1):
         if cancel is not None:
             cancel.raise_if_set()
-        x = gan.generate(z[start : start + batch_size], None if y is None else y[start : start + batch_size])
         flags = as_flags(is_invalid(x), "gan_invalidity", "is_invalid(x)")
         if len(flags) != len(x):
             raise ShapeMismatch(
@@ -79,6 +73,7 @@ def gan_invalidity(
                 "is_invalid must return one boolean per sample in the batch.",
             )
         invalid += int(np.count_nonzero(flags))
-        progress(ProgressEvent(step, total_batches, {"invalidity": invalid / min(n, start + batch_size)}))
+        seen += len(x)
+        progress(ProgressEvent(step, total_batches, {"invalidity": invalid / seen}))
     p = invalid / n
     return Estimate(p, binomial_stderr(p, n), n, "invalidity")

@@ -10,6 +10,7 @@ classifier.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ from scipy import linalg
 from core.errors import NonFiniteError, ShapeMismatch
 from core.metrics.checks import as_array
 from core.metrics.results import NamedScore, SplitScore
-from core.models.bundles import ClassifierBundle
+from core.metrics.sampling import iter_gan_samples
+from core.models.bundles import ClassifierBundle, GANBundle
 
 
 def metric_name(kind: str, classifier: ClassifierBundle | str) -> str:
@@ -70,10 +72,14 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
             f"frechet_distance: means {m1.shape}, {m2.shape} and covariances {s1.shape}, {s2.shape} do not match.",
             "Both Gaussians need a mean of length D and a D x D covariance from the same feature layer.",
         )
-    covmean = linalg.sqrtm(s1 @ s2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(d) * eps
-        covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
+    with warnings.catch_warnings():
+        # Singular products are common (dead ReLU features have zero variance); like pytorch-fid's
+        # disp=False, judge the root by its finiteness rather than by scipy's warning.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(s1 @ s2)
+        if not np.isfinite(covmean).all():
+            offset = np.eye(d) * eps
+            covmean = linalg.sqrtm((s1 + offset) @ (s2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise NonFiniteError(
@@ -145,6 +151,29 @@ def classifier_fid(
         classifier.features(samples, batch_size=batch_size), classifier.features(reference, batch_size=batch_size)
     )
     return NamedScore(metric_name("FID", classifier), value, len(samples))
+
+
+@torch.no_grad()
+def gan_inception_score(
+    gan: GANBundle, classifier: ClassifierBundle, n: int = 10_000, seed: int = 0, splits: int = 10,
+    batch_size: int = 500,
+) -> NamedScore:
+    """IS[classifier] of n samples of `gan` (the samples of `gan.sample(n, seed)`), judged batch by batch."""
+    logits = torch.cat([classifier.logits(x) for x, _ in iter_gan_samples(gan, n, seed, batch_size)])
+    score = inception_score(logits, splits=splits)
+    return NamedScore(metric_name("IS", classifier), score.mean, n, score.std)
+
+
+@torch.no_grad()
+def gan_fid(
+    gan: GANBundle, reference: torch.Tensor, classifier: ClassifierBundle, n: int = 10_000, seed: int = 0,
+    batch_size: int = 500,
+) -> NamedScore:
+    """FID[classifier] between n samples of `gan` and reference images in [0, 1] (the redaction paper compares
+    against the valid training samples X minus Omega)."""
+    _check_images(reference, "gan_fid")
+    feats = torch.cat([classifier.features(x) for x, _ in iter_gan_samples(gan, n, seed, batch_size)])
+    return NamedScore(metric_name("FID", classifier), fid_from_features(feats, classifier.features(reference)), n)
 
 
 def _check_images(x: torch.Tensor, metric: str) -> None:
