@@ -240,6 +240,7 @@ def test_zoo_train_smoke_is_a_run_and_never_touches_shipped_weights(capsys, tiny
     assert code == 0 and not tiny_zoo.exists()
     run = RunStore().get(result["run"])
     assert run.status == "succeeded" and run.config["method"] == "zoo-train" and run.config["seed"] == 2
+    assert set(run.metrics) == {"mean_pixel"} and run.metrics == result["metrics"]  # the card's metrics
     assert list(run.events()["step"]) == [1, 2, 3]
     assert result["folder"] == run.model_spec and load_model(run.model_spec).card.training["smoke"] is True
     assert "train tiny-cgan [3/3]" in err  # progress lines go to stderr

@@ -26,7 +26,7 @@ def runs_list(args: argparse.Namespace) -> Output:
     index = store.index()
     records = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
                for row in index.to_dict(orient="records")]
-    text = index.to_string(index=False) if len(index) else f"no runs in {store.root}"
+    text = index.to_string(index=False, float_format=lambda v: f"{v:.4g}") if len(index) else f"no runs in {store.root}"
     return Output({"root": str(store.root), "runs": jsonable(records)}, text)
 
 

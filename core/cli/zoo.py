@@ -21,7 +21,7 @@ from core.device import resolve_device
 from core.errors import LetheError
 from core.models.card import ModelCard
 from core.models.checkpoint import load_bundle, save_bundle
-from core.runs import run_now
+from core.runs import JobResult, run_now
 from core.zoo.registry import ZOO, ZooEntry, zoo_folder
 
 
@@ -104,7 +104,8 @@ def zoo_train(args: argparse.Namespace) -> Output:
     torch.manual_seed(args.seed)
 
     def job(progress, cancel):
-        return e.train(seed=args.seed, device=device, progress=progress, cancel=cancel, smoke=args.smoke)
+        bundle = e.train(seed=args.seed, device=device, progress=progress, cancel=cancel, smoke=args.smoke)
+        return JobResult(bundle=bundle, metrics=dict(bundle.card.metrics))  # metrics.json feeds the runs index
 
     run = run_now(job, method="zoo-train", model=e.name, params={"smoke": args.smoke, "recipe": e.recipe},
                   seed=args.seed, device=str(device), store=store_of(args), listener=StderrProgress(f"train {e.name}"))
