@@ -96,6 +96,8 @@ def _process_alive(pid: int, start: str | None) -> bool:
     if Path("/proc/self/stat").exists():
         current = _process_start(pid)
         return current is not None and (start is None or current == start)
+    if os.name == "nt":
+        return True  # os.kill(pid, 0) would terminate the process on Windows; the heartbeat decides there
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
