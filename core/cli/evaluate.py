@@ -12,9 +12,8 @@ import time
 
 from core.cli.common import Output, key_values
 from core.device import resolve_device
-from core.models.card import ModelCard
 from core.models.spec import load_model
-from core.zoo.lookup import entry_for
+from core.zoo.lookup import entry_for, floor_failures
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -30,7 +29,7 @@ def evaluate(args: argparse.Namespace) -> Output:
     entry = entry_for(bundle.card, args.model, args.like)
     start = time.perf_counter()
     metrics = {k: float(v) for k, v in entry.evaluate(bundle, device=device).items()}
-    failures = ModelCard(entry.name, entry.family, "", metrics=metrics, floors=dict(entry.floors)).floor_failures()
+    failures = floor_failures(entry, metrics)
     result = {"model": args.model, "evaluator": entry.evaluator, "like": entry.name, "metrics": metrics,
               "floors": {k: list(v) for k, v in entry.floors.items()}, "floor_failures": failures,
               "seconds": time.perf_counter() - start}

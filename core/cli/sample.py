@@ -80,5 +80,7 @@ def sample(args: argparse.Namespace) -> Output:
     if labels is not None:
         np.save(labels_path(out), labels.numpy().astype(np.int64), allow_pickle=False)
         result["labels"] = str(labels_path(out))
-    text = f"wrote {args.n} samples of {args.model} to {out}" + (f" and labels to {result['labels']}" if labels is not None else "")
+    text = f"wrote {args.n} samples of {args.model} to {out}"
+    if labels is not None:
+        text += f" and their labels to {result['labels']}"
     return Output(result, text)

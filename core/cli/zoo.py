@@ -22,6 +22,7 @@ from core.errors import LetheError
 from core.models.card import ModelCard
 from core.models.checkpoint import load_bundle, save_bundle
 from core.runs import JobResult, run_now
+from core.zoo.lookup import floor_failures
 from core.zoo.registry import ZOO, ZooEntry, zoo_folder
 
 
@@ -62,8 +63,7 @@ def _describe(e: ZooEntry) -> dict[str, Any]:
         "shipped": card is not None, "size_mb": round(_folder_mb(zoo_folder(e.name)), 3),
         "metrics": card.metrics if card else {},
         "floors": {k: list(v) for k, v in e.floors.items()},
-        "floor_failures": ModelCard(e.name, e.family, "", metrics=card.metrics, floors=dict(e.floors)).floor_failures()
-        if card else [],
+        "floor_failures": floor_failures(e, card.metrics) if card else [],
         "needs": list(e.needs),
     }
 
@@ -119,11 +119,11 @@ def zoo_train(args: argparse.Namespace) -> Output:
     if folder is not None:
         dtype = torch.float32 if bundle.card.training.get("storage_dtype") == "float32" else torch.float16
         save_bundle(bundle, folder, dtype=dtype)
-    failures = [] if args.smoke else ModelCard(e.name, e.family, "", metrics=bundle.card.metrics,
-                                               floors=dict(e.floors)).floor_failures()
+    failures = [] if args.smoke else floor_failures(e, bundle.card.metrics)
     result = {
         "name": e.name, "smoke": args.smoke, "run": run.id, "status": run.status, "seconds": run.duration,
-        "folder": str(folder) if folder else run.model_spec, "size_mb": round(_folder_mb(folder), 3) if folder else None,
+        "folder": str(folder) if folder else run.model_spec,
+        "size_mb": round(_folder_mb(folder), 3) if folder else None,
         "metrics": bundle.card.metrics, "floor_failures": failures,
     }
     text = "\n".join([f"trained {e.name} in {run.duration:.1f} s (run {run.id})",

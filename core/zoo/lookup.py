@@ -1,5 +1,6 @@
 """Which zoo entry's evaluator measures a given model: the zoo model itself, the one it was edited from, or
-the entry of the same family and dataset (used by `python -m core eval` and the app's on-demand metrics)."""
+the entry of the same family and dataset (used by `python -m core eval` and the app's on-demand metrics);
+and which of an entry's floors a set of measured metrics misses."""
 
 from __future__ import annotations
 
@@ -8,6 +9,11 @@ from pathlib import Path
 from core.errors import LetheError
 from core.models.card import ModelCard
 from core.zoo.registry import ZOO, ZooEntry, zoo_folder
+
+
+def floor_failures(entry: ZooEntry, metrics: dict[str, float]) -> list[str]:
+    """The floors of zoo `entry` that `metrics` does not meet, as readable strings (empty when all are met)."""
+    return ModelCard(entry.name, entry.family, "", metrics=metrics, floors=dict(entry.floors)).floor_failures()
 
 
 def card_dataset(card: ModelCard) -> str | None:
