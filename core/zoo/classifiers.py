@@ -174,7 +174,7 @@ def _train_synthfaces(
     c, h, _ = train.shape
     card = ModelCard(name=name, family="classifier", architecture="small-cnn", data_shape=list(train.shape),
                      seed=seed, description=ZOO[name].description,
-                     hparams={"in_channels": c, "num_outputs": len(names), "image_size": h, "width": 32,
+                     hparams={"in_channels": c, "num_outputs": len(names), "image_size": h, "width": 16,
                               "feature_dim": 128, "kind": kind, "class_names": names})
     bundle = build_small_cnn(card)
     batch_size, max_shift = 64, 2
