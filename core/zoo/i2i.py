@@ -125,7 +125,7 @@ def train_synthfaces_i2i(seed: int = 0, device: str = "cpu", progress: ProgressF
                          cancel: CancelToken = CancelToken(), smoke: bool = False) -> I2IBundle:
     """Encoder-decoder on the synthfaces training images, all four degradations."""
     return _train_i2i("synthfaces-i2i", "synthfaces", evaluate_synthfaces_i2i, seed=seed, device=device,
-                      progress=progress, cancel=cancel, smoke=smoke, epochs=10, width=32, latent_channels=64)
+                      progress=progress, cancel=cancel, smoke=smoke, epochs=8, width=24, latent_channels=48)
 
 
 def evaluate_synthfaces_i2i(bundle: I2IBundle, device: str | torch.device = "cpu") -> dict[str, float]:
