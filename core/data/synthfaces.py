@@ -306,6 +306,11 @@ def _render(q: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     return (canvas.clamp(0, 1) * 255).round() / 255
 
 
+def dataset_name(size: int) -> str:
+    """`synthfaces` at the default 32 x 32, `synthfaces-64` etc. otherwise (selections name their dataset)."""
+    return "synthfaces" if size == 32 else f"synthfaces-{size}"
+
+
 def render(cfg: FaceConfig = FaceConfig()) -> ImageData:
     """Render the whole dataset (`split="all"`): images, attributes and identities, rows ordered by identity."""
     cfg.validate()
@@ -318,7 +323,7 @@ def render(cfg: FaceConfig = FaceConfig()) -> ImageData:
         chunk = {k: v[start:start + step] for k, v in q.items()}
         images[start:start + step] = _render(chunk, cfg.size)
     attributes = torch.stack([q[a].bool() for a in ATTRIBUTES], 1)
-    return ImageData("synthfaces", "all", images, torch.arange(n), attributes=attributes, attribute_names=ATTRIBUTES,
+    return ImageData(dataset_name(cfg.size), "all", images, torch.arange(n), attributes=attributes, attribute_names=ATTRIBUTES,
                      identities=q["identity"].clone(), meta={"config": cfg, "identity_level": IDENTITY_LEVEL,
                                                              "image_level": IMAGE_LEVEL})
 
@@ -337,7 +342,7 @@ def _render_or_read(cfg: FaceConfig, disk_cache: bool) -> ImageData:
     path = _disk_path(cfg)
     if path.exists():
         t = load_file(str(path))
-        return ImageData("synthfaces", "all", t["x"].float() / 255, torch.arange(len(t["x"])),
+        return ImageData(dataset_name(cfg.size), "all", t["x"].float() / 255, torch.arange(len(t["x"])),
                          attributes=t["attributes"].bool(), attribute_names=ATTRIBUTES, identities=t["identities"],
                          meta={"config": cfg, "identity_level": IDENTITY_LEVEL, "image_level": IMAGE_LEVEL})
     data = render(cfg)
@@ -382,4 +387,4 @@ def attribute_level(name: str) -> str:
     raise LetheError(f"unknown synthfaces attribute {name!r}.", f"Known attributes: {', '.join(ATTRIBUTES)}.")
 
 
-__all__ = ["ATTRIBUTES", "FaceConfig", "attribute_level", "load_synthfaces", "render"]
+__all__ = ["ATTRIBUTES", "FaceConfig", "attribute_level", "dataset_name", "load_synthfaces", "render"]
