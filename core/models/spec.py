@@ -6,6 +6,7 @@ own architecture (the factory returns a bundle; see `examples/`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import torch
@@ -32,7 +33,7 @@ def load_model(spec: str, device: torch.device | str = "auto") -> Bundle:
         return load_bundle(folder, dev)
     if Path(spec).exists():
         return load_bundle(spec, dev)
-    if ":" in spec and not Path(spec).suffix:
+    if re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*", spec):  # package.module:factory
         bundle = import_factory(spec)()
         if not isinstance(bundle, Bundle):
             raise ModelSpecError(

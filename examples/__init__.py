@@ -1,0 +1,1 @@
+"""Examples of bringing your own model to Lethe (see examples/README.md)."""
