@@ -43,7 +43,7 @@ from core.errors import LetheError
 ATTRIBUTES = ("glasses", "smile", "beard", "hat", "dark_hair", "light_skin", "long_hair", "mouth_open")
 IDENTITY_LEVEL = ("glasses", "beard", "dark_hair", "light_skin", "long_hair")
 IMAGE_LEVEL = ("smile", "mouth_open", "hat")
-RENDER_VERSION = 1  # bump when the drawing changes, so disk caches of older renders are not reused
+RENDER_VERSION = 2  # bump when the drawing changes, so disk caches of older renders are not reused
 _CHUNK_PIXELS = 1024 * 32 * 32  # pixels per rendering chunk
 _ZOOM, _DROP = 1.25, 0.05  # face units -> canvas: the head fills ~60% of the width, leaving room for a hat
 
@@ -158,7 +158,7 @@ def _image_params(cfg: FaceConfig, ident: dict[str, torch.Tensor], gen: torch.Ge
     q["shirt"] = torch.rand(n, 3, generator=gen) * 0.8 + 0.1
     q["gaze"] = (0.25 * torch.randn(n, 2, generator=gen)).clamp(-0.5, 0.5)
     q["brow_raise"] = 0.02 * torch.randn(n, generator=gen)
-    q["smile_curve"] = torch.where(q["smile"], _u(gen, n, 0.06, 0.10), _u(gen, n, -0.015, 0.01))
+    q["smile_curve"] = torch.where(q["smile"], _u(gen, n, 0.08, 0.12), _u(gen, n, -0.015, 0.01))
     q["open"] = torch.where(q["mouth_open"], _u(gen, n, 0.035, 0.06), torch.zeros(n))
     q["noise_seed"] = torch.randint(0, 2**31 - 1, (n,), generator=gen)
     return q
@@ -260,9 +260,9 @@ def _render(q: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     # Cheeks blush when smiling.
     for side in (-1.0, 1.0):
         d_cheek = _ellipse(x, y, side * (c("eye_dx") + 0.06), mouth_y - 0.08, 0.07 * one, 0.05 * one)
-        canvas = _paint(canvas, _alpha(d_cheek, aa) * 0.35 * c("smile"), torch.tensor([[0.95, 0.40, 0.45]]).expand(n, 3))
+        canvas = _paint(canvas, _alpha(d_cheek, aa) * 0.45 * c("smile"), torch.tensor([[0.95, 0.40, 0.45]]).expand(n, 3))
     # Mouth: centre line y = mouth_y - curve * (x / w)^2 (corners rise when smiling); an open mouth is a dark gap.
-    mw = c("mouth_w")
+    mw = c("mouth_w") * (1 + 0.25 * c("smile"))  # a smile widens the mouth
     t = (x / mw).clamp(-1, 1)
     centre = mouth_y - c("smile_curve") * (t**2 - 0.3)
     half_open = c("open") * (1 - t**2)
