@@ -4,7 +4,8 @@ Columns, and where each number comes from (nothing is extrapolated):
 - `s/epoch (card)`: the recipe's full training wall time divided by its epochs, as the recipe measured and
   recorded them in the shipped card (`card.training["seconds"] / ["epochs"]`) when the zoo was trained here.
 - `smoke s`: wall time of the recipe in smoke mode (a few steps on a tiny subset, plus its evaluator), measured
-  now: what CI pays per recipe.
+  now: what CI pays per recipe. Datasets are cached per process, so the first recipe on a dataset also pays
+  for loading it (as the first test on that dataset does in CI).
 - `samples/s`: measured now on the shipped weights, after one warm-up call: GANs and flows generate samples,
   classifiers compute logits and I2I models restore images (of random inputs of the model's shape).
 
@@ -94,10 +95,10 @@ def main() -> None:
         print(f"measured {name}", file=sys.stderr, flush=True)
     table = pd.DataFrame(rows)
     if "epochs" in table:
-        table["epochs"] = table["epochs"].astype("Int64")
+        table["epochs"] = table["epochs"].map(lambda v: "-" if pd.isna(v) else str(int(v)))
     print(f"Zoo benchmark, CPU, {args.threads} torch thread(s), n = {args.n} samples per throughput measurement.")
     print("s/epoch (card): full training time / epochs recorded by the recipe at zoo training time; "
-          "smoke s and samples/s: measured in this run.")
+          "smoke s (includes loading a dataset the first time) and samples/s: measured in this run.")
     print(table.to_string(index=False, float_format=lambda v: f"{v:,.2f}", na_rep="-"))
 
 
