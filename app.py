@@ -5,7 +5,7 @@ This file only defines the navigation and the shared sidebar; each page lives in
 
 import streamlit as st
 
-from pages._common import sidebar
+from pages._common import run_store_caption, sidebar
 
 st.set_page_config(page_title="Lethe", page_icon=":material/blur_on:", layout="wide")
 
@@ -19,3 +19,4 @@ PAGES = [
 navigation = st.navigation(PAGES)
 sidebar()
 navigation.run()
+run_store_caption()

@@ -30,7 +30,21 @@ from core.viz.images import image_grid, thumbnails
 from core.viz.samples import Preview
 from core.zoo.registry import ZOO, zoo_folder
 
-SOURCES = ("Zoo", "Saved folder", "Upload")
+SOURCES = ("Zoo", "Folder", "Upload")
+
+
+def require_app_shell() -> None:
+    """Make sure this page runs inside app.py's navigation; call it first in every page file.
+
+    Streamlit treats a folder named `pages/` as an old-style multipage app until `st.navigation` has run once in
+    the process, so the first visit after a server start that goes straight to, say, /runs would execute the
+    page file alone: no sidebar, no model picker. This switches the process to app.py's navigation and reruns,
+    which then draws the same page inside the shell."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def show_error(exc: BaseException) -> None:
@@ -79,6 +93,14 @@ def shipped_zoo() -> list[str]:
     return [name for name in ZOO if (zoo_folder(name) / "model.safetensors").is_file()]
 
 
+def default_zoo_model(names: list[str]) -> str:
+    """The model a first-time visitor sees: mnist-dcgan if shipped, else the first generative model, else any."""
+    if "mnist-dcgan" in names:
+        return "mnist-dcgan"
+    generative = [n for n in names if ZOO[n].family in ("gan", "flow")]
+    return (generative or names)[0]
+
+
 def run_store() -> RunStore:
     return RunStore(st.session_state.get("runs_dir") or default_root())
 
@@ -108,12 +130,12 @@ def sidebar() -> None:
                 if not names:
                     raise LetheError("No zoo model has shipped weights yet.",
                                      "Train one with `python -m core zoo train mnist-lenet`.")
-                spec = st.selectbox("Zoo model", names, key="pick_zoo",
+                spec = st.selectbox("Zoo model", names, index=names.index(default_zoo_model(names)), key="pick_zoo",
                                     format_func=lambda n: f"{n} · {ZOO[n].family}")
                 missing = [n for n in ZOO if n not in names]
                 if missing:
                     st.caption(f"Not trained yet: {', '.join(missing)}")
-            elif source == "Saved folder":
+            elif source == "Folder":
                 path = st.text_input("Folder with model.safetensors and card.json", key="pick_path",
                                      placeholder="runs/<run id>/model")
                 spec = path.strip() or None
@@ -136,8 +158,13 @@ def sidebar() -> None:
             dev = device_name()
             gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "no GPU visible" if not torch.cuda.is_available() else "GPU available"
             st.caption(f"Computing on **{dev}** ({gpu}) · torch {torch.__version__}")
-        store = run_store()
-        st.caption(f"Runs are stored in `{store.root}` ({len(store.ids())} runs)")
+
+
+def run_store_caption() -> None:
+    """Where runs are stored and how many there are; drawn after the page so a run it just started counts."""
+    store = run_store()
+    count = len(store.ids())
+    st.sidebar.caption(f"Runs are stored in `{store.root}` ({count} run{'' if count == 1 else 's'})")
 
 
 def active_model() -> Bundle | None:
@@ -216,18 +243,19 @@ def run_view(run_id: str, key: str) -> None:
     if run.status in ("queued", "running"):
         _live_run(run_id, key)
     else:
-        _draw_run(run, key, live=False)
+        draw_run(run, key, live=False)
 
 
 @st.fragment(run_every=1.0)
 def _live_run(run_id: str, key: str) -> None:
     run = run_store().get(run_id)
-    _draw_run(run, key, live=True)
+    draw_run(run, key, live=True)
     if run.status not in ("queued", "running"):
         st.rerun()  # the whole page redraws once, now with the finished run (and no more polling)
 
 
-def _draw_run(run: RunRecord, key: str, live: bool) -> None:
+def draw_run(run: RunRecord, key: str, live: bool) -> None:
+    """One run's status line, progress bar, curves, error and final metrics (plus a cancel button if `live`)."""
     doc = run.status_doc
     total, step = doc.get("total") or 0, doc.get("step") or 0
     head = st.columns([3, 1])

@@ -26,7 +26,15 @@ from core.viz.figures import embedding_figure, selected_ids
 from core.viz.images import image_grid, to_uint8_rgb
 from pages._common import guarded, pixel_scale, show_error
 
-GALLERY_COLUMNS = 8
+GALLERY_COLUMNS = 12
+
+
+def framed(tile: np.ndarray, width: int = 4) -> np.ndarray:
+    """A thumbnail with a red frame: how the gallery marks images already in the forget set."""
+    out = tile.copy()
+    red = np.array([214, 39, 40], np.uint8)
+    out[:width], out[-width:], out[:, :width], out[:, -width:] = red, red, red, red
+    return out
 
 
 def forget_ids(name: str) -> set[int]:
@@ -84,8 +92,11 @@ def gallery(data: ImageData, shown: ImageData, name: str, key: str) -> None:
     """A page of images with one checkbox each; a checked box puts that sample in the forget set."""
     per_page = st.session_state.get(f"{key}_per_page", 48)
     pages = max(1, -(-len(shown) // per_page))
-    top = st.columns([1, 1, 4])
-    page = top[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, value=1, step=1, key=f"{key}_page")
+    if st.session_state.get(f"{key}_page", 1) > pages:  # the filters or the page size shrank the gallery
+        st.session_state[f"{key}_page"] = pages
+    st.session_state.setdefault(f"{key}_page", 1)
+    top = st.columns([1, 1, 5])
+    page = top[0].number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=f"{key}_page")
     top[1].selectbox("Per page", (24, 48, 96), index=1, key=f"{key}_per_page")
     start = (int(page) - 1) * per_page
     rows = shown.subset(torch.arange(start, min(start + per_page, len(shown))))
@@ -97,11 +108,14 @@ def gallery(data: ImageData, shown: ImageData, name: str, key: str) -> None:
             sample_id = int(rows.ids[i])
             widget = f"pick::{name}::{sample_id}"
             st.session_state[widget] = sample_id in ids  # the forget set is the truth; boxes mirror it
-            col.image(to_uint8_rgb(rows.x[i], scale), width="stretch")
             caption = f"#{sample_id}"
             if data.labels is not None and data.class_names:
                 caption += f" · {data.class_names[int(rows.labels[i])]}"
-            col.checkbox(caption, key=widget, on_change=_toggle, args=(name, sample_id, widget))
+            tile = to_uint8_rgb(rows.x[i], scale)
+            if sample_id in ids:
+                tile = framed(tile)
+            col.image(tile, caption=caption, width="stretch")
+            col.checkbox("forget", key=widget, on_change=_toggle, args=(name, sample_id, widget))
 
 
 @st.cache_data(show_spinner="Projecting the dataset...", max_entries=8)
@@ -158,11 +172,11 @@ def _save(data: ImageData, ids: set[int], rule: Selection | None, widget: str) -
     st.success(f"Saved {label!r}: {len(ids)} samples of {data.name}/{data.split}.")
 
 
-def _preview_strip(data: ImageData, ids, limit: int = 40, caption: str = "") -> None:
+def _preview_strip(data: ImageData, ids, limit: int, ncol: int, caption: str = "") -> None:
     chosen = data.subset(torch.isin(data.ids, torch.tensor(sorted(ids), dtype=data.ids.dtype)))
     if len(chosen) and data.is_image:
-        st.image(image_grid(chosen.x[:limit], ncol=10, scale=max(1, pixel_scale(chosen.x) // 2)),
-                 caption=caption or f"first {min(limit, len(chosen))} of {len(chosen)}")
+        st.image(image_grid(chosen.x[:limit], ncol=ncol, scale=max(1, pixel_scale(chosen.x) // 2)),
+                 caption=caption or f"first {min(limit, len(chosen))} of {len(chosen)} in the forget set")
 
 
 def saved_sets(data: ImageData) -> list[tuple[str, int, str]]:
@@ -177,50 +191,57 @@ def saved_sets(data: ImageData) -> list[tuple[str, int, str]]:
 
 
 def forget_set_panel(data: ImageData, shown_mask: torch.Tensor, rule: Selection | None, key: str) -> None:
-    """Size, preview, bulk actions, save under a name, and the saved sets of this dataset (reloadable)."""
+    """Size, bulk actions, save under a name, a preview; then the saved sets of this dataset (reloadable)."""
     name = data.name
     ids = forget_ids(name)
     filtered = set(data.ids[shown_mask].tolist())
-    st.metric("Forget set", f"{len(ids)} samples", help=f"of {len(data)} training samples of {name}")
-    cols = st.columns(3)
-    cols[0].button("Add all filtered", key=f"{key}_add_filtered", disabled=rule is None or not filtered,
-                   on_click=lambda: forget_ids(name).update(filtered), help="Adds every sample the filters show.")
-    cols[1].button("Remove filtered", key=f"{key}_remove_filtered", disabled=not (ids & filtered),
-                   on_click=lambda: forget_ids(name).difference_update(filtered))
-    cols[2].button("Clear", key=f"{key}_clear", disabled=not ids, on_click=lambda: _set_forget_ids(name, ()))
-    _preview_strip(data, ids)
+    size, actions, save = st.columns([2, 5, 5], vertical_alignment="bottom")
+    size.metric("Samples in the forget set", f"{len(ids):,}", help=f"of {len(data):,} training samples of {name}")
+    buttons = actions.columns(3)
+    buttons[0].button("Add shown", key=f"{key}_add_filtered", disabled=rule is None or not filtered, width="stretch",
+                      on_click=lambda: forget_ids(name).update(filtered), help="Add every sample the filters show.")
+    buttons[1].button("Drop shown", key=f"{key}_remove_filtered", disabled=not (ids & filtered), width="stretch",
+                      on_click=lambda: forget_ids(name).difference_update(filtered),
+                      help="Remove every sample the filters show.")
+    buttons[2].button("Clear", key=f"{key}_clear", disabled=not ids, width="stretch",
+                      on_click=lambda: _set_forget_ids(name, ()))
     widget = f"{key}_save_name"
-    st.text_input("Name", key=widget, placeholder="e.g. digit-seven")
-    if st.button("Save forget set", key=f"{key}_save", icon=":material/save:"):
+    name_col, button_col = save.columns([3, 2], vertical_alignment="bottom")
+    name_col.text_input("Name", key=widget, placeholder="e.g. digit-seven")
+    if button_col.button("Save forget set", key=f"{key}_save", icon=":material/save:", width="stretch"):
         with guarded():
             _save(data, ids, rule, widget)
+    _preview_strip(data, ids, limit=30, ncol=30)
     saved = saved_sets(data)
-    if saved:
-        st.markdown("**Saved forget sets**")
-        st.dataframe(pd.DataFrame(saved, columns=["name", "size", "selects"]), hide_index=True, width="stretch")
+    with st.expander(f"Saved forget sets of {name} ({len(saved)})", icon=":material/bookmarks:"):
+        if not saved:
+            st.caption("None yet: build a set and save it under a name.")
+            return
+        table, pick_col = st.columns([3, 2])
+        table.dataframe(pd.DataFrame(saved, columns=["name", "size", "selects"]), hide_index=True, width="stretch")
         pick = f"{key}_load_name"
-        chosen = st.selectbox("Saved set", [s[0] for s in saved], key=pick)
-        _preview_strip(data, _saved_ids(data, chosen), limit=20, caption=f"preview of {chosen}")
-        st.button("Load into the builder", key=f"{key}_load", on_click=_load_saved, args=(data, pick),
-                  icon=":material/upload:", help="Replaces the forget set being built.")
+        chosen = pick_col.selectbox("Saved set", [s[0] for s in saved], key=pick)
+        pick_col.button("Load into the builder", key=f"{key}_load", on_click=_load_saved, args=(data, pick),
+                        icon=":material/upload:", help="Replaces the forget set being built.")
+        with pick_col:
+            _preview_strip(data, _saved_ids(data, chosen), limit=20, ncol=10, caption=f"preview of {chosen}")
 
 
 def forget_set_builder(data: ImageData, key: str = "builder") -> set[int]:
     """The whole builder for one dataset split; returns the ids in the forget set."""
     name = data.name
     mask, rule = filter_mask(data, key)
-    shown = data.subset(mask)
-    main, side = st.columns([3, 2], gap="large")
-    with side:
+    with st.container(border=True):
         forget_set_panel(data, mask, rule, key)
-    with main:
-        st.caption(f"{len(shown)} of {len(data)} samples match the filters" + (f" ({rule.describe()})" if rule else ""))
-        views = ["Gallery", "Embedding"] if data.is_image else ["Embedding"]
-        view = st.segmented_control("View", views, default=views[0], key=f"{key}_view") or views[0]
-        if len(shown) == 0:
-            st.warning("No sample matches the filters; loosen them to see images.")
-        elif view == "Embedding":
-            embedding_view(data, mask, name, key)
-        else:
-            gallery(data, shown, name, key)
+    shown = data.subset(mask)
+    views = ["Gallery", "Embedding"] if data.is_image else ["Embedding"]
+    left, right = st.columns([1, 3], vertical_alignment="bottom")
+    view = left.segmented_control("View", views, default=views[0], key=f"{key}_view") or views[0]
+    right.caption(f"{len(shown)} of {len(data)} samples match the filters" + (f" ({rule.describe()})" if rule else ""))
+    if len(shown) == 0:
+        st.warning("No sample matches the filters; loosen them to see images.")
+    elif view == "Embedding":
+        embedding_view(data, mask, name, key)
+    else:
+        gallery(data, shown, name, key)
     return forget_ids(name)

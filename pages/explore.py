@@ -7,8 +7,10 @@ from core.models.bundles import FlowBundle, GANBundle
 from core.viz.samples import preview
 from core.zoo.jobs import evaluate_job
 from core.zoo.lookup import entry_for
-from pages._common import (active_model, dataset, device_name, guarded, model_dataset, run_view, runner,
-                           show_preview)
+from pages._common import (active_model, dataset, device_name, guarded, model_dataset, require_app_shell, run_view,
+                           runner, show_preview)
+
+require_app_shell()
 
 
 def _resample() -> None:

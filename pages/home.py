@@ -4,8 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from core.viz.samples import preview
-from core.zoo.registry import ZOO
-from pages._common import dataset, device_name, guarded, pretrained, shipped_zoo, show_preview
+from core.models.card import ModelCard
+from core.zoo.registry import ZOO, zoo_folder
+from pages._common import dataset, device_name, guarded, pretrained, require_app_shell, shipped_zoo, show_preview
+
+require_app_shell()
 
 st.title("Lethe")
 st.markdown(
@@ -22,21 +25,29 @@ st.subheader("Model zoo")
 shipped = set(shipped_zoo())
 rows = []
 for name, entry in ZOO.items():
-    row = {"model": name, "family": entry.family, "data": entry.dataset, "shipped": name in shipped,
-           "description": entry.description}
+    row = {"model": name, "family": entry.family, "data": entry.dataset, "quality measured at training": None,
+           "floors met": None, "description": entry.description}
     if name in shipped:
         with guarded():
-            card = pretrained(name, device_name()).card
-            row["measured"] = ", ".join(f"{k} {v:.3g}" for k, v in card.metrics.items())
+            card = ModelCard.read(zoo_folder(name) / "card.json")
+            row["quality measured at training"] = ", ".join(f"{k} {v:.3g}" for k, v in card.metrics.items())
             row["floors met"] = not card.floor_failures()
+    else:
+        row["quality measured at training"] = "not trained yet"
     rows.append(row)
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2,
+             column_config={"description": st.column_config.TextColumn(width="large")})
 
-st.subheader("A glimpse of each shipped model")
-for name in sorted(shipped):
+st.subheader("Samples of each generative model")
+st.caption("Fixed latents (seed 0). Image-to-image models and classifiers need held-out data: see them in Explore.")
+generative = [name for name in ZOO if name in shipped and ZOO[name].family in ("gan", "flow")]
+if not generative:
+    st.info("No generative model is shipped yet; train one with `python -m core zoo train mnist-dcgan`.")
+for name in generative:
     with guarded():
         bundle = pretrained(name, device_name())
-        data_name = bundle.card.data.get("dataset")
-        held_out = dataset(data_name, "test") if bundle.family in ("classifier", "i2i") else None
         st.markdown(f"**{name}** · {ZOO[name].description}")
-        show_preview(preview(bundle, n=12, seed=0, data=held_out, n_points=1000), ncol=12, compact=True)
+        data_name = bundle.card.data.get("dataset")
+        reference = dataset(data_name, "train") if len(bundle.data_shape) == 1 and data_name else None
+        show_preview(preview(bundle, n=12, seed=0, n_points=1000), ncol=12, reference=reference,
+                     label_names=tuple(reference.class_names) if reference else (), key=f"home_{name}")

@@ -11,8 +11,10 @@ from core.runs import RunRecord
 from core.viz.figures import curves_figure
 from core.zoo.jobs import evaluate_job, train_job
 from core.zoo.registry import ZOO
-from pages._common import (active_model, device_name, guarded, run_history, run_store, run_view, runner,
-                           shipped_zoo)
+from pages._common import (active_model, device_name, draw_run, guarded, require_app_shell, run_history, run_store,
+                           runner)
+
+require_app_shell()
 
 JOBS = ("Train a zoo recipe", "Evaluate the selected model")
 
@@ -60,36 +62,37 @@ def runs_table(frame: pd.DataFrame) -> None:
 
 def _pick_saved(path: str) -> None:
     """Make the sidebar load a saved model folder (a callback: it runs before the sidebar widgets exist)."""
-    st.session_state["pick_source"] = "Saved folder"
+    st.session_state["pick_source"] = "Folder"
     st.session_state["pick_path"] = path
 
 
 def downloads(run: RunRecord) -> None:
-    cols = st.columns(4)
+    """Download buttons for what the run left on disk, laid out left to right."""
+    items = []  # (label, data, file name, mime)
     if run.model_spec:
-        cols[0].download_button("Edited model (.zip)", zip_model(run.model_spec), file_name=f"{run.id}-model.zip",
-                                mime="application/zip", key=f"dl_model_{run.id}", icon=":material/download:")
-        if cols[0].button("Open in Explore", key=f"open_{run.id}", icon=":material/image_search:",
-                          on_click=_pick_saved, args=(run.model_spec,)):
-            st.switch_page("pages/explore.py")
+        items.append(("Edited model (.zip)", zip_model(run.model_spec), f"{run.id}-model.zip", "application/zip"))
     metrics = run.metrics
     if metrics:
-        cols[1].download_button("Metrics (.json)", json.dumps(metrics, indent=2), file_name=f"{run.id}-metrics.json",
-                                mime="application/json", key=f"dl_mjson_{run.id}")
-        cols[1].download_button("Metrics (.csv)", pd.DataFrame([metrics]).to_csv(index=False),
-                                file_name=f"{run.id}-metrics.csv", mime="text/csv", key=f"dl_mcsv_{run.id}")
+        items.append(("Metrics (.json)", json.dumps(metrics, indent=2), f"{run.id}-metrics.json", "application/json"))
+        items.append(("Metrics (.csv)", pd.DataFrame([metrics]).to_csv(index=False), f"{run.id}-metrics.csv",
+                      "text/csv"))
     events = run.events()
     if not events.empty:
-        cols[2].download_button("Events (.csv)", events.to_csv(index=False), file_name=f"{run.id}-events.csv",
-                                mime="text/csv", key=f"dl_events_{run.id}")
-    cols[3].download_button("Config (.json)", json.dumps(run.config, indent=2), file_name=f"{run.id}-config.json",
-                            mime="application/json", key=f"dl_config_{run.id}")
+        items.append(("Events (.csv)", events.to_csv(index=False), f"{run.id}-events.csv", "text/csv"))
+    items.append(("Config (.json)", json.dumps(run.config, indent=2), f"{run.id}-config.json", "application/json"))
+    items += [(f"Figure {p.name}", p.read_bytes(), f"{run.id}-{p.name}", None) for p in run.figures
+              if p.suffix in (".png", ".csv", ".json")]
+    cols = st.columns(4)
+    for i, (label, data, file_name, mime) in enumerate(items):
+        cols[i % 4].download_button(label, data, file_name=file_name, mime=mime, key=f"dl_{run.id}_{file_name}",
+                                    icon=":material/download:", width="stretch")
+    if run.model_spec:
+        if st.button("Open the edited model in Explore", key=f"open_{run.id}", icon=":material/image_search:",
+                     on_click=_pick_saved, args=(run.model_spec,)):
+            st.switch_page("pages/explore.py")
     for path in run.figures:
         if path.suffix == ".png":
             st.image(str(path), caption=path.name)
-        if path.suffix in (".png", ".csv", ".json"):
-            st.download_button(f"Figure {path.name}", path.read_bytes(), file_name=f"{run.id}-{path.name}",
-                               key=f"dl_fig_{run.id}_{path.name}")
 
 
 def comparison(ids: list[str]) -> None:
@@ -102,8 +105,45 @@ def comparison(ids: list[str]) -> None:
     curves = [run_history(r).assign(run=r.id[-6:]) for r in runs]
     history = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
     metric_names = sorted(history["metric"].unique()) if not history.empty else []
+    if not metric_names:
+        st.caption("These runs reported no metric curves.")
+        return
     chosen = st.multiselect("Curves", metric_names, default=metric_names[:2], key="runs_compare_metrics")
     st.plotly_chart(curves_figure(history, chosen or None), key="runs_compare_curves", width="stretch")
+
+
+def overview(frame: pd.DataFrame) -> None:
+    """The runs table, and below it every active run with its progress, curves and a cancel button."""
+    runs_table(frame)
+    active = frame[frame["status"].isin(["queued", "running"])]["id"].tolist()
+    if active:
+        st.subheader("Running now")
+        for run_id in active:
+            with st.container(border=True):
+                draw_run(run_store().get(run_id), key="runs_live", live=True)
+
+
+@st.fragment(run_every=1.0)
+def live_overview() -> None:
+    """`overview`, redrawn every second while runs are active; the rest of the page stays responsive."""
+    with guarded():
+        frame = run_store().index()
+        overview(frame)
+        if not frame["status"].isin(["queued", "running"]).any():
+            st.rerun()  # everything finished: redraw the whole page once, statically
+
+
+def inspect_run(ids: list[str]) -> None:
+    if st.session_state.get("runs_inspect") not in ids:
+        st.session_state["runs_inspect"] = ids[0]
+    inspect = st.selectbox("Run", ids, key="runs_inspect")
+    record = run_store().get(inspect)
+    with st.container(border=True):
+        if record.status in ("queued", "running"):
+            st.caption("This run is live above; its downloads grow as it reports.")
+        else:
+            draw_run(record, key="runs_inspect_view", live=False)
+        downloads(record)
 
 
 st.title("Runs")
@@ -118,25 +158,15 @@ if not ids:
 else:
     with guarded():
         frame = store.index()
-        active = frame[frame["status"].isin(["queued", "running"])]["id"].tolist()
-        runs_table(frame)
-        if active:
-            st.subheader("Running now")
-            for run_id in active:
-                with st.container(border=True):
-                    run_view(run_id, key="runs_live")
-        st.subheader("Inspect a run")
-        if st.session_state.get("runs_inspect") not in ids:
-            st.session_state["runs_inspect"] = ids[0]
-        inspect = st.selectbox("Run", ids, key="runs_inspect")
-        record = store.get(inspect)
-        with st.container(border=True):
-            if record.status not in ("queued", "running"):
-                run_view(inspect, key="runs_inspect_view")
-            else:
-                st.caption("This run is live above.")
-            downloads(record)
-        st.subheader("Compare runs")
+        if frame["status"].isin(["queued", "running"]).any():
+            live_overview()
+        else:
+            overview(frame)
+    st.subheader("Inspect a run")
+    with guarded():
+        inspect_run(ids)
+    st.subheader("Compare runs")
+    with guarded():
         compare = st.multiselect("Runs to compare", ids, default=ids[: min(2, len(ids))], key="runs_compare")
         if compare:
             comparison(compare)

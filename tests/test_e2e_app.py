@@ -86,8 +86,13 @@ def _assert_clean(page, where: str) -> None:
 
 
 def _shot(page, name: str) -> None:
+    """Screenshot the whole page: Streamlit scrolls inside its main section, so grow the viewport to fit it."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": 1440, "height": max(1000, min(int(height), 6000))})
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+    page.set_viewport_size({"width": 1440, "height": 1000})
 
 
 def _goto(page, title: str) -> None:
@@ -97,8 +102,8 @@ def _goto(page, title: str) -> None:
 
 
 def _forget_set_size(page) -> int:
-    text = page.locator('[data-testid="stMetric"]', has_text="Forget set").inner_text()
-    return int(re.search(r"(\d+) samples", text).group(1))
+    metric = page.locator('[data-testid="stMetric"]', has_text="Samples in the forget set")
+    return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
 
 
 def _lasso(page, chart) -> None:
@@ -140,7 +145,7 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
 
             _goto(page, "Data & forget sets")
             assert _forget_set_size(page) == 0
-            page.locator('[data-testid="stCheckbox"]').first.click()  # the box under the first gallery image
+            page.locator('[data-testid="stCheckbox"]', has_text="forget").first.click()  # under the first image
             _wait_idle(page)
             assert _forget_set_size(page) == 1
             _shot(page, "04-data-gallery")
@@ -151,7 +156,8 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             _lasso(page, chart)
             page.wait_for_function(
                 """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
-                       .some(m => /Forget set/.test(m.innerText) && parseInt(m.innerText.match(/(\\d+) samples/)[1]) > 1)""",
+                       .some(m => /forget set/.test(m.innerText) &&
+                                  parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) > 1)""",
                 timeout=60_000,
             )
             _wait_idle(page)
@@ -169,7 +175,7 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             page.get_by_role("button", name="Cancel run").first.wait_for(timeout=60_000)
             _shot(page, "06-runs-live")
             page.get_by_role("button", name="Cancel run").first.click()
-            page.wait_for_selector("text=cancelled", timeout=90_000)
+            page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for(timeout=90_000)
             _wait_idle(page)
             _assert_clean(page, "runs")
             _shot(page, "07-runs-cancelled")

@@ -129,7 +129,7 @@ def embedding_figure(
     if chosen.any():
         fig.add_trace(go.Scattergl(
             x=coords[chosen, 0], y=coords[chosen, 1], mode="markers", name="in forget set", customdata=ids[chosen],
-            marker=dict(size=9, color="rgba(0,0,0,0)", line=dict(color=SELECTED, width=1.5)),
+            marker=dict(size=7, color="rgba(0,0,0,0)", line=dict(color=SELECTED, width=1)),
             hovertemplate="id %{customdata} (selected)<extra></extra>",
         ))
     fig.update_layout(dragmode="lasso", clickmode="event+select")

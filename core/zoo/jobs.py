@@ -42,6 +42,7 @@ def train_job(name: str, seed: int = 0, device: str = "cpu", smoke: bool = True)
     entry = ZOO[name]
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        progress(ProgressEvent(0, 0, stage="start", message=f"running {entry.recipe}" + (" (smoke)" if smoke else "")))
         bundle = entry.train(seed=seed, device=device, progress=progress, cancel=cancel, smoke=smoke)
         return JobResult(bundle=bundle, metrics=dict(bundle.card.metrics))
 
