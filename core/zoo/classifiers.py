@@ -142,9 +142,9 @@ def evaluate_mnist_lenet(bundle: ClassifierBundle, device: str | torch.device = 
 
 def train_fashion_lenet(seed: int = 0, device: str = "cpu", progress: ProgressFn = NO_PROGRESS,
                         cancel: CancelToken = CancelToken(), smoke: bool = False) -> ClassifierBundle:
-    """LeNet-5 on the 60,000 Fashion-MNIST training images (6 epochs, shifts <= 1 px)."""
+    """LeNet-5 on the 60,000 Fashion-MNIST training images (10 epochs, shifts <= 1 px)."""
     return _train_label_classifier("fashion-lenet", "fashion-mnist", evaluate_fashion_lenet, seed=seed,
-                                   device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=6, lr=2e-3,
+                                   device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=10, lr=2e-3,
                                    max_shift=1)
 
 
