@@ -79,11 +79,13 @@ _ENTRIES = [
     # Flows
     ZooEntry("toy-flow", "flow", "ring5", "RealNVP on the ring of five Gaussians.",
              "core.zoo.flows:train_toy_flow", "core.zoo.flows:evaluate_toy_flow",
-             {"test_nll": ("<=", 3.0)}),
-    ZooEntry("mnist-flow", "flow", "mnist", "Multiscale RealNVP on MNIST.",
+             {"test_nll": ("<=", 1.6), "min_mode_share": (">=", 0.12)}),
+    ZooEntry("mnist-flow", "flow", "mnist",
+             "Multiscale Glow-style flow (actnorm, 1x1 conv, affine coupling) on MNIST.",
              "core.zoo.flows:train_mnist_flow", "core.zoo.flows:evaluate_mnist_flow",
              {"test_bpd": ("<=", 2.0)}),
-    ZooEntry("synthfaces-flow", "flow", "synthfaces", "Multiscale RealNVP on synthfaces 32x32.",
+    ZooEntry("synthfaces-flow", "flow", "synthfaces",
+             "Multiscale Glow-style flow (actnorm, 1x1 conv, affine coupling) on synthfaces 32x32.",
              "core.zoo.flows:train_synthfaces_flow", "core.zoo.flows:evaluate_synthfaces_flow",
              {"test_bpd": ("<=", 5.0)}),
     # Image-to-image
