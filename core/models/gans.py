@@ -1,8 +1,9 @@
 """GAN architectures: the papers' generators and discriminators, registered by name for model cards.
 
-Every discriminator returns raw logits (no sigmoid), so methods choose their own loss (label-smoothed BCE for
-redaction, the influence paper's non-saturating loss, GOLD's `logit + log softmax`). A conditional discriminator
-returns `(logit, class_logits)`. Image generators end in tanh (pixel range (-1, 1)); toy generators are linear
+Every discriminator is `features` followed by a linear head named `logit` that returns raw logits (no sigmoid),
+so methods choose their own loss (label-smoothed BCE for redaction, the influence paper's non-saturating loss,
+GOLD's `logit + log softmax`). A conditional discriminator adds a `classifier` head and returns
+`(logit, class_logits)`. Image generators end in tanh (pixel range (-1, 1)); toy generators are linear
 in their last layer (pixel range None) because the 2-D data are not bounded.
 
 Registered architectures (card `hparams` in brackets, defaults in the builders):
@@ -166,10 +167,11 @@ class FCDiscriminator(nn.Module):
 
     def __init__(self, hidden: int = 64, dim: int = 2) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.features = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU())
+        self.logit = nn.Linear(hidden, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.logit(self.features(x))
 
 
 class FCACGenerator(nn.Module):
