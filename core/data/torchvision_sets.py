@@ -155,15 +155,16 @@ def _celeba_class():
 
 @functools.lru_cache(maxsize=4)
 def _celeba(torch_root: str, split: str, size: int, max_images: int | None) -> ImageData:
-    from torchvision.io import ImageReadMode, decode_image
-    from torchvision.transforms.v2.functional import center_crop, resize
+    from PIL import Image
+    from torchvision.transforms.v2.functional import center_crop, pil_to_tensor, resize
 
     ds = _celeba_class()(torch_root, split=split, target_type=["attr", "identity"], download=False)
     n = len(ds.filename) if max_images is None else min(max_images, len(ds.filename))
     folder = Path(torch_root) / "celeba" / "img_align_celeba"
     x = torch.empty(n, 3, size, size)
     for i, fname in enumerate(ds.filename[:n]):
-        img = decode_image(str(folder / fname), mode=ImageReadMode.RGB)
+        with Image.open(folder / fname) as pil:
+            img = pil_to_tensor(pil.convert("RGB"))
         crop = center_crop(img, [min(148, img.shape[1]), min(148, img.shape[2])])
         x[i] = resize(crop, [size, size], antialias=True).float() / 255.0
     partition = (Path(torch_root) / "celeba" / "list_eval_partition.txt").read_text().split("\n")
