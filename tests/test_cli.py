@@ -5,7 +5,7 @@ the real `python -m core` in a subprocess. Models: tiny test-local architectures
 `core.models.registry.register` ("test-cli-cgan": a conditional GAN making 1x4x4 images from 3 classes;
 "test-cli-flow": an affine flow x = shift + exp(log_scale) * z), saved into the test's temp folder; a test zoo
 entry "tiny-cgan" (recipe and evaluator in this module, assets folder redirected to the temp folder) stands in
-for a real zoo model. One test uses the shipped `mnist-lenet` weights.
+for a real zoo model. Two tests use shipped weights (`mnist-lenet`, `toy-acgan`).
 """
 
 from __future__ import annotations
@@ -201,6 +201,15 @@ def test_sample_refuses_bad_options_with_exit_code_2(tmp_path, capsys, argv, mes
     extra = [] if argv[0] == "--out-suffix" else argv
     code, _, err = _cli(capsys, "sample", spec, *extra, "--out", str(tmp_path / f"s{suffix}"))
     assert code == 2 and message in err and "hint:" in err
+
+
+def test_the_shipped_toy_acgan_samples_labelled_points_that_a_png_cannot_hold(tmp_path, capsys):
+    code, result, _ = _cli(capsys, "sample", "toy-acgan", "-n", "400", "--out", str(tmp_path / "p.npy"), "--json")
+    assert code == 0 and result["shape"] == [400, 2]
+    points, labels = np.load(tmp_path / "p.npy"), np.load(tmp_path / "p.labels.npy")
+    assert points.shape == (400, 2) and np.isfinite(points).all() and set(labels) == {0, 1}
+    code, _, err = _cli(capsys, "sample", "toy-acgan", "--out", str(tmp_path / "p.png"))
+    assert code == 2 and "not images" in err and ".npy" in err
 
 
 def test_a_classifier_cannot_be_sampled(tmp_path, capsys):
