@@ -87,6 +87,13 @@ def _pick(gen: torch.Generator, palette: torch.Tensor, n: int, jitter: float) ->
     return (rows + jitter * torch.randn(n, 3, generator=gen)).clamp(0, 1)
 
 
+def _ramp(palette: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Colours at positions t in [0, 1] along a piecewise-linear ramp through the palette's rows."""
+    pos = t * (len(palette) - 1)
+    lo = pos.long().clamp(max=len(palette) - 2)
+    return torch.lerp(palette[lo], palette[lo + 1], (pos - lo)[:, None])
+
+
 def _identity_params(cfg: FaceConfig, gen: torch.Generator) -> dict[str, torch.Tensor]:
     """Per-identity latents: shape, colours, styles and the identity-level attributes."""
     n = cfg.n_identities
@@ -95,11 +102,7 @@ def _identity_params(cfg: FaceConfig, gen: torch.Generator) -> dict[str, torch.T
     p["light_skin"] = torch.rand(n, generator=gen) < 0.45
     tone = torch.rand(n, generator=gen)
     # Two well-separated bands of skin tone so the attribute is visible, interpolated inside each band.
-    dark = torch.lerp(_SKIN_DARK[(tone * 2).long().clamp(max=1)], _SKIN_DARK[(tone * 2).long().clamp(max=1) + 1],
-                      ((tone * 2) % 1)[:, None])
-    light = torch.lerp(_SKIN_LIGHT[(tone * 2).long().clamp(max=1)], _SKIN_LIGHT[(tone * 2).long().clamp(max=1) + 1],
-                       ((tone * 2) % 1)[:, None])
-    p["skin"] = torch.where(p["light_skin"][:, None], light, dark)
+    p["skin"] = torch.where(p["light_skin"][:, None], _ramp(_SKIN_LIGHT, tone), _ramp(_SKIN_DARK, tone))
     p["dark_hair"] = torch.rand(n, generator=gen) < torch.where(p["light_skin"], 0.3, 0.6)
     p["hair"] = torch.where(p["dark_hair"][:, None], _pick(gen, _HAIR_DARK, n, 0.03), _pick(gen, _HAIR_LIGHT, n, 0.04))
     p["long_hair"] = torch.rand(n, generator=gen) < torch.where(masculine, 0.15, 0.65)
@@ -270,7 +273,7 @@ def _render(q: dict[str, torch.Tensor], size: int) -> torch.Tensor:
     canvas = _paint(canvas, _alpha(d_lips, aa), q["lip"])
     d_gap = torch.maximum((y - centre).abs() - half_open + 0.004, x.abs() - mw * 0.9)
     canvas = _paint(canvas, _alpha(d_gap, aa) * (c("open") > 0), torch.tensor([[0.25, 0.05, 0.07]]).expand(n, 3))
-    d_teeth = torch.maximum(torch.maximum(d_gap, y - (centre - half_open * 0.2)), -1.0 * one)
+    d_teeth = torch.maximum(d_gap, y - (centre - half_open * 0.2))  # upper part of the gap
     canvas = _paint(canvas, _alpha(d_teeth, aa) * (c("open") > 0) * c("smile"), torch.full((n, 3), 0.95))
     # Glasses: two frames (round or square: an L4 "circle") and a bridge; lenses slightly tinted.
     r = ew + 0.035
@@ -281,9 +284,10 @@ def _render(q: dict[str, torch.Tensor], size: int) -> torch.Tensor:
         canvas = _paint(canvas, _alpha(d_lens, aa) * 0.18 * c("glasses"), torch.tensor([[0.6, 0.8, 1.0]]).expand(n, 3))
         d_frame = d_lens.abs() - c("frame_t")
         canvas = _paint(canvas, _alpha(d_frame, aa) * c("glasses"), q["frame"])
-        # Temple arm toward the ear.
-        d_arm = torch.maximum((y - c("eye_y") + 0.02).abs() - c("frame_t") * 0.8,
-                              (side * x - c("eye_dx") - r).neg().maximum(side * x - A))
+        # Temple arm from the lens's outer edge to the side of the head.
+        outward = side * x
+        d_span = torch.maximum(c("eye_dx") + r - outward, outward - A)
+        d_arm = torch.maximum((y - c("eye_y") + 0.02).abs() - c("frame_t") * 0.8, d_span)
         canvas = _paint(canvas, _alpha(d_arm, aa) * c("glasses"), q["frame"])
     d_bridge = torch.maximum((y - c("eye_y") + 0.01).abs() - c("frame_t") * 0.8, x.abs() - (c("eye_dx") - r + 0.01))
     canvas = _paint(canvas, _alpha(d_bridge, aa) * c("glasses"), q["frame"])
