@@ -25,7 +25,7 @@ from core.models import Bundle, load_model
 from core.models.archive import unpack_model
 from core.runs import Runner, RunRecord, RunStore, default_root, shared_runner
 from core.runs.events import EVENT_COLUMNS
-from core.viz.figures import curves_figure, scatter_figure
+from core.viz.figures import curves_figure, metric_history, scatter_figure
 from core.viz.images import image_grid, thumbnails
 from core.viz.samples import Preview
 from core.zoo.registry import ZOO, zoo_folder
@@ -222,12 +222,7 @@ def runner() -> Runner:
 
 def run_history(run: RunRecord) -> pd.DataFrame:
     """A run's metric curves as the long table `core.viz.figures.curves_figure` reads (step, metric, value)."""
-    frame = run.events()
-    metric_cols = [c for c in frame.columns if c not in EVENT_COLUMNS]
-    if frame.empty or not metric_cols:
-        return pd.DataFrame(columns=["step", "metric", "value"])
-    long = frame.melt(id_vars=["step"], value_vars=metric_cols, var_name="metric", value_name="value")
-    return long.dropna(subset=["value"])
+    return metric_history(run.events(), ignore=EVENT_COLUMNS)
 
 
 def _status_badge(status: str) -> str:

@@ -196,7 +196,7 @@ def forget_set_panel(data: ImageData, shown_mask: torch.Tensor, rule: Selection 
     ids = forget_ids(name)
     filtered = set(data.ids[shown_mask].tolist())
     size, actions, save = st.columns([2, 5, 5], vertical_alignment="bottom")
-    size.metric("Samples in the forget set", f"{len(ids):,}", help=f"of {len(data):,} training samples of {name}")
+    size.metric("Forget set size", f"{len(ids):,}", help=f"of {len(data):,} training samples of {name}")
     buttons = actions.columns(3)
     buttons[0].button("Add shown", key=f"{key}_add_filtered", disabled=rule is None or not filtered, width="stretch",
                       on_click=lambda: forget_ids(name).update(filtered), help="Add every sample the filters show.")

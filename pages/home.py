@@ -30,7 +30,8 @@ for name, entry in ZOO.items():
     if name in shipped:
         with guarded():
             card = ModelCard.read(zoo_folder(name) / "card.json")
-            row["quality measured at training"] = ", ".join(f"{k} {v:.3g}" for k, v in card.metrics.items())
+            shown = [k for k in card.floors if k in card.metrics] or list(card.metrics)[:3]
+            row["quality measured at training"] = ", ".join(f"{k} {card.metrics[k]:.3g}" for k in shown)
             row["floors met"] = not card.floor_failures()
     else:
         row["quality measured at training"] = "not trained yet"
@@ -49,5 +50,5 @@ for name in generative:
         st.markdown(f"**{name}** · {ZOO[name].description}")
         data_name = bundle.card.data.get("dataset")
         reference = dataset(data_name, "train") if len(bundle.data_shape) == 1 and data_name else None
-        show_preview(preview(bundle, n=12, seed=0, n_points=1000), ncol=12, reference=reference,
+        show_preview(preview(bundle, n=12, seed=0, n_points=1000), ncol=12, compact=True, reference=reference,
                      label_names=tuple(reference.class_names) if reference else (), key=f"home_{name}")

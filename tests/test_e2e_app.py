@@ -102,8 +102,25 @@ def _goto(page, title: str) -> None:
 
 
 def _forget_set_size(page) -> int:
-    metric = page.locator('[data-testid="stMetric"]', has_text="Samples in the forget set")
+    metric = page.locator('[data-testid="stMetric"]', has_text="Forget set size")
     return int(metric.locator('[data-testid="stMetricValue"]').inner_text().replace(",", ""))
+
+
+def _pick(page, box_label: str, option: str) -> None:
+    """Choose `option` in the Streamlit selectbox labelled `box_label`."""
+    page.locator('[data-testid="stSelectbox"]', has_text=box_label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    _wait_idle(page)
+
+
+def _image_model() -> str:
+    """The zoo model the walk-through explores: an image generator when one is shipped (as a person would pick)."""
+    from core.zoo.registry import ZOO, zoo_folder
+
+    shipped = [n for n in ZOO if (zoo_folder(n) / "model.safetensors").is_file()]
+    preferred = ["mnist-dcgan", "mnist-acgan", "mnist-flow", "mnist-i2i", "mnist-lenet"]
+    name = next(n for n in preferred if n in shipped)
+    return f"{name} · {ZOO[name].family}"
 
 
 def _lasso(page, chart) -> None:
@@ -130,10 +147,11 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
         try:
             page.goto(app_url)
             _wait_idle(page)
-            page.wait_for_selector('[data-testid="stImage"]', timeout=60_000)
+            page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
             _assert_clean(page, "overview")
             _shot(page, "01-overview")
 
+            _pick(page, "Zoo model", _image_model())
             _goto(page, "Explore")
             page.wait_for_selector('[data-testid="stImage"]')
             page.get_by_role("button", name="Re-sample").click()
@@ -144,6 +162,7 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             _shot(page, "03-explore-card")
 
             _goto(page, "Data & forget sets")
+            page.locator('[data-testid="stCheckbox"]', has_text="forget").first.wait_for()  # the model's MNIST gallery
             assert _forget_set_size(page) == 0
             page.locator('[data-testid="stCheckbox"]', has_text="forget").first.click()  # under the first image
             _wait_idle(page)
@@ -156,7 +175,7 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             _lasso(page, chart)
             page.wait_for_function(
                 """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
-                       .some(m => /forget set/.test(m.innerText) &&
+                       .some(m => /Forget set size/.test(m.innerText) &&
                                   parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) > 1)""",
                 timeout=60_000,
             )
@@ -173,6 +192,9 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             _wait_idle(page)
             page.get_by_role("button", name=re.compile(r"^Train ")).click()
             page.get_by_role("button", name="Cancel run").first.wait_for(timeout=60_000)
+            page.wait_for_function(  # the live view redraws by itself as epochs report
+                """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
+                       .some(p => /step [1-9]/.test(p.innerText))""", timeout=120_000)
             _shot(page, "06-runs-live")
             page.get_by_role("button", name="Cancel run").first.click()
             page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for(timeout=90_000)

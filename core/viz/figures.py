@@ -17,7 +17,7 @@ from core.viz.images import image_grid
 # A qualitative palette that stays readable on white and in grey-scale screenshots.
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6", "#9D755D",
            "#BAB0AC")
-SELECTED = "#D62728"
+SELECTED = "#111111"  # forget-set rings: black, so they never read as a class colour
 
 
 def _np(values: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
@@ -47,15 +47,26 @@ def scatter_figure(
     label_names: Sequence[str] = (),
     title: str = "",
     max_points: int = 4000,
+    muted: Sequence[str] = ("training data",),
 ) -> go.Figure:
     """Named point clouds (N x 2) as one scatter plot, or overlaid histograms for 1-D data (N x 1).
 
     Used for the papers' 2-D toys: for example {"training data": x, "samples": G(z)}. When `labels` gives a
-    cloud's labels, that cloud is split into one trace per label so a forgotten mode is visible at a glance."""
+    cloud's labels, that cloud is split into one trace per label so a forgotten mode is visible at a glance.
+    Clouds named in `muted` are drawn in light grey behind the others (the reference, not the subject)."""
     labels = labels or {}
     fig = go.Figure()
     colour = 0
     for name, values in clouds.items():
+        if name in muted:
+            pts = _np(values).reshape(len(values), -1)[:max_points]
+            if pts.shape[1] == 1:
+                fig.add_trace(go.Histogram(x=pts[:, 0], name=name, opacity=0.35, marker_color="#9E9E9E",
+                                           histnorm="probability density", nbinsx=60))
+            else:
+                fig.add_trace(go.Scattergl(x=pts[:, 0], y=pts[:, 1], mode="markers", name=name,
+                                           marker=dict(size=4, opacity=0.35, color="#9E9E9E")))
+            continue
         pts = _np(values).reshape(len(values), -1)[:max_points]
         lab = labels.get(name)
         groups: Iterable[tuple[str, np.ndarray]]
@@ -108,7 +119,7 @@ def embedding_figure(
 ) -> go.Figure:
     """2-D embedding of a dataset, one point per sample, sample id in `customdata` (read back by `selected_ids`).
 
-    Points already in the forget set are drawn on top as red rings so a lasso shows what it adds."""
+    Points already in the forget set are drawn on top as black rings so a lasso shows what it added."""
     coords = np.asarray(coords, np.float32)
     ids = np.asarray(ids)
     fig = go.Figure()
@@ -150,6 +161,16 @@ def selected_ids(selection: Mapping[str, Any] | None) -> list[int]:
         if data is not None:
             out.append(int(data))
     return sorted(set(out))
+
+
+def metric_history(events: pd.DataFrame, ignore: Sequence[str] = ()) -> pd.DataFrame:
+    """A run's events (one row per event, one column per metric, as `RunRecord.events()` returns them) as the
+    long table `curves_figure` draws: columns `step`, `metric`, `value`; `ignore` names non-metric columns."""
+    metric_cols = [c for c in events.columns if c not in ignore and c != "step"]
+    if events.empty or not metric_cols:
+        return pd.DataFrame(columns=["step", "metric", "value"])
+    long = events.melt(id_vars=["step"], value_vars=metric_cols, var_name="metric", value_name="value")
+    return long.dropna(subset=["value"]).reset_index(drop=True)
 
 
 def curves_figure(history: pd.DataFrame, metrics: Sequence[str] | None = None, title: str = "") -> go.Figure:
