@@ -91,6 +91,13 @@ def test_missing_root_raises_dataset_not_found_naming_the_paths(tmp_path):
     assert str(root / "celeba") in err.value.message and "img_align_celeba" in err.value.hint
 
 
+def test_idx_files_directly_in_the_named_root_are_prepared_into_lethe_home(tmp_path):
+    train, _ = _fake_mnist(tmp_path / "flat", gz=True)
+    data = load("mnist-full", "train", root=tmp_path / "flat")
+    assert torch.equal(data.x[:, 0], train.float() / 255)
+    assert (data_dir() / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file()
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_full_mnist_from_a_user_root_in_torchvision_layout(tmp_path, monkeypatch, gz):
     train, test = _fake_mnist(tmp_path / "root" / "MNIST" / "raw", gz)

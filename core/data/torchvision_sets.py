@@ -7,9 +7,9 @@ Nothing is ever downloaded (`download=False`). Where Lethe looks, in order:
   `<LETHE_HOME>/data/`, then (Fashion-MNIST only) Debian's `dataset-fashion-mnist` package under
   `/usr/share/datasets/fashion-mnist/`.
 
-A root holds torchvision's layout: `ROOT/FashionMNIST/raw/`, `ROOT/MNIST/raw/` (the four IDX files, gunzipped or
-`.gz`), `ROOT/celeba/` (`img_align_celeba/` plus the five list files). Gzipped IDX files are gunzipped once into
-`<LETHE_HOME>/data/<Class>/raw/`, which torchvision reads. Splits are the official ones: `train` and `test` (CelebA
+A root holds torchvision's layout: `ROOT/FashionMNIST/raw/` or `ROOT/MNIST/raw/` (the four IDX files, gunzipped or
+`.gz`; the files may also sit directly in ROOT), `ROOT/celeba/` (`img_align_celeba/` plus the five list files).
+Gzipped or loose IDX files are prepared once into `<LETHE_HOME>/data/<Class>/raw/`, which torchvision reads. Splits are the official ones: `train` and `test` (CelebA
 also `valid`); `all` is train followed by test (ids: a sample's row in that order, CelebA: in file order).
 
 Images are held in memory as float32 in [0, 1], cached once per process and split (Fashion-MNIST train is ~190 MB).
@@ -75,10 +75,14 @@ def find_idx_root(name: str, root: str | os.PathLike | None = None) -> Path:
     """A torchvision root whose `<Class>/raw/` holds the gunzipped IDX files of `name`, preparing one if needed."""
     cls = _IDX_SETS[name]
     looked: list[Path] = []
-    candidates = [(r, r / cls / "raw") for r in _search_roots(root)]
+    # (folder, the torchvision root it belongs to): ROOT/<Class>/raw/ is read in place when gunzipped; files directly
+    # in ROOT (as Debian lays them out) or gzipped are prepared into <LETHE_HOME>/data/<Class>/raw/ first.
+    candidates: list[tuple[Path, Path | None]] = []
+    for r in _search_roots(root):
+        candidates += [(r / cls / "raw", r), (r, None)]
     if root is None and name == "fashion-mnist":
-        candidates.append((None, DEBIAN_FASHION))
-    for torch_root, folder in candidates:
+        candidates.append((DEBIAN_FASHION, None))
+    for folder, torch_root in candidates:
         looked.append(folder)
         files = _idx_files(folder)
         if files is None:
@@ -93,9 +97,10 @@ def find_idx_root(name: str, root: str | os.PathLike | None = None) -> Path:
         return data_dir()
     how = {
         "fashion-mnist": "Install Debian's package (`apt-get install dataset-fashion-mnist`), or put the four IDX "
-                         "files (.gz or gunzipped) in ROOT/FashionMNIST/raw/ and pass root=ROOT or set LETHE_DATA_ROOT.",
-        "mnist-full": "Put the four MNIST IDX files (.gz or gunzipped) in ROOT/MNIST/raw/ and pass root=ROOT or set "
-                      "LETHE_DATA_ROOT (the bundled 5,000-image subset is available as 'mnist').",
+                         "files (.gz or gunzipped) in ROOT/FashionMNIST/raw/ (or ROOT itself) and pass root=ROOT "
+                         "or set LETHE_DATA_ROOT.",
+        "mnist-full": "Put the four MNIST IDX files (.gz or gunzipped) in ROOT/MNIST/raw/ (or ROOT itself) and pass "
+                      "root=ROOT or set LETHE_DATA_ROOT (the bundled 5,000-image subset is available as 'mnist').",
     }[name]
     raise DatasetNotFound(f"{name} not found; looked in: {', '.join(str(p) for p in looked)}.", how)
 
