@@ -151,3 +151,27 @@ def test_job_results_of_every_shape_are_accepted():
 def test_the_shared_runner_is_one_per_store_root(tmp_path):
     assert shared_runner(tmp_path) is shared_runner(str(tmp_path))
     assert shared_runner(tmp_path / "a") is not shared_runner(tmp_path)
+
+
+def test_with_one_slot_a_second_job_waits_queued_and_can_be_cancelled_before_it_starts(tmp_path):
+    runner = Runner(RunStore(tmp_path), max_parallel=1)
+    release = threading.Event()
+    started = []
+
+    def job(progress, cancel):
+        started.append(True)
+        release.wait(30)
+        return {"done": 1.0}
+
+    first = runner.start(job, method="m", model="x")
+    _wait_for(lambda: started)
+    second = runner.start(job, method="m", model="x")
+    third = runner.start(job, method="m", model="x")
+    time.sleep(0.5)
+    assert [runner.store.get(i).status for i in (first, second, third)] == ["running", "queued", "queued"]
+    runner.cancel(third)
+    assert runner.wait(third, timeout=30).status == "cancelled"
+    release.set()
+    assert runner.wait(first, timeout=30).status == "succeeded"
+    assert runner.wait(second, timeout=30).status == "succeeded"
+    assert len(started) == 2  # the cancelled job never ran

@@ -71,17 +71,25 @@ class _Heartbeat(threading.Thread):
             self.writer.heartbeat()
 
 
-def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: ProgressFn, model: str) -> None:
-    """Run `job` to its end and record the outcome; never raises except for KeyboardInterrupt/SystemExit."""
+def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: ProgressFn, model: str,
+             slot: threading.Semaphore | None = None) -> None:
+    """Run `job` to its end and record the outcome; never raises except for KeyboardInterrupt/SystemExit.
+
+    With a `slot`, the run stays `queued` (and cancellable) until the semaphore lets it start."""
     heartbeat = _Heartbeat(writer, cancel)
     heartbeat.start()
+    acquired = False
 
     def progress(event: ProgressEvent) -> None:
         writer.append(event)
         listener(event)
 
     try:
-        writer.update_status(status="running", started=time.time())
+        if slot is not None:
+            writer.update_status(message="waiting for a running job to finish")
+            while not (acquired := slot.acquire(timeout=0.2)):
+                cancel.raise_if_set()
+        writer.update_status(status="running", started=time.time(), message="")
         result = as_result(job(progress, cancel))
         _save_result(writer, result, model)
         writer.update_status(status="succeeded", finished=time.time())
@@ -98,6 +106,8 @@ def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: Progres
         _fail(writer, exc, message, f"This is a bug or an unexpected input; the traceback is in "
                                     f"{writer.path / 'traceback.txt'}.")
     finally:
+        if acquired:
+            slot.release()
         heartbeat.stopped.set()
         writer.close()
 
@@ -119,10 +129,15 @@ def _save_result(writer: RunWriter, result: JobResult, model: str) -> None:
 
 
 class Runner:
-    """Starts jobs in background threads and cancels them; keep one per process (see `shared_runner`)."""
+    """Starts jobs in background threads and cancels them; keep one per process (see `shared_runner`).
 
-    def __init__(self, store: RunStore | None = None) -> None:
+    `max_parallel` caps how many of its jobs compute at once (None: no cap); the others wait as `queued`, in
+    start order as far as the OS schedules threads fairly. On a 2-core machine, one job at a time finishes
+    each job sooner than several sharing the cores."""
+
+    def __init__(self, store: RunStore | None = None, max_parallel: int | None = None) -> None:
         self.store = store or RunStore()
+        self._slot = threading.Semaphore(max_parallel) if max_parallel else None
         self._threads: dict[str, tuple[threading.Thread, CancelToken]] = {}
         self._lock = threading.Lock()
 
@@ -131,7 +146,7 @@ class Runner:
         """Create the run, start `job` in a daemon thread and return the run id at once."""
         writer = self.store.create(method, model, params, seed, device)
         cancel = CancelToken()
-        thread = threading.Thread(target=_execute, args=(writer, job, cancel, listener, model), daemon=True,
+        thread = threading.Thread(target=_execute, args=(writer, job, cancel, listener, model, self._slot), daemon=True,
                                   name=f"lethe-run-{writer.id}")
         with self._lock:
             self._threads[writer.id] = (thread, cancel)
@@ -148,7 +163,7 @@ class Runner:
             self.store.request_cancel(run_id)
 
     def active(self) -> list[str]:
-        """Ids of this runner's jobs that are still running."""
+        """Ids of this runner's jobs that are still queued or running."""
         with self._lock:
             return [run_id for run_id, (thread, _) in self._threads.items() if thread.is_alive()]
 
@@ -165,13 +180,15 @@ _SHARED: dict[Path, Runner] = {}
 _SHARED_LOCK = threading.Lock()
 
 
-def shared_runner(root: str | Path | None = None) -> Runner:
-    """The one runner of this process for a store root, so every page and session sees and cancels the same jobs."""
+def shared_runner(root: str | Path | None = None, max_parallel: int | None = None) -> Runner:
+    """The one runner of this process for a store root, so every page and session sees and cancels the same jobs.
+
+    `max_parallel` applies when this call creates the runner (the first call for a root)."""
     store = RunStore(root)
     key = store.root.resolve()
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = Runner(store)
+            _SHARED[key] = Runner(store, max_parallel)
         return _SHARED[key]
 
 
