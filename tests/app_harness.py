@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -18,9 +17,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 120
 
 
-@pytest.fixture
-def app_test(monkeypatch):
-    """A factory of AppTests of app.py, run with st.navigation as the server runs it."""
+def app_test_factory(monkeypatch):
+    """A factory of AppTests of app.py, run with st.navigation as the server runs it (use it in a fixture)."""
     original = PagesManager.__init__
 
     def init(self, *args, **kwargs):

@@ -11,11 +11,19 @@ import base64
 
 import numpy as np
 import plotly.io
+import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from app_harness import app_test, assert_clean  # noqa: F401 - app_test is a fixture
+from app_harness import app_test_factory, assert_clean
 from core.data.selection import list_selections, load_selection
+
+
+
+@pytest.fixture
+def app_test(monkeypatch):
+    """Builds AppTests of app.py that run like the real server (see app_harness)."""
+    return app_test_factory(monkeypatch)
 
 
 def _builder_script() -> None:
