@@ -17,16 +17,15 @@ from core.progress import ProgressEvent
 from core.runs import RunStore, run_now
 from core.zoo.registry import ZOO, zoo_folder
 
+SHIPPED = [n for n in ZOO if (zoo_folder(n) / "model.safetensors").is_file()]
+# Explore is checked for every shipped model whose data loads instantly (synthfaces renders for a minute on first use).
+QUICK = [n for n in SHIPPED if ZOO[n].dataset != "synthfaces"]
 
 
 @pytest.fixture
 def app_test(monkeypatch):
     """Builds AppTests of app.py that run like the real server (see app_harness)."""
     return app_test_factory(monkeypatch)
-
-SHIPPED = [n for n in ZOO if (zoo_folder(n) / "model.safetensors").is_file()]
-# Explore is checked for every shipped model whose data loads instantly (synthfaces renders for a minute on first use).
-QUICK = [n for n in SHIPPED if ZOO[n].dataset != "synthfaces"]
 
 
 def test_overview_lists_every_zoo_model_with_its_measured_quality(app_test):
