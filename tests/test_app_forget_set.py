@@ -19,7 +19,6 @@ from app_harness import app_test_factory, assert_clean
 from core.data.selection import list_selections, load_selection
 
 
-
 @pytest.fixture
 def app_test(monkeypatch):
     """Builds AppTests of app.py that run like the real server (see app_harness)."""
