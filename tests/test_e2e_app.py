@@ -195,11 +195,21 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             page.wait_for_function(  # the live view redraws by itself as epochs report
                 """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
                        .some(p => /step [1-9]/.test(p.innerText))""", timeout=120_000)
+            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the live loss curve
             _shot(page, "06-runs-live")
             page.get_by_role("button", name="Cancel run").first.click()
             page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for(timeout=90_000)
             _wait_idle(page)
             _assert_clean(page, "runs")
             _shot(page, "07-runs-cancelled")
+
+            # Close the browser tab; a new visit (straight to /runs) still finds the run with its events.
+            page.close()
+            page = context.new_page()
+            page.goto(f"{app_url}/runs")
+            _wait_idle(page)
+            page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for()
+            assert page.get_by_role("button", name="Events (.csv)").count() == 1
+            _assert_clean(page, "runs after reopening")
         finally:
             context.close()

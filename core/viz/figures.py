@@ -199,4 +199,7 @@ def curves_figure(history: pd.DataFrame, metrics: Sequence[str] | None = None, t
                 line=dict(color=colour, dash="solid" if run is None else dashes[m_i % len(dashes)]),
             ))
     fig.update_xaxes(title="step")
+    fig.update_layout(showlegend=True)  # name the metric even when there is one curve
+    if len(metrics) == 1:
+        fig.update_yaxes(title=metrics[0])
     return _layout(fig, title, height=340)
