@@ -84,15 +84,25 @@ def test_conditional_discriminators_use_spectral_norm(arch):
     assert len(parametrized) >= 3
 
 
+def test_dcgan_discriminator_normalisation_is_a_card_choice():
+    batch, spectral = _gan("dcgan28"), _gan("dcgan28", d_norm="spectral")
+    assert batch.card.hparams["d_norm"] == "batch"  # DCGAN's default
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in batch.discriminator.modules())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in spectral.discriminator.modules())
+    assert sum(parametrize.is_parametrized(m, "weight") for m in spectral.discriminator.modules()) == 3
+
+
 def test_width_hyperparameter_changes_the_modules():
     narrow, wide = _gan("dcgan28", width=8), _gan("dcgan28", width=16)
     count = lambda g: sum(p.numel() for p in g.generator.parameters())  # noqa: E731
     assert count(wide) > count(narrow)
 
 
-@pytest.mark.parametrize("arch", ["dcgan28", "fcgan", "acgan28", "fc-acgan"])
-def test_every_architecture_round_trips_through_safetensors(arch, tmp_path):
-    gan = _gan(arch).eval()
+@pytest.mark.parametrize("arch,extra", [
+    ("dcgan28", {}), ("dcgan28", {"d_norm": "spectral"}), ("fcgan", {}), ("acgan28", {}), ("fc-acgan", {}),
+])
+def test_every_architecture_round_trips_through_safetensors(arch, extra, tmp_path):
+    gan = _gan(arch, **extra).eval()
     gan.sample(8, seed=0)  # spectral-norm power-iteration buffers are part of the saved state
     save_bundle(gan, tmp_path / arch, dtype=torch.float16)
     loaded = load_bundle(tmp_path / arch)

@@ -7,7 +7,7 @@ GOLD's `logit + log softmax`). A conditional discriminator adds a `classifier` h
 in their last layer (pixel range None) because the 2-D data are not bounded.
 
 Registered architectures (card `hparams` in brackets, defaults in the builders):
-- `dcgan28`   DCGAN for 28x28 images (redaction paper, App. D) [latent_dim, width, channels]
+- `dcgan28`   DCGAN for 28x28 images (redaction paper, App. D) [latent_dim, width, channels, d_norm]
 - `fcgan`     one-hidden-layer fully connected GAN (influence paper, Table 3) [latent_dim, g_hidden, d_hidden, dim]
 - `acgan28`   conditional GAN with an auxiliary classifier head and spectral-norm D, MNIST nets of the GOLD
               paper [latent_dim, num_classes, fc_width, width, channels]
@@ -72,21 +72,27 @@ class DCGANGenerator28(nn.Module):
 class DCGANDiscriminator28(nn.Module):
     """image (N, channels, 28, 28) in [-1, 1] -> real/fake logit (N, 1).
 
-    Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU(0.2) and batch norm on the second, then a linear
-    logit; no sigmoid, the loss applies it."""
+    Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU(0.2), then a linear logit; no sigmoid, the loss
+    applies it. `norm="batch"` is DCGAN's batch norm on the second convolution; `norm="spectral"` replaces it by
+    spectral normalisation of every layer (Miyato et al. 2018), which trains far faster on the 4,000-image
+    MNIST subset (see the mnist-dcgan card)."""
 
-    def __init__(self, width: int = 64, channels: int = 1) -> None:
+    def __init__(self, width: int = 64, channels: int = 1, norm: str = "batch") -> None:
         super().__init__()
+        if norm not in ("batch", "spectral"):
+            raise ValueError(f"norm must be 'batch' or 'spectral', got {norm!r}")
+        sn = norm == "spectral"
         self.features = nn.Sequential(
-            nn.Conv2d(channels, width, 4, 2, 1),
+            _maybe_sn(nn.Conv2d(channels, width, 4, 2, 1), sn),
             nn.LeakyReLU(0.2, True),
-            nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(2 * width),
+            _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=sn), sn),
+            nn.Identity() if sn else nn.BatchNorm2d(2 * width),
             nn.LeakyReLU(0.2, True),
             nn.Flatten(),
         )
-        self.logit = nn.Linear(2 * width * 7 * 7, 1)
-        _init_dcgan(self)
+        self.logit = _maybe_sn(nn.Linear(2 * width * 7 * 7, 1), sn)
+        if not sn:
+            _init_dcgan(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(self.features(x))
@@ -217,12 +223,12 @@ def _hp(card: ModelCard, defaults: dict) -> dict:
 
 @register("dcgan28")
 def build_dcgan28(card: ModelCard) -> GANBundle:
-    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 1})
+    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 1, "d_norm": "batch"})
     card.data_shape = [hp["channels"], 28, 28]
     return GANBundle(
         card=card,
         generator=DCGANGenerator28(hp["latent_dim"], hp["width"], hp["channels"]),
-        discriminator=DCGANDiscriminator28(hp["width"], hp["channels"]),
+        discriminator=DCGANDiscriminator28(hp["width"], hp["channels"], hp["d_norm"]),
         latent_dim=hp["latent_dim"],
         pixel_range=(-1.0, 1.0),
     )

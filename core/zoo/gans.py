@@ -67,6 +67,7 @@ class DCGANRecipe:
 
     epochs: int = 30
     width: int = 32
+    d_norm: str = "spectral"
     latent_dim: int = 128
     batch_size: int = 64
     lr: float = 2e-4
@@ -77,7 +78,7 @@ class DCGANRecipe:
     k_g: int = 5
 
 
-PAPER_DCGAN = DCGANRecipe(epochs=200, width=64)
+PAPER_DCGAN = DCGANRecipe(epochs=200, width=64, d_norm="batch")
 
 
 def fit_dcgan(
@@ -165,6 +166,8 @@ def _dcgan_deviations(recipe: DCGANRecipe) -> str:
         diffs.append(f"{recipe.epochs} epochs instead of {PAPER_DCGAN.epochs}")
     if recipe.width != PAPER_DCGAN.width:
         diffs.append(f"width {recipe.width} instead of DCGAN's {PAPER_DCGAN.width}")
+    if recipe.d_norm != PAPER_DCGAN.d_norm:
+        diffs.append(f"{recipe.d_norm} normalisation in D instead of DCGAN's batch norm")
     if (recipe.k_d, recipe.k_g) != (PAPER_DCGAN.k_d, PAPER_DCGAN.k_g):
         diffs.append(f"K_D={recipe.k_d}, K_G={recipe.k_g} instead of K_D=1, K_G=5")
     diffs.append("trained on the 4,000-image train split of the bundled MNIST subset, not the full 60k")
@@ -183,10 +186,11 @@ def train_mnist_dcgan(
     """DCGAN on the bundled MNIST train split with label smoothing 0.9/0.1, Adam 2e-4 (0.5, 0.999), batch 64."""
     recipe = recipe or DCGANRecipe()
     if smoke:
-        recipe = DCGANRecipe(epochs=1, width=8, k_g=recipe.k_g)
+        recipe = DCGANRecipe(epochs=1, width=8, d_norm=recipe.d_norm, k_g=recipe.k_g)
     data = load_data("mnist", "train")
     x = data.x[:256] if smoke else data.x
-    bundle = _new_bundle("mnist-dcgan", "dcgan28", {"latent_dim": recipe.latent_dim, "width": recipe.width}, seed)
+    hp = {"latent_dim": recipe.latent_dim, "width": recipe.width, "d_norm": recipe.d_norm}
+    bundle = _new_bundle("mnist-dcgan", "dcgan28", hp, seed)
     bundle.to(resolve_device(device))
     seconds = fit_dcgan(bundle, x, recipe, seed, progress, cancel, on_epoch, max_steps=3 if smoke else None)
     describe_mnist_dcgan(bundle, recipe, len(x), seconds, device, smoke)
