@@ -79,13 +79,11 @@ def pretrained(spec: str, device: str) -> Bundle:
     return load_model(spec, device)
 
 
-@st.cache_resource(show_spinner="Loading data...", max_entries=8)
+@st.cache_resource(show_spinner="Loading the data (rendered datasets such as synthfaces take up to a minute, once)...",
+                   max_entries=8)
 def dataset(name: str, split: str) -> ImageData:
     """A dataset split, loaded once per process (read-only)."""
-    try:
-        return load(name, split)
-    except KeyError as exc:
-        raise LetheError(f"Lethe does not know the dataset {name!r}.", "Pick a model trained on a known dataset.") from exc
+    return load(name, split)
 
 
 def shipped_zoo() -> list[str]:

@@ -3,13 +3,11 @@ lassoing (the builder lives in `pages/_forget_set.py`, shared with the method pa
 
 import streamlit as st
 
-from core.data.toy import TOY_DATASETS
+from core.data import DATASETS
 from pages._common import active_model, dataset, guarded, model_dataset, require_app_shell
 from pages._forget_set import forget_set_builder
 
 require_app_shell()
-
-DATASETS = ("mnist", "synthfaces", "fashion-mnist", *TOY_DATASETS)
 
 
 def main() -> None:
@@ -22,8 +20,10 @@ def main() -> None:
     if st.session_state.get("data_model_default") != default or st.session_state.get("data_name") not in options:
         st.session_state["data_name"] = default or options[0]  # follow the sidebar's model when it changes
         st.session_state["data_model_default"] = default
-    name = st.columns([1, 2])[0].selectbox("Dataset (training split)", options, key="data_name",
-                                           help="Defaults to the data the model in the sidebar was trained on.")
+    pick, about = st.columns([1, 2], vertical_alignment="bottom")
+    name = pick.selectbox("Dataset (training split)", options, key="data_name",
+                          help="Defaults to the data the model in the sidebar was trained on.")
+    about.caption(DATASETS.get(name, ""))
     data = dataset(name, "train")
     forget_set_builder(data, key="data")
 

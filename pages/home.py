@@ -44,11 +44,12 @@ st.caption("Fixed latents (seed 0). Image-to-image models and classifiers need h
 generative = [name for name in ZOO if name in shipped and ZOO[name].family in ("gan", "flow")]
 if not generative:
     st.info("No generative model is shipped yet; train one with `python -m core zoo train mnist-dcgan`.")
-for name in generative:
-    with guarded():
+columns = st.columns(2, gap="large")
+for i, name in enumerate(generative):
+    with columns[i % 2], guarded():
         bundle = pretrained(name, device_name())
         st.markdown(f"**{name}** · {ZOO[name].description}")
         data_name = bundle.card.data.get("dataset")
         reference = dataset(data_name, "train") if len(bundle.data_shape) == 1 and data_name else None
-        show_preview(preview(bundle, n=12, seed=0, n_points=1000), ncol=12, compact=True, reference=reference,
+        show_preview(preview(bundle, n=12, seed=0, n_points=1000), ncol=6, compact=True, reference=reference,
                      label_names=tuple(reference.class_names) if reference else (), key=f"home_{name}")
