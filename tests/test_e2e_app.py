@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from core.models.archive import zip_model
+from core.zoo.registry import zoo_folder
+
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -188,7 +191,8 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             _shot(page, "05-data-embedding")
 
             _goto(page, "Runs")
-            page.get_by_text("Smoke (a few steps)").click()  # a full recipe: long enough to cancel
+            _pick(page, "Recipe of", "toy-gan")  # reports two losses every epoch
+            page.get_by_text("Smoke (a few steps)").click()  # the full recipe: long enough to watch and cancel
             _wait_idle(page)
             page.get_by_role("button", name=re.compile(r"^Train ")).click()
             page.get_by_role("button", name="Cancel run").first.wait_for(timeout=60_000)
@@ -211,5 +215,17 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for()
             assert page.get_by_role("button", name="Events (.csv)").count() == 1
             _assert_clean(page, "runs after reopening")
+
+            # Upload a model as a zip in the sidebar and explore it.
+            archive = tmp_path / "my-model.zip"
+            archive.write_bytes(zip_model(zoo_folder("mnist-lenet")))
+            page.locator('[data-testid="stSidebar"]').get_by_text("Upload", exact=True).click()
+            _wait_idle(page)
+            page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(archive))
+            page.locator('[data-testid="stSidebar"]', has_text="trained on mnist").wait_for(timeout=60_000)
+            _goto(page, "Explore")
+            page.get_by_role("heading", name="Explore · mnist-lenet").wait_for()
+            _assert_clean(page, "explore an uploaded model")
+            _shot(page, "08-explore-uploaded")
         finally:
             context.close()
