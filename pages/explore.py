@@ -3,12 +3,15 @@
 import pandas as pd
 import streamlit as st
 
+from core.metrics.quality import class_shares
 from core.models.bundles import FlowBundle, GANBundle
+from core.viz.figures import class_share_figure
 from core.viz.samples import preview
 from core.zoo.jobs import evaluate_job
 from core.zoo.lookup import entry_for
-from pages._common import (active_model, dataset, device_name, guarded, model_dataset, require_app_shell, run_view,
-                           runner, show_preview)
+from core.zoo.registry import ZOO
+from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pretrained, require_app_shell,
+                           run_view, runner, shipped_zoo, show_preview)
 
 require_app_shell()
 
@@ -39,6 +42,40 @@ def samples_tab(bundle) -> None:
     shown = preview(bundle, n=n, seed=int(seed), temperature=temperature, label=label, data=held_out)
     show_preview(shown, reference=reference, label_names=tuple(reference.class_names) if reference else (),
                  key="explore_scatter")
+    if label is None:
+        class_share_view(bundle, int(seed))
+
+
+def judge_for(data_name: str | None) -> str | None:
+    """A shipped zoo label classifier trained on `data_name` (e.g. mnist-lenet for mnist), or None."""
+    for name in shipped_zoo():
+        entry = ZOO[name]
+        if entry.family == "classifier" and entry.dataset == data_name:
+            if pretrained(name, device_name()).kind == "labels":
+                return name
+    return None
+
+
+def class_share_view(bundle, seed: int) -> None:
+    """Which classes 1,000 samples look like to a domain classifier, next to the training data's shares."""
+    data_name = model_dataset(bundle)
+    judge_name = judge_for(data_name)
+    if judge_name is None or len(bundle.data_shape) != 3 or bundle.family not in ("gan", "flow"):
+        return
+    judge = pretrained(judge_name, device_name())
+    temperature = st.session_state.get("explore_temperature", 1.0)
+    samples = bundle.sample(1000, seed=seed)[0] if bundle.family == "gan" else bundle.sample(
+        1000, seed=seed, temperature=temperature)
+    k = len(judge.class_names)
+    train = dataset(data_name, "train")
+    shares = {"samples": class_shares(judge.predict(samples), k).tolist()}
+    if train.labels is not None:
+        shares["training data"] = class_shares(train.labels, k).tolist()
+    st.plotly_chart(class_share_figure(shares, judge.class_names, band=(1 / k - 0.05, 1 / k + 0.05),
+                                       title=f"Class shares of 1,000 samples (seed {seed}), judged by {judge_name}"),
+                    key="explore_class_shares", width="stretch")
+    st.caption(f"The green band is 1/{k} ± 5 points: a model that covers every class evenly stays inside it; "
+               "a forgotten class drops to the bottom.")
 
 
 def card_tab(bundle) -> None:
@@ -87,7 +124,8 @@ def main() -> None:
         return
     spec = st.session_state["model_spec"]
     st.title(f"Explore · {bundle.card.name}")
-    samples, card, metrics = st.tabs(["Samples", "Model card", "Metrics"])
+    first = {"classifier": "Predictions", "i2i": "Restorations"}.get(bundle.family, "Samples")
+    samples, card, metrics = st.tabs([first, "Model card", "Metrics"])
     with samples, guarded():
         samples_tab(bundle)
     with card, guarded():

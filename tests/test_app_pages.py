@@ -171,3 +171,14 @@ def test_data_page_defaults_to_the_models_training_data(app_test):
     assert len(gallery) == 48
     first_ids = load("mnist", "train").ids[:48].tolist()
     assert [int(c.key.rsplit("::", 1)[1]) for c in gallery] == first_ids
+
+
+def test_explore_shows_class_shares_of_a_generator_judged_by_the_domain_classifier(app_test):
+    generators = [n for n in QUICK if ZOO[n].family in ("gan", "flow") and ZOO[n].dataset == "mnist"]
+    if not generators or "mnist-lenet" not in SHIPPED:
+        pytest.skip("needs a shipped MNIST generator and mnist-lenet")
+    at = pick_zoo(app_test().run(), generators[0])
+    at.switch_page("pages/explore.py").run()
+    assert_clean(at)
+    charts = [c for c in at.get("plotly_chart") if "judged by mnist-lenet" in c.proto.spec]
+    assert len(charts) == 1
