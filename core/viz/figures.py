@@ -101,9 +101,10 @@ def class_share_figure(
     `band` draws the acceptable range (for example the 5-15% floor of mnist-dcgan)."""
     fig = go.Figure()
     for i, (name, shares) in enumerate(counts.items()):
-        fig.add_trace(go.Bar(x=list(class_names), y=list(shares), name=name, marker_color=PALETTE[i % len(PALETTE)]))
+        colour = "#9E9E9E" if name == "training data" else PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Bar(x=list(class_names), y=list(shares), name=name, marker_color=colour))
     if band is not None:
-        fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#54A24B", opacity=0.08, line_width=0)
+        fig.add_hrect(y0=band[0], y1=band[1], fillcolor="#54A24B", opacity=0.18, line_width=0, layer="below")
     fig.update_yaxes(tickformat=".0%", title="share")
     fig.update_xaxes(type="category")
     return _layout(fig, title, height=320)
