@@ -2,14 +2,14 @@
 
 Pages stay thin: they read widgets, make one `core` call and draw a `core.viz` figure. Caching rules:
 - the pretrained model behind a spec is loaded once per process (`st.cache_resource`) and never edited; a page
-  or job that changes weights works on `bundle.copy()`, kept in the user's session;
+  or job that changes weights works on `bundle.copy()` (held in the user's session or handed to the runner);
 - datasets are loaded once per process; embeddings are cached on disk by `core.viz.embedding`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import traceback
+import logging
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +31,7 @@ from core.viz.samples import Preview
 from core.zoo.registry import ZOO, zoo_folder
 
 SOURCES = ("Zoo", "Folder", "Upload")
+LOG = logging.getLogger("lethe.app")
 
 
 def require_app_shell() -> None:
@@ -48,15 +49,15 @@ def require_app_shell() -> None:
 
 
 def show_error(exc: BaseException) -> None:
-    """A LetheError as its message and hint; anything else as a one-line bug report (details folded away)."""
+    """A LetheError as its message and hint; anything else as a one-line bug report. Never a traceback on the
+    page: an unexpected error's traceback goes to the server's log (the terminal running `make app`)."""
     if isinstance(exc, LetheError):
         st.error(f"**{exc.message}**" + (f"\n\n{exc.hint}" if exc.hint else ""), icon=":material/error:")
         return
+    LOG.error("unexpected error in a page", exc_info=exc)
     st.error(f"**Something went wrong inside Lethe:** {type(exc).__name__}: {exc}\n\n"
-             "This is a bug, not something you did; the details below help whoever fixes it.",
-             icon=":material/bug_report:")
-    with st.expander("Details"):
-        st.code("".join(traceback.format_exception(exc)), language="text")
+             "This is a bug, not something you did. The full traceback is in the terminal running the app; "
+             "please include it when you report the bug.", icon=":material/bug_report:")
 
 
 @contextlib.contextmanager
@@ -100,7 +101,8 @@ def default_zoo_model(names: list[str]) -> str:
 
 
 def run_store() -> RunStore:
-    return RunStore(st.session_state.get("runs_dir") or default_root())
+    """The run store: `$LETHE_RUNS`, else `<repo>/runs` (see `core.runs.store.default_root`)."""
+    return RunStore(default_root())
 
 
 # ------------------------------------------------------------------------------------------------------ sidebar
@@ -154,8 +156,11 @@ def sidebar() -> None:
                      help="auto uses a GPU when torch sees one.")
         with guarded():
             dev = device_name()
-            gpu = torch.cuda.get_device_name(0) if dev.startswith("cuda") else "no GPU visible" if not torch.cuda.is_available() else "GPU available"
-            st.caption(f"Computing on **{dev}** ({gpu}) · torch {torch.__version__}")
+            if dev.startswith("cuda"):
+                hardware = torch.cuda.get_device_name(torch.device(dev))
+            else:
+                hardware = "a GPU is available" if torch.cuda.is_available() else "no GPU visible"
+            st.caption(f"Computing on **{dev}** ({hardware}) · torch {torch.__version__}")
 
 
 def run_store_caption() -> None:

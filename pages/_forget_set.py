@@ -111,6 +111,8 @@ def gallery(data: ImageData, shown: ImageData, name: str, key: str) -> None:
             caption = f"#{sample_id}"
             if data.labels is not None and data.class_names:
                 caption += f" · {data.class_names[int(rows.labels[i])]}"
+            if data.identities is not None:
+                caption += f" · person {int(rows.identities[i])}"
             tile = to_uint8_rgb(rows.x[i], scale)
             if sample_id in ids:
                 tile = framed(tile)
