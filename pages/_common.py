@@ -210,7 +210,11 @@ def show_preview(p: Preview, ncol: int | None = None, compact: bool = False, ref
     if compact or not p.captions:
         st.image(image_grid(p.images, ncol=ncol or p.ncol, scale=scale), caption=p.note or None)
         return
-    st.image(thumbnails(p.images, scale), caption=p.captions, width=p.images.shape[-1] * scale)
+    tiles = thumbnails(p.images, scale)
+    ncol = ncol or p.ncol
+    for start in range(0, len(tiles), ncol):  # rows of `ncol`, so an i2i row is one degradation
+        for col, tile, caption in zip(st.columns(ncol), tiles[start:start + ncol], p.captions[start:start + ncol]):
+            col.image(tile, caption=caption, width="stretch")
     if p.note:
         st.caption(p.note)
 

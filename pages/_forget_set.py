@@ -58,20 +58,22 @@ def filter_mask(data: ImageData, key: str) -> tuple[torch.Tensor, Selection | No
     """Filters the dataset offers (label, attribute expression, identity) -> boolean mask and the filter as a
     `Selection` (None when no filter is set); all filters must hold."""
     criteria: dict = {}
-    cols = st.columns(3)
-    if data.labels is not None and data.class_names:
-        chosen = cols[0].multiselect("Label", list(range(len(data.class_names))), key=f"{key}_labels",
-                                     format_func=lambda k: data.class_names[k], placeholder="any label")
+    has_labels = data.labels is not None and bool(data.class_names)
+    slots = iter(st.columns(3))  # only the filters this dataset has, left to right
+    if has_labels:
+        chosen = next(slots).multiselect("Label", list(range(len(data.class_names))), key=f"{key}_labels",
+                                         format_func=lambda k: data.class_names[k], placeholder="any label")
         if chosen:
             criteria["labels"] = chosen
     if data.attributes is not None:
-        expr = cols[1].text_input("Attribute expression", key=f"{key}_expr", placeholder="glasses & ~smile",
-                                  help="Attributes: " + ", ".join(data.attribute_names) + ". Combine with & | ~ ( ).")
+        expr = next(slots).text_input("Attribute expression", key=f"{key}_expr", placeholder="glasses & ~smile",
+                                      help="Attributes: " + ", ".join(data.attribute_names)
+                                      + ". Combine with & | ~ ( ).")
         if expr.strip():
             criteria["attribute"] = expr.strip()
     if data.identities is not None:
-        raw = cols[2].text_input("Identities", key=f"{key}_identities", placeholder="e.g. 3, 17, 40-42",
-                                 help="Comma-separated identity numbers or ranges.")
+        raw = next(slots).text_input("Identities", key=f"{key}_identities", placeholder="e.g. 3, 17, 40-42",
+                                     help="Comma-separated identity numbers or ranges.")
         if raw.strip():
             criteria["identities"] = raw
     if not criteria:

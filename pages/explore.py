@@ -27,7 +27,10 @@ def samples_tab(bundle) -> None:
     seed = cols[0].number_input("Seed", min_value=0, step=1, key="explore_seed",
                                 help="Samples come from fixed latents: the same seed always gives the same grid.")
     cols[1].button("Re-sample", key="explore_resample", on_click=_resample, icon=":material/casino:")
-    n = cols[2].slider("Samples", 8, 64, 32, step=8, key="explore_n") if image_model else 2000
+    if image_model and bundle.family != "i2i":
+        n = cols[2].slider("Samples", 8, 64, 32, step=8, key="explore_n")
+    else:
+        n = 4  # i2i: 4 held-out images per degradation; the toys draw their own 2,000 points
     temperature, label = 1.0, None
     if isinstance(bundle, FlowBundle):
         temperature = cols[3].slider("Temperature", 0.1, 1.5, 1.0, step=0.05, key="explore_temperature",
