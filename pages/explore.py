@@ -89,12 +89,13 @@ def card_tab(bundle) -> None:
         st.caption(card.description)
     rows = []
     for metric in dict.fromkeys([*card.metrics, *card.floors]):
-        floor = card.floors.get(metric)
-        value = card.metrics.get(metric)
+        value, floor = card.metrics.get(metric), card.floors.get(metric)
+        meets = None
+        if floor is not None:
+            op, bound = floor
+            meets = value is not None and (value >= bound if op == ">=" else value <= bound)
         rows.append({"metric": metric, "measured at training": value,
-                     "floor": f"{floor[0]} {floor[1]}" if floor else "",
-                     "meets floor": (not card.floor_failures({metric: value}) if metric in card.floors else None)
-                     if value is not None else False})
+                     "floor": f"{floor[0]} {floor[1]}" if floor else "", "meets floor": meets})
     if rows:
         st.dataframe(pd.DataFrame(rows), hide_index=True)
     left, right = st.columns(2)

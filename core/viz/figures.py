@@ -194,10 +194,11 @@ def curves_figure(history: pd.DataFrame, metrics: Sequence[str] | None = None, t
             if rows.empty:
                 continue
             name = metric if run is None else f"{run} · {metric}"
-            colour = PALETTE[(m_i if run is None else r_i) % len(PALETTE)]
+            one_run = len(runs) == 1
+            colour = PALETTE[(m_i if one_run else r_i) % len(PALETTE)]
             fig.add_trace(go.Scatter(
                 x=rows["step"], y=rows["value"], mode="lines+markers" if len(rows) < 30 else "lines", name=name,
-                line=dict(color=colour, dash="solid" if run is None else dashes[m_i % len(dashes)]),
+                line=dict(color=colour, dash="solid" if one_run else dashes[m_i % len(dashes)]),
             ))
     fig.update_xaxes(title="step")
     fig.update_layout(showlegend=True)  # name the metric even when there is one curve
