@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -21,7 +23,7 @@
 # `make test` executes this notebook at a small size through the tagged parameters cell below.
 
 # %% tags=["parameters"]
-MODEL = "mnist-dcgan"  # a zoo name, a saved model folder, or package.module:factory
+MODEL = "mnist-acgan"  # a zoo name, a saved model folder, or package.module:factory
 N_SAMPLES = 32  # samples in the grid
 SEED = 0  # fixed latents: the same seed always draws the same grid
 FORGET_LABEL = 7  # the digit whose training images make up the forget set
