@@ -57,7 +57,7 @@ RECIPES: dict[str, FlowRecipe] = {
     "toy-flow": FlowRecipe("realnvp2d", {"couplings": 16, "hidden": 64}, epochs=60, batch_size=256, lr=1e-3,
                            warmup_steps=100),
     "mnist-flow": FlowRecipe("glow", {"levels": 2, "steps": 8, "hidden": 64, "alpha": 0.05, "n_bits": 8},
-                             epochs=15, batch_size=64, lr=1e-3),
+                             epochs=25, batch_size=64, lr=1e-3),
     "synthfaces-flow": FlowRecipe("glow", {"levels": 3, "steps": 4, "hidden": 64, "alpha": 0.05, "n_bits": 8},
                                   epochs=12, batch_size=64, lr=1e-3),
 }
