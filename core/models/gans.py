@@ -7,7 +7,8 @@ GOLD's `logit + log softmax`). A conditional discriminator adds a `classifier` h
 in their last layer (pixel range None) because the 2-D data are not bounded.
 
 Registered architectures (card `hparams` in brackets, defaults in the builders):
-- `dcgan28`   DCGAN for 28x28 images (redaction paper, App. D) [latent_dim, width, channels, d_norm]
+- `dcgan28`   DCGAN for 28x28 images (redaction paper, App. D) [latent_dim, width, channels, d_norm,
+              fc_width]
 - `fcgan`     one-hidden-layer fully connected GAN (influence paper, Table 3) [latent_dim, g_hidden, d_hidden, dim]
 - `acgan28`   conditional GAN with an auxiliary classifier head and spectral-norm D, MNIST nets of the GOLD
               paper [latent_dim, num_classes, fc_width, width, channels]
@@ -45,14 +46,19 @@ def _maybe_sn(layer: nn.Module, use: bool) -> nn.Module:
 class DCGANGenerator28(nn.Module):
     """z (N, latent_dim) -> image (N, channels, 28, 28) in [-1, 1].
 
-    Linear to 4w x 7 x 7, then two stride-2 transposed convolutions (7 -> 14 -> 28) with batch norm and ReLU,
-    tanh output: the DCGAN recipe at MNIST resolution."""
+    Linear to 4w x 7 x 7 (through a hidden FC layer of `fc_width` units when it is > 0, as in the GOLD paper's
+    MNIST generator), then two stride-2 transposed convolutions (7 -> 14 -> 28) with batch norm and ReLU, tanh
+    output: the DCGAN recipe at MNIST resolution."""
 
-    def __init__(self, latent_dim: int = 128, width: int = 64, channels: int = 1) -> None:
+    def __init__(self, latent_dim: int = 128, width: int = 64, channels: int = 1, fc_width: int = 0) -> None:
         super().__init__()
         self.latent_dim = latent_dim
+        hidden = [nn.Linear(latent_dim, fc_width, bias=False), nn.BatchNorm1d(fc_width), nn.ReLU(True)] if fc_width else []
         self.project = nn.Sequential(
-            nn.Linear(latent_dim, 4 * width * 7 * 7, bias=False), nn.BatchNorm1d(4 * width * 7 * 7), nn.ReLU(True)
+            *hidden,
+            nn.Linear(fc_width or latent_dim, 4 * width * 7 * 7, bias=False),
+            nn.BatchNorm1d(4 * width * 7 * 7),
+            nn.ReLU(True),
         )
         self.width = width
         self.deconv = nn.Sequential(
@@ -74,10 +80,10 @@ class DCGANDiscriminator28(nn.Module):
 
     Two stride-2 convolutions (28 -> 14 -> 7) with LeakyReLU(0.2), then a linear logit; no sigmoid, the loss
     applies it. `norm="batch"` is DCGAN's batch norm on the second convolution; `norm="spectral"` replaces it by
-    spectral normalisation of every layer (Miyato et al. 2018), which trains far faster on the 4,000-image
-    MNIST subset (see the mnist-dcgan card)."""
+    spectral normalisation of every layer (Miyato et al. 2018). `fc_width > 0` adds a hidden FC layer before
+    the logit, as in the GOLD paper's MNIST discriminator."""
 
-    def __init__(self, width: int = 64, channels: int = 1, norm: str = "batch") -> None:
+    def __init__(self, width: int = 64, channels: int = 1, norm: str = "batch", fc_width: int = 0) -> None:
         super().__init__()
         if norm not in ("batch", "spectral"):
             raise ValueError(f"norm must be 'batch' or 'spectral', got {norm!r}")
@@ -90,7 +96,9 @@ class DCGANDiscriminator28(nn.Module):
             nn.LeakyReLU(0.2, True),
             nn.Flatten(),
         )
-        self.logit = _maybe_sn(nn.Linear(2 * width * 7 * 7, 1), sn)
+        if fc_width:
+            self.features.extend([_maybe_sn(nn.Linear(2 * width * 7 * 7, fc_width), sn), nn.LeakyReLU(0.2, True)])
+        self.logit = _maybe_sn(nn.Linear(fc_width or 2 * width * 7 * 7, 1), sn)
         if not sn:
             _init_dcgan(self)
 
@@ -223,12 +231,12 @@ def _hp(card: ModelCard, defaults: dict) -> dict:
 
 @register("dcgan28")
 def build_dcgan28(card: ModelCard) -> GANBundle:
-    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 1, "d_norm": "batch"})
+    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 1, "d_norm": "batch", "fc_width": 0})
     card.data_shape = [hp["channels"], 28, 28]
     return GANBundle(
         card=card,
-        generator=DCGANGenerator28(hp["latent_dim"], hp["width"], hp["channels"]),
-        discriminator=DCGANDiscriminator28(hp["width"], hp["channels"], hp["d_norm"]),
+        generator=DCGANGenerator28(hp["latent_dim"], hp["width"], hp["channels"], hp["fc_width"]),
+        discriminator=DCGANDiscriminator28(hp["width"], hp["channels"], hp["d_norm"], hp["fc_width"]),
         latent_dim=hp["latent_dim"],
         pixel_range=(-1.0, 1.0),
     )

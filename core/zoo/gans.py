@@ -63,11 +63,16 @@ def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor
 
 @dataclass(frozen=True)
 class DCGANRecipe:
-    """Redaction paper, Appendix D, with the epoch budget and width chosen for 2 CPU cores (see the card)."""
+    """Redaction paper, Appendix D (loss, label smoothing, optimiser, batch, latent 128), with what made it reach
+    the zoo floor on 2 shared CPU cores in 15 minutes (measured; the paper's recipe, `PAPER_DCGAN`, at width 32
+    with batch-norm D and K_G = 5 plateaued at IS[mnist-lenet] ~6.9 after 30 epochs, 100+ s/epoch):
+    spectral-norm D, a 256-unit FC layer in G and D as in the GOLD paper's MNIST nets, K_G = 1, 60 epochs,
+    and a moving average of G's weights."""
 
-    epochs: int = 30
+    epochs: int = 60
     width: int = 32
     d_norm: str = "spectral"
+    fc_width: int = 256
     latent_dim: int = 128
     batch_size: int = 64
     lr: float = 2e-4
@@ -75,11 +80,11 @@ class DCGANRecipe:
     alpha_pos: float = 0.9
     alpha_neg: float = 0.1
     k_d: int = 1
-    k_g: int = 5
-    ema: float = 0.999  # decay of the exponential moving average of G's weights that is shipped (0 = off)
+    k_g: int = 1
+    ema: float = 0.995  # decay of the exponential moving average of G's weights that is shipped (0 = off)
 
 
-PAPER_DCGAN = DCGANRecipe(epochs=200, width=64, d_norm="batch", ema=0.0)
+PAPER_DCGAN = DCGANRecipe(epochs=200, width=64, d_norm="batch", fc_width=0, k_d=1, k_g=5, ema=0.0)
 
 
 def fit_dcgan(
@@ -187,11 +192,14 @@ def _dcgan_deviations(recipe: DCGANRecipe) -> str:
         diffs.append(f"width {recipe.width} instead of DCGAN's {PAPER_DCGAN.width}")
     if recipe.ema:
         diffs.append(f"the shipped G is the moving average (decay {recipe.ema}) of G's weights")
+    if recipe.fc_width:
+        diffs.append(f"a hidden FC layer of {recipe.fc_width} units in G and D (as in the GOLD paper's MNIST nets)")
     if recipe.d_norm != PAPER_DCGAN.d_norm:
         diffs.append(f"{recipe.d_norm} normalisation in D instead of DCGAN's batch norm")
     if (recipe.k_d, recipe.k_g) != (PAPER_DCGAN.k_d, PAPER_DCGAN.k_g):
         diffs.append(f"K_D={recipe.k_d}, K_G={recipe.k_g} instead of K_D=1, K_G=5")
     diffs.append("trained on the 4,000-image train split of the bundled MNIST subset, not the full 60k")
+    diffs.append("G minimises the non-saturating -log D(G(z)) (the paper writes the minimax objective)")
     return "Deviations from the paper: " + "; ".join(diffs) + "."
 
 
@@ -207,10 +215,10 @@ def train_mnist_dcgan(
     """DCGAN on the bundled MNIST train split with label smoothing 0.9/0.1, Adam 2e-4 (0.5, 0.999), batch 64."""
     recipe = recipe or DCGANRecipe()
     if smoke:
-        recipe = DCGANRecipe(epochs=1, width=8, d_norm=recipe.d_norm, k_g=recipe.k_g, ema=recipe.ema)
+        recipe = replace(recipe, epochs=1, width=8, fc_width=min(recipe.fc_width, 16))
     data = load_data("mnist", "train")
     x = data.x[:256] if smoke else data.x
-    hp = {"latent_dim": recipe.latent_dim, "width": recipe.width, "d_norm": recipe.d_norm}
+    hp = {"latent_dim": recipe.latent_dim, "width": recipe.width, "d_norm": recipe.d_norm, "fc_width": recipe.fc_width}
     bundle = _new_bundle("mnist-dcgan", "dcgan28", hp, seed)
     bundle.to(resolve_device(device))
     seconds = fit_dcgan(bundle, x, recipe, seed, progress, cancel, on_epoch, max_steps=3 if smoke else None)
