@@ -53,8 +53,9 @@ class DCGANGenerator28(nn.Module):
     def __init__(self, latent_dim: int = 128, width: int = 64, channels: int = 1, fc_width: int = 0) -> None:
         super().__init__()
         self.latent_dim = latent_dim
-        hidden = [nn.Linear(latent_dim, fc_width, bias=False), nn.BatchNorm1d(fc_width), nn.ReLU(True)]
-        hidden = hidden if fc_width else []
+        hidden: list[nn.Module] = []
+        if fc_width:
+            hidden = [nn.Linear(latent_dim, fc_width, bias=False), nn.BatchNorm1d(fc_width), nn.ReLU(True)]
         self.project = nn.Sequential(
             *hidden,
             nn.Linear(fc_width or latent_dim, 4 * width * 7 * 7, bias=False),
