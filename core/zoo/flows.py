@@ -162,7 +162,7 @@ def _train(name: str, seed: int, device: str, progress: ProgressFn, cancel: Canc
         "optimiser": f"Adam(lr={recipe.lr}), {recipe.warmup_steps}-step linear warm-up, cosine decay, "
                      f"grad-norm clip {recipe.clip_norm}",
         "dequantization": "uniform, fresh noise every batch" if bundle.n_bits else "none (continuous data)",
-        "seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / recipe.epochs, 2),
+        "seconds": round(seconds, 3), "seconds_per_epoch": round(seconds / recipe.epochs, 3),
         "parameters": sum(p.numel() for p in bundle.flow.parameters()), "device": str(dev), "smoke": smoke,
         "recipe_config": {k: v for k, v in asdict(recipe).items() if k not in ("architecture", "hparams")},
     }
