@@ -6,7 +6,7 @@ import streamlit as st
 from core.metrics.quality import class_shares
 from core.models.bundles import FlowBundle, GANBundle
 from core.viz.figures import class_share_figure
-from core.viz.samples import preview
+from core.viz.samples import default_temperature, preview
 from core.zoo.jobs import evaluate_job
 from core.zoo.lookup import entry_for
 from core.zoo.registry import ZOO
@@ -31,9 +31,9 @@ def samples_tab(bundle) -> None:
         n = cols[2].slider("Samples", 8, 64, 32, step=8, key="explore_n")
     else:
         n = 4  # i2i: 4 held-out images per degradation; the toys draw their own 2,000 points
-    temperature, label = 1.0, None
+    temperature, label = default_temperature(bundle), None
     if isinstance(bundle, FlowBundle):
-        temperature = cols[3].slider("Temperature", 0.1, 1.5, 1.0, step=0.05, key="explore_temperature",
+        temperature = cols[3].slider("Temperature", 0.1, 1.5, temperature, step=0.05, key="explore_temperature",
                                      help="z ~ N(0, T² I): lower T gives cleaner, less varied samples (Glow).")
     if isinstance(bundle, GANBundle) and bundle.conditional:
         names = bundle.card.hparams.get("class_names") or [str(k) for k in range(bundle.num_classes)]
@@ -66,7 +66,7 @@ def class_share_view(bundle, seed: int) -> None:
     if judge_name is None or len(bundle.data_shape) != 3 or bundle.family not in ("gan", "flow"):
         return
     judge = pretrained(judge_name, device_name())
-    temperature = st.session_state.get("explore_temperature", 1.0)
+    temperature = st.session_state.get("explore_temperature", default_temperature(bundle))
     samples = bundle.sample(1000, seed=seed)[0] if bundle.family == "gan" else bundle.sample(
         1000, seed=seed, temperature=temperature)
     k = len(judge.class_names)

@@ -17,7 +17,7 @@ from core.models.archive import unpack_model, zip_model
 from core.viz.embedding import cache_path, project
 from core.viz.figures import curves_figure, embedding_figure, metric_history, scatter_figure, selected_ids
 from core.viz.images import image_grid, png_bytes, thumbnails, to_uint8_rgb
-from core.viz.samples import preview
+from core.viz.samples import default_temperature, preview
 
 
 def test_image_grid_tiles_images_with_padding_in_row_major_order():
@@ -133,3 +133,12 @@ def test_models_travel_as_zip_and_uploads_unpack_only_the_two_model_files(tmp_pa
     assert not (tmp_path / "evil").exists()
     with pytest.raises(BadCheckpoint, match="not a valid zip"):
         unpack_model({"x.zip": b"not a zip"}, tmp_path / "uploads")
+
+
+def test_image_flows_preview_at_glows_temperature_and_toy_flows_at_one():
+    from core.models import load_model
+
+    image_flow, toy_flow = load_model("mnist-flow", "cpu"), load_model("toy-flow", "cpu")
+    assert default_temperature(image_flow) == 0.7 and default_temperature(toy_flow) == 1.0
+    assert preview(image_flow, n=4).note == "temperature 0.7"
+    assert preview(toy_flow, n_points=50).note == "temperature 1"
