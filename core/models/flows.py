@@ -15,10 +15,13 @@ Image flow (`MultiscaleFlow`, architecture "glow"), after Glow (Kingma & Dhariwa
   Its log-Jacobian is part of `forward`, so `log_prob(x)` is the density of x on [0, 1]^D in nats, which is
   Lethe's one dequantization convention (`FlowBundle`): bits/dim = (NLL + D ln 256) / (D ln 2).
 - Each level squeezes 2x2 spatial blocks into channels, runs K steps, and (except the last level) factors out
-  half of the channels straight to the latent (RealNVP's multiscale architecture, Sec. 3.6). The factored parts
-  have a standard-normal prior, so the whole latent is one flat N(0, I) vector of D numbers: `latent_shape` is
-  (D,), sampling at temperature T is simply z ~ N(0, T^2 I), and "the same latent through two models"
-  (taming paper, Fig. 5) is one tensor.
+  half of the channels (RealNVP's multiscale architecture, Sec. 3.6). Optionally (`split_prior`) the factored
+  half h gets Glow's learned conditional prior N(mu(y), sigma(y)^2) given the kept half y (Glow Sec. 3.4 and its
+  released code); it is written as the affine bijection eps = (h - mu(y)) / sigma(y), so the factored latent is
+  still standard normal and the coarse levels must carry the image structure instead of leaving it to noise.
+  Either way the whole latent is one flat N(0, I) vector of D numbers: `latent_shape` is (D,), sampling at
+  temperature T is simply z ~ N(0, T^2 I) (for the split prior, the same as Glow's h ~ N(mu, (T sigma)^2)), and
+  "the same latent through two models" (taming paper, Fig. 5) is one tensor.
 
 Toy flow (`RealNVP2D`, architecture "realnvp2d"): alternating masked affine couplings with MLP conditioners on
 R^D (RealNVP eq. 6-9), no preprocessing; used for the taming paper's 2-D example (Fig. 2).
@@ -188,6 +191,33 @@ class AffineCoupling(nn.Module):
         return torch.cat([y_a, x_b], 1)
 
 
+class SplitPrior(nn.Module):
+    """Glow's learned prior for a factored-out half h given the kept half y (Glow Sec. 3.4, `split2d` in its
+    released code): (mu, log sigma) = conv3x3(y), zero-initialised so it starts as the standard normal. Used as
+    the bijection h -> eps = (h - mu) * exp(-log sigma) with log-determinant -sum(log sigma); log sigma is
+    bounded by tanh to +-`LOG_SCALE_BOUND` for stability."""
+
+    LOG_SCALE_BOUND = 3.0
+
+    def __init__(self, kept: int, factored: int) -> None:
+        super().__init__()
+        self.net = nn.Conv2d(kept, 2 * factored, 3, padding=1)
+        nn.init.zeros_(self.net.weight)
+        nn.init.zeros_(self.net.bias)
+
+    def _mean_log_scale(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.net(y)
+        return h[:, 0::2], self.LOG_SCALE_BOUND * torch.tanh(h[:, 1::2] / self.LOG_SCALE_BOUND)
+
+    def forward(self, h: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_scale = self._mean_log_scale(y)
+        return (h - mean) * torch.exp(-log_scale), -log_scale.flatten(1).sum(1)
+
+    def inverse(self, eps: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        mean, log_scale = self._mean_log_scale(y)
+        return eps * torch.exp(log_scale) + mean
+
+
 class FlowStep(nn.Module):
     """One step of flow (Glow Fig. 2a): actnorm, invertible 1x1 convolution, affine coupling."""
 
@@ -212,7 +242,8 @@ class MultiscaleFlow(nn.Module):
     """Multiscale Glow-style flow on images in [0, 1] (module docstring). The latent is a flat vector of D
     numbers: each level's factored-out half, flattened, in level order, then the last level's output."""
 
-    def __init__(self, in_shape: tuple[int, int, int], levels: int, steps: int, hidden: int, alpha: float) -> None:
+    def __init__(self, in_shape: tuple[int, int, int], levels: int, steps: int, hidden: int, alpha: float,
+                 split_prior: bool = False) -> None:
         super().__init__()
         c, h, w = in_shape
         if levels < 1 or steps < 1 or h % 2**levels or w % 2**levels:
@@ -223,11 +254,14 @@ class MultiscaleFlow(nn.Module):
         self.preprocess = LogitTransform(alpha)
         self.levels = nn.ModuleList()
         self.split_shapes: list[tuple[int, int, int]] = []  # shapes factored out after each level but the last
+        self.priors = nn.ModuleList()  # one SplitPrior per split when split_prior, else empty
         for level in range(levels):
             c, h, w = c * 4, h // 2, w // 2
             self.levels.append(nn.ModuleList([FlowStep(c, hidden) for _ in range(steps)]))
             if level < levels - 1:
                 self.split_shapes.append((c // 2, h, w))
+                if split_prior:
+                    self.priors.append(SplitPrior(c - c // 2, c // 2))
                 c = c - c // 2
         self.final_shape = (c, h, w)
         self.latent_shape = (math.prod(in_shape),)
@@ -246,8 +280,11 @@ class MultiscaleFlow(nn.Module):
                 logdet = logdet + ld
             if i < len(self.split_shapes):
                 k = self.split_shapes[i][0]
-                parts.append(y[:, :k].flatten(1))
-                y = y[:, k:]
+                h, y = y[:, :k], y[:, k:]
+                if self.priors:
+                    h, ld = self.priors[i](h, y)
+                    logdet = logdet + ld
+                parts.append(h.flatten(1))
         parts.append(y.flatten(1))
         return torch.cat(parts, 1), logdet
 
@@ -258,7 +295,10 @@ class MultiscaleFlow(nn.Module):
         y = chunks[-1].reshape(len(z), *self.final_shape)
         for i in reversed(range(len(self.levels))):
             if i < len(self.split_shapes):
-                y = torch.cat([chunks[i].reshape(len(z), *self.split_shapes[i]), y], 1)
+                h = chunks[i].reshape(len(z), *self.split_shapes[i])
+                if self.priors:
+                    h = self.priors[i].inverse(h, y)
+                y = torch.cat([h, y], 1)
             for step in reversed(self.levels[i]):
                 y = step.inverse(y)
             y = unsqueeze2x2(y)
@@ -346,14 +386,15 @@ def _hparam(card: ModelCard, key: str, kind: type, default):
 @register("glow")
 def build_glow(card: ModelCard) -> FlowBundle:
     """Multiscale Glow-style image flow. hparams: levels (3), steps per level (8), hidden channels of the
-    coupling networks (64), logit margin alpha (0.05), n_bits of the data (8); the image shape is
-    `card.data_shape` (C, H, W)."""
+    coupling networks (64), logit margin alpha (0.05), n_bits of the data (8), split_prior (0; 1 = Glow's learned
+    conditional prior for the factored-out halves); the image shape is `card.data_shape` (C, H, W)."""
     if len(card.data_shape) != 3:
         raise ShapeMismatch(f"The glow flow {card.name!r} needs data_shape [C, H, W], got {card.data_shape}.",
                             "Set the card's data_shape to the image shape.")
     flow = MultiscaleFlow(tuple(card.data_shape), levels=_hparam(card, "levels", int, 3),
                           steps=_hparam(card, "steps", int, 8), hidden=_hparam(card, "hidden", int, 64),
-                          alpha=_hparam(card, "alpha", float, 0.05))
+                          alpha=_hparam(card, "alpha", float, 0.05),
+                          split_prior=bool(_hparam(card, "split_prior", int, 0)))
     return FlowBundle(card=card, flow=flow, n_bits=_hparam(card, "n_bits", int, 8))
 
 
