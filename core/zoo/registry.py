@@ -89,7 +89,7 @@ _ENTRIES = [
              "Multiscale Glow-style flow (actnorm, 1x1 conv, affine coupling, learned split prior) "
              "on synthfaces 32x32, 5-bit data (bits/dim on 5-bit data).",
              "core.zoo.flows:train_synthfaces_flow", "core.zoo.flows:evaluate_synthfaces_flow",
-             {"test_bpd": ("<=", 5.3), "sample_finite_fraction": (">=", 1.0), "sample_mean_gap": ("<=", 0.1)}),
+             {"test_bpd": ("<=", 2.0), "sample_finite_fraction": (">=", 1.0), "sample_mean_gap": ("<=", 0.1)}),
     # Image-to-image
     ZooEntry("mnist-i2i", "i2i", "mnist", "Encoder-decoder inpainting model on MNIST (four degradations).",
              "core.zoo.i2i:train_mnist_i2i", "core.zoo.i2i:evaluate_mnist_i2i",
