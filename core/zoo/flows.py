@@ -63,7 +63,7 @@ RECIPES: dict[str, FlowRecipe] = {
                            warmup_steps=100),
     "mnist-flow": FlowRecipe("glow", {"levels": 2, "steps": 8, "hidden": 64, "alpha": 0.05, "n_bits": 5,
                                       "split_prior": 1},
-                             epochs=25, batch_size=64, lr=1e-3),
+                             epochs=35, batch_size=64, lr=2e-3),
     "synthfaces-flow": FlowRecipe("glow", {"levels": 3, "steps": 4, "hidden": 64, "alpha": 0.05, "n_bits": 5,
                                            "split_prior": 1},
                                   epochs=18, batch_size=64, lr=2e-3),
