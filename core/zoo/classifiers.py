@@ -116,7 +116,7 @@ def _train_label_classifier(
          max_shift=max_shift, seed=seed, device=dev, progress=progress, cancel=cancel)
     training = {"recipe": ZOO[name].recipe, "epochs": epochs, "optimiser": f"Adam(lr={lr}), cosine decay",
                 "batch_size": batch_size, "augmentation": f"random shifts <= {max_shift} px",
-                "seconds": round(time.perf_counter() - start, 1), "smoke": smoke}
+                "seconds": round(time.perf_counter() - start, 3), "smoke": smoke}
     return _finish(bundle, name, evaluate, dev, training, {"dataset": dataset, "split": "train", "size": len(train)})
 
 
@@ -184,7 +184,7 @@ def _train_synthfaces(
     training = {"recipe": ZOO[name].recipe, "epochs": epochs, "optimiser": f"Adam(lr={lr}), cosine decay",
                 "batch_size": batch_size, "augmentation": f"random shifts <= {max_shift} px",
                 "loss": "binary cross-entropy per attribute" if kind == "attributes" else "cosine-softmax (scale 16)",
-                "seconds": round(time.perf_counter() - start, 1), "smoke": smoke}
+                "seconds": round(time.perf_counter() - start, 3), "smoke": smoke}
     return _finish(bundle, name, evaluate, dev, training, {"dataset": "synthfaces", "split": "train", "size": len(train)})
 
 

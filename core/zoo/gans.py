@@ -178,7 +178,7 @@ def describe_mnist_dcgan(bundle: GANBundle, recipe: DCGANRecipe, size: int, seco
         "optimiser": f"Adam lr={recipe.lr} betas={list(recipe.betas)} (G and D)",
         "label_smoothing": [recipe.alpha_pos, recipe.alpha_neg], "k_d": recipe.k_d, "k_g": recipe.k_g,
         "generator_ema": recipe.ema,
-        "seconds": round(seconds, 1), "seconds_per_epoch": round(seconds / recipe.epochs, 2),
+        "seconds": round(seconds, 3), "seconds_per_epoch": round(seconds / recipe.epochs, 2),
         "device": str(device), "smoke": smoke,
     }
     bundle.card.description = _dcgan_deviations(recipe)
@@ -322,7 +322,7 @@ def train_toy_gan(
     bundle.card.training = {
         "recipe": "core.zoo.gans:train_toy_gan", "epochs": recipe.epochs, "batch_size": recipe.batch_size,
         "optimiser": f"Adam lr={recipe.lr} betas={list(recipe.betas)} (G and D)", "loss": "non-saturating",
-        "seconds": round(seconds, 1), "device": str(device), "smoke": smoke,
+        "seconds": round(seconds, 3), "device": str(device), "smoke": smoke,
     }
     bundle.card.description = (
         "Deviations from the paper: Adam 2e-4 (0.5, 0.999) instead of plain SGD 1e-3 (converges in 60 epochs), "
@@ -432,7 +432,7 @@ def _acgan_training_card(recipe: ACGANRecipe, recipe_path: str, seconds: float, 
         "recipe": recipe_path, "epochs": recipe.epochs, "batch_size": recipe.batch_size,
         "optimiser": f"Adam lr={recipe.lr} betas={list(recipe.betas)} (G and D)", "lambda_c": recipe.lambda_c,
         "loss": "ACGAN (GOLD eq. 1-2) with the non-saturating generator loss", "k_d": 1, "k_g": 1,
-        "seconds": round(seconds, 1), "device": str(device), "smoke": smoke,
+        "seconds": round(seconds, 3), "device": str(device), "smoke": smoke,
     }
 
 

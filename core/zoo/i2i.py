@@ -101,7 +101,7 @@ def _train_i2i(
         progress(ProgressEvent(epoch, epochs, {"mse": mse, "train_psnr": 10 * math.log10(1 / mse)}, stage="train"))
     bundle.card.training = {"recipe": ZOO[name].recipe, "epochs": epochs, "optimiser": f"Adam(lr={lr}), cosine decay",
                             "batch_size": batch_size, "loss": "per-pixel binary cross-entropy on the whole image, degradation drawn per image",
-                            "seconds": round(time.perf_counter() - start, 1), "smoke": smoke}
+                            "seconds": round(time.perf_counter() - start, 3), "smoke": smoke}
     bundle.card.data = {"dataset": dataset, "split": "train", "size": len(train)}
     # Smoke runs only prove the recipe works; measuring them on a few hundred test images keeps CI fast.
     bundle.card.metrics = psnr_report(bundle, load(dataset, "test").x[:SMOKE_SIZE]) if smoke else evaluate(bundle, dev)
