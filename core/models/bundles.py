@@ -11,6 +11,7 @@ Every bundle has a `card` (`ModelCard`) and `copy()`: methods edit a copy, never
 from __future__ import annotations
 
 import copy as _copy
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
@@ -37,15 +38,15 @@ def from_unit(x: torch.Tensor, pixel_range: tuple[float, float] | None) -> torch
 
 
 @dataclass
-class Bundle:
+class Bundle(ABC):
     """Common behaviour: named modules, device moves, eval mode, deep copies."""
 
     card: ModelCard
     family: ClassVar[str] = ""
 
+    @abstractmethod
     def modules(self) -> dict[str, nn.Module]:
         """The bundle's trainable modules by name; these names prefix the keys in the weights file."""
-        raise NotImplementedError  # each family below overrides this
 
     def copy(self) -> "Bundle":
         """A deep copy whose weights can be edited without touching this bundle."""
