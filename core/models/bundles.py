@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import copy as _copy
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -262,9 +262,3 @@ class ClassifierBundle(Bundle):
         logits = self.logits(x)
         return logits > 0 if self.kind == "attributes" else logits.argmax(1)
 
-
-BUNDLE_TYPES: dict[str, type[Bundle]] = {
-    cls.family: cls for cls in (GANBundle, FlowBundle, I2IBundle, ClassifierBundle)
-}
-
-BundleFactory = Callable[..., Bundle]
