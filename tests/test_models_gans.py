@@ -11,6 +11,7 @@ from core.models.registry import build
 
 SMALL = {
     "dcgan28": {"width": 8},
+    "dcgan32": {"width": 8},
     "fcgan": {},
     "acgan28": {"fc_width": 32, "width": 8},
     "fc-acgan": {"hidden": 16},
@@ -22,7 +23,7 @@ def _gan(arch: str, **hparams) -> GANBundle:
 
 
 @pytest.mark.parametrize("arch,shape,classes", [
-    ("dcgan28", (1, 28, 28), 0), ("fcgan", (2,), 0), ("acgan28", (1, 28, 28), 10), ("fc-acgan", (2,), 2),
+    ("dcgan28", (1, 28, 28), 0), ("dcgan32", (3, 32, 32), 0), ("fcgan", (2,), 0), ("acgan28", (1, 28, 28), 10), ("fc-acgan", (2,), 2),
 ])
 def test_builder_sets_shape_classes_and_complete_hparams(arch, shape, classes):
     gan = _gan(arch)
@@ -34,7 +35,7 @@ def test_builder_sets_shape_classes_and_complete_hparams(arch, shape, classes):
     assert (y is None) == (classes == 0)
 
 
-@pytest.mark.parametrize("arch", ["dcgan28", "acgan28"])
+@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "acgan28"])
 def test_image_generators_end_in_tanh_so_samples_lie_in_unit_range(arch):
     gan = _gan(arch)
     assert gan.pixel_range == (-1.0, 1.0)
@@ -54,7 +55,7 @@ def test_toy_generators_are_unbounded_with_no_pixel_range(arch):
     assert x.min() > 3.0  # raw values pass through: a tanh or a [0, 1] mapping would cap them
 
 
-@pytest.mark.parametrize("arch", ["dcgan28", "fcgan", "acgan28", "fc-acgan"])
+@pytest.mark.parametrize("arch", ["dcgan28", "dcgan32", "fcgan", "acgan28", "fc-acgan"])
 def test_discriminators_return_logits_not_probabilities(arch):
     gan = _gan(arch)
     with torch.no_grad():
@@ -84,12 +85,23 @@ def test_conditional_discriminators_use_spectral_norm(arch):
     assert len(parametrized) >= 3
 
 
-def test_dcgan_discriminator_normalisation_is_a_card_choice():
-    batch, spectral = _gan("dcgan28"), _gan("dcgan28", d_norm="spectral")
+@pytest.mark.parametrize("arch,layers", [("dcgan28", 3), ("dcgan32", 4)])
+def test_dcgan_discriminator_normalisation_is_a_card_choice(arch, layers):
+    batch, spectral = _gan(arch), _gan(arch, d_norm="spectral")
     assert batch.card.hparams["d_norm"] == "batch"  # DCGAN's default
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in batch.discriminator.modules())
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in spectral.discriminator.modules())
-    assert sum(parametrize.is_parametrized(m, "weight") for m in spectral.discriminator.modules()) == 3
+    assert sum(parametrize.is_parametrized(m, "weight") for m in spectral.discriminator.modules()) == layers
+
+
+def test_dcgan32_hidden_fc_layer_and_registry_build():
+    gan = _gan("dcgan32", fc_width=16, d_norm="spectral", latent_dim=32)
+    assert gan.card.hparams == {"latent_dim": 32, "width": 8, "channels": 3, "d_norm": "spectral", "fc_width": 16}
+    assert isinstance(gan.generator.project[0], torch.nn.Linear) and gan.generator.project[0].out_features == 16
+    x, _ = gan.sample(3, seed=1)
+    assert x.shape == (3, 3, 32, 32) and x.min() >= 0 and x.max() <= 1
+    logit, _ = gan.discriminate(x)
+    assert logit.shape == (3,)
 
 
 def test_width_hyperparameter_changes_the_modules():
@@ -99,7 +111,8 @@ def test_width_hyperparameter_changes_the_modules():
 
 
 @pytest.mark.parametrize("arch,extra", [
-    ("dcgan28", {}), ("dcgan28", {"d_norm": "spectral"}), ("fcgan", {}), ("acgan28", {}), ("fc-acgan", {}),
+    ("dcgan28", {}), ("dcgan28", {"d_norm": "spectral"}), ("dcgan32", {}),
+    ("dcgan32", {"d_norm": "spectral", "fc_width": 16}), ("fcgan", {}), ("acgan28", {}), ("fc-acgan", {}),
 ])
 def test_every_architecture_round_trips_through_safetensors(arch, extra, tmp_path):
     gan = _gan(arch, **extra).eval()

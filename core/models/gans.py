@@ -9,6 +9,8 @@ in their last layer (pixel range None) because the 2-D data are not bounded.
 Registered architectures (card `hparams` in brackets, defaults in the builders):
 - `dcgan28`   DCGAN for 28x28 images (redaction paper, App. D) [latent_dim, width, channels, d_norm,
               fc_width]
+- `dcgan32`   DCGAN for 32x32 images (redaction paper, App. D, at the resolution of synthfaces) [latent_dim, width,
+              channels, d_norm, fc_width]
 - `fcgan`     one-hidden-layer fully connected GAN (influence paper, Table 3) [latent_dim, g_hidden, d_hidden, dim]
 - `acgan28`   conditional GAN with an auxiliary classifier head and spectral-norm D, MNIST nets of the GOLD
               paper [latent_dim, num_classes, fc_width, width, channels]
@@ -101,6 +103,77 @@ class DCGANDiscriminator28(nn.Module):
         if fc_width:
             self.features.extend([_maybe_sn(nn.Linear(2 * width * 7 * 7, fc_width), sn), nn.LeakyReLU(0.2, True)])
         self.logit = _maybe_sn(nn.Linear(fc_width or 2 * width * 7 * 7, 1), sn)
+        if not sn:
+            _init_dcgan(self)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logit(self.features(x))
+
+
+class DCGANGenerator32(nn.Module):
+    """z (N, latent_dim) -> image (N, channels, 32, 32) in [-1, 1].
+
+    Linear to 4w x 4 x 4 (through a hidden FC layer of `fc_width` units when it is > 0), then three stride-2
+    transposed convolutions (4 -> 8 -> 16 -> 32), batch norm and ReLU after all but the last, tanh output:
+    the DCGAN recipe (Radford et al. 2015) at 32x32."""
+
+    def __init__(self, latent_dim: int = 128, width: int = 64, channels: int = 3, fc_width: int = 0) -> None:
+        super().__init__()
+        self.latent_dim = latent_dim
+        self.width = width
+        hidden: list[nn.Module] = []
+        if fc_width:
+            hidden = [nn.Linear(latent_dim, fc_width, bias=False), nn.BatchNorm1d(fc_width), nn.ReLU(True)]
+        self.project = nn.Sequential(
+            *hidden,
+            nn.Linear(fc_width or latent_dim, 4 * width * 4 * 4, bias=False),
+            nn.BatchNorm1d(4 * width * 4 * 4),
+            nn.ReLU(True),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(2 * width),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),
+            nn.Tanh(),
+        )
+        _init_dcgan(self)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.project(z).view(-1, 4 * self.width, 4, 4)
+        return self.deconv(h)
+
+
+class DCGANDiscriminator32(nn.Module):
+    """image (N, channels, 32, 32) in [-1, 1] -> real/fake logit (N, 1).
+
+    Three stride-2 convolutions (32 -> 16 -> 8 -> 4; widths w, 2w, 4w) with LeakyReLU(0.2), then a linear
+    logit; no sigmoid. `norm="batch"` is DCGAN's batch norm after the second and third convolutions,
+    `norm="spectral"` spectral normalisation of every layer instead. `fc_width > 0` adds a hidden FC layer
+    before the logit."""
+
+    def __init__(self, width: int = 64, channels: int = 3, norm: str = "batch", fc_width: int = 0) -> None:
+        super().__init__()
+        if norm not in ("batch", "spectral"):
+            raise ValueError(f"norm must be 'batch' or 'spectral', got {norm!r}")
+        sn = norm == "spectral"
+        self.features = nn.Sequential(
+            _maybe_sn(nn.Conv2d(channels, width, 4, 2, 1), sn),
+            nn.LeakyReLU(0.2, True),
+            _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=sn), sn),
+            nn.Identity() if sn else nn.BatchNorm2d(2 * width),
+            nn.LeakyReLU(0.2, True),
+            _maybe_sn(nn.Conv2d(2 * width, 4 * width, 4, 2, 1, bias=sn), sn),
+            nn.Identity() if sn else nn.BatchNorm2d(4 * width),
+            nn.LeakyReLU(0.2, True),
+            nn.Flatten(),
+        )
+        if fc_width:
+            self.features.extend([_maybe_sn(nn.Linear(4 * width * 4 * 4, fc_width), sn), nn.LeakyReLU(0.2, True)])
+        self.logit = _maybe_sn(nn.Linear(fc_width or 4 * width * 4 * 4, 1), sn)
         if not sn:
             _init_dcgan(self)
 
@@ -239,6 +312,19 @@ def build_dcgan28(card: ModelCard) -> GANBundle:
         card=card,
         generator=DCGANGenerator28(hp["latent_dim"], hp["width"], hp["channels"], hp["fc_width"]),
         discriminator=DCGANDiscriminator28(hp["width"], hp["channels"], hp["d_norm"], hp["fc_width"]),
+        latent_dim=hp["latent_dim"],
+        pixel_range=(-1.0, 1.0),
+    )
+
+
+@register("dcgan32")
+def build_dcgan32(card: ModelCard) -> GANBundle:
+    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 3, "d_norm": "batch", "fc_width": 0})
+    card.data_shape = [hp["channels"], 32, 32]
+    return GANBundle(
+        card=card,
+        generator=DCGANGenerator32(hp["latent_dim"], hp["width"], hp["channels"], hp["fc_width"]),
+        discriminator=DCGANDiscriminator32(hp["width"], hp["channels"], hp["d_norm"], hp["fc_width"]),
         latent_dim=hp["latent_dim"],
         pixel_range=(-1.0, 1.0),
     )
