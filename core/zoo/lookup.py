@@ -59,3 +59,14 @@ def entry_for(card: ModelCard, spec: str | None = None, like: str | None = None)
         f"candidates: {found}).",
         "Name the zoo model whose metrics apply, e.g. `python -m core eval MODEL --like mnist-dcgan`.",
     )
+
+
+def zoo_classifier(dataset: str | None, kind: str = "labels") -> str | None:
+    """The shipped zoo classifier of `kind` ("labels", "attributes" or "embedding") trained on `dataset`, or None:
+    the judge whose verdicts (invalidity, IS, FID features, attributes) Lethe uses for that dataset."""
+    for entry in ZOO.values():
+        card_path = zoo_folder(entry.name) / "card.json"
+        if entry.family == "classifier" and entry.dataset == dataset and card_path.is_file():
+            if ModelCard.read(card_path).hparams.get("kind", "labels") == kind:
+                return entry.name
+    return None

@@ -1,0 +1,309 @@
+"""Data redaction for pre-trained GANs (Kong & Chaudhuri, SaTML 2023): Algorithms 1-3.
+
+The pre-trained (G0, D0) is fine-tuned so that G stops generating the redaction set Omega. Fakes are drawn from
+the mixture of eq. 2,
+
+    p_fake = lambda * p_G + (1 - lambda) * p_Omega,
+
+and both networks play the label-smoothed game of eq. 3,
+
+    L(G, D) = E_{x ~ p_data restricted to the complement of Omega}[alpha+ log D(x) + (1 - alpha+) log(1 - D(x))]
+            + E_{x ~ p_fake}[alpha- log D(x) + (1 - alpha-) log(1 - D(x))],
+
+D maximising, i.e. minimising the binary cross-entropy against targets alpha+ on real and alpha- on fake data.
+The three algorithms differ only in how Omega is described (see `core.methods.redaction.sets`):
+
+- Alg. 1, data-based: p_Omega is uniform on the given training samples X ∩ Omega.
+- Alg. 2, validity-based: R rounds (here one per epoch, as in the paper's Table II where R is the number of
+  epochs); each round queries v on T fresh samples of the current G and adds the invalid ones to Omega'
+  (initialised with the invalid training samples). Validity queries are counted: |X| + T R.
+- Alg. 3, classifier-based: p_Omega is uniform on {x in X : f(x) < tau}, and D is replaced by the guided
+  discriminator of eq. 6, guide(D, f)(x) = D(x) if f(x) >= tau else alpha- + (D(x) - alpha-) f(x), in both
+  players' losses, so G receives f's gradient.
+
+Real data are X minus the algorithm's X ∩ Omega. Each minibatch of real data makes K_D discriminator updates
+then K_G generator updates (App. D); an epoch is one pass over the real data. G minimises the non-saturating
+-log D'(G(z)), as in the zoo's pre-training recipe (the paper writes the minimax form). With
+`fixed_discriminator=True` only G is updated: App. H's on-manifold adversarial samples.
+
+Defaults are App. D-E's MNIST base setting: alpha+ 0.95, alpha- 0.05, lambda 0.85, T 1000, tau 0.5, 8 epochs,
+batch 64, Adam 2e-4 (0.5, 0.999), K_D 1, K_G 1.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from core.data.base import ImageData
+from core.errors import EmptySelection, LetheError, NonFiniteError
+from core.methods.redaction.measure import Meter, film_grid, film_latents
+from core.methods.redaction.sets import ALGORITHMS, RedactionSet
+from core.models.bundles import ClassifierBundle, GANBundle, from_unit
+from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
+
+
+@dataclass
+class RedactionConfig:
+    """Hyperparameters of Alg. 1-3 with the paper's MNIST defaults (App. D-E) and what Lethe measures."""
+
+    algorithm: str = "data"  # "data" (Alg. 1), "validity" (Alg. 2) or "classifier" (Alg. 3)
+    epochs: int = 8
+    lam: float = 0.85  # lambda of eq. 2: the share of p_G in the fake mixture
+    alpha_pos: float = 0.95  # alpha+ of eq. 3
+    alpha_neg: float = 0.05  # alpha- of eq. 3
+    queries_per_round: int = 1000  # T of Alg. 2
+    tau: float = 0.5  # threshold of the classifier-based Omega = {f < tau}
+    k_d: int = 1
+    k_g: int = 1
+    batch_size: int = 64
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    fixed_discriminator: bool = False  # App. H: keep D fixed and update only G
+    eval_samples: int = 10_000  # samples per invalidity / IS / FID measurement
+    first_epoch_checks: int = 4  # measurements inside the first epoch (invalidity falls fastest there)
+    film_size: int = 8  # latents in the redaction film
+
+    def validate(self) -> None:
+        """Raise LetheError naming the first out-of-range hyperparameter."""
+        checks = [
+            (self.algorithm in ALGORITHMS, f"algorithm must be one of {', '.join(ALGORITHMS)}"),
+            (self.epochs >= 1, "epochs must be at least 1"),
+            (0.0 < self.lam <= 1.0, "lambda must be in (0, 1]"),
+            (0.5 < self.alpha_pos <= 1.0, "alpha+ must be in (1/2, 1]"),
+            (0.0 <= self.alpha_neg < 0.5, "alpha- must be in [0, 1/2)"),
+            (0.0 < self.tau < 1.0, "tau must be in (0, 1)"),
+            (self.queries_per_round >= 1, "T (queries per round) must be at least 1"),
+            (self.k_d >= 0 and self.k_g >= 1, "K_D must be >= 0 and K_G >= 1"),
+            (self.batch_size >= 2, "batch size must be at least 2"),
+            (self.lr > 0, "learning rate must be positive"),
+            (self.eval_samples >= 100, "measure invalidity on at least 100 samples (the paper uses 50,000)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise LetheError(f"bad redaction config: {message}.", "Fix the value; the paper's defaults are "
+                                 "alpha+ 0.95, alpha- 0.05, lambda 0.85, T 1000, tau 0.5, 8 epochs.")
+
+
+@dataclass
+class RedactionResult:
+    """The redacted copy of the GAN, final metrics, the measurement history and the redaction film."""
+
+    bundle: GANBundle
+    metrics: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    film: np.ndarray | None = None  # film_size x checkpoints x C x H x W
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def smoothed_bce(prob: torch.Tensor, target: float) -> torch.Tensor:
+    """-[t log p + (1 - t) log(1 - p)] averaged: eq. 3's terms as a loss, for probabilities (guided D)."""
+    p = prob.clamp(1e-6, 1 - 1e-6)
+    return -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).mean()
+
+
+def guide(d_prob: torch.Tensor, f: torch.Tensor, tau: float, alpha_neg: float) -> torch.Tensor:
+    """Eq. 6: D(x) where f(x) >= tau, else alpha- + (D(x) - alpha-) f(x), which pulls D toward alpha- on Omega."""
+    return torch.where(f >= tau, d_prob, alpha_neg + (d_prob - alpha_neg) * f)
+
+
+class _Game:
+    """One player's view of eq. 3: D's (possibly guided) verdicts and the two losses."""
+
+    def __init__(self, gan: GANBundle, config: RedactionConfig, redaction_set: RedactionSet) -> None:
+        self.gan, self.config = gan, config
+        self.guided = config.algorithm == "classifier"
+        self.f = redaction_set.classifier if self.guided else None
+
+    def loss(self, x_unit: torch.Tensor, target: float, f_grad: bool) -> torch.Tensor:
+        """BCE of D'(x) against `target`; D' = D, or guide(D, f) for Alg. 3 (f differentiated when `f_grad`)."""
+        logit = self.gan.discriminator(from_unit(x_unit, self.gan.pixel_range)).reshape(-1)
+        if not self.guided:
+            return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, target))
+        with torch.set_grad_enabled(f_grad):
+            f = self.f(x_unit).reshape(-1)  # type: ignore[misc]
+        return smoothed_bce(guide(torch.sigmoid(logit), f, self.config.tau, self.config.alpha_neg), target)
+
+
+def _check_inputs(gan: GANBundle, data: ImageData, config: RedactionConfig) -> None:
+    config.validate()
+    if not isinstance(gan, GANBundle):
+        raise LetheError(f"redaction works on GANs; {gan.card.name!r} is a {gan.family}.",
+                         "Pick a GAN such as mnist-dcgan.")
+    if gan.conditional:
+        raise LetheError(f"{gan.card.name!r} is a conditional GAN; the paper's redaction is defined for "
+                         "unconditional GANs (its Sec. VI names conditional models as future work).",
+                         "Pick an unconditional GAN such as mnist-dcgan.")
+    if gan.discriminator is None:
+        raise LetheError(f"{gan.card.name!r} has no discriminator; redaction fine-tunes G and D together.",
+                         "Load a model saved with its discriminator.")
+    if tuple(data.shape) != tuple(gan.data_shape):
+        raise LetheError(f"the data's samples have shape {tuple(data.shape)} but {gan.card.name!r} generates "
+                         f"{tuple(gan.data_shape)}.", "Redact with the dataset the GAN was trained on.")
+
+
+def _fake_batch(gan: GANBundle, omega: torch.Tensor, b: int, lam: float, gen: torch.Generator,
+                with_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(fakes from eq. 2's mixture, the G part alone): each of b slots comes from G with probability lambda and
+    from p_Omega (uniform on `omega`) otherwise. An empty Omega (nothing known yet) leaves p_fake = p_G."""
+    n_omega = int((torch.rand(b, generator=gen) > lam).sum()) if len(omega) else 0
+    z = torch.randn(b - n_omega, gan.latent_dim, generator=gen).to(gan.device)
+    with torch.set_grad_enabled(with_grad):
+        from_g = gan.generate(z)
+    picks = omega[torch.randint(len(omega), (n_omega,), generator=gen)].to(gan.device) if n_omega else from_g[:0]
+    return torch.cat([from_g, picks]), from_g
+
+
+def redact(
+    gan: GANBundle,
+    redaction_set: RedactionSet,
+    data: ImageData,
+    config: RedactionConfig | None = None,
+    seed: int = 0,
+    judge: ClassifierBundle | None = None,
+    progress: ProgressFn = NO_PROGRESS,
+    cancel: CancelToken | None = None,
+) -> RedactionResult:
+    """Run the configured algorithm on a copy of `gan` (never `gan` itself) and measure it as it goes.
+
+    `data` is the GAN's training set X; `judge` the dataset's label classifier for IS/FID (None for toys).
+    Progress: one event per checkpoint with invalidity (and its standard error), IS, FID, the mean losses since
+    the last checkpoint, the validity queries so far, and the film column as images."""
+    config = config or RedactionConfig()
+    cancel = cancel or CancelToken()
+    _check_inputs(gan, data, config)
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = gan.copy()
+    omega_mask = redaction_set.training_omega(data, config.algorithm, config.tau)
+    if config.algorithm == "data" and not bool(omega_mask.any()):
+        raise EmptySelection(f"no training sample is in {redaction_set.name!r}, so Alg. 1 has nothing to redact.",
+                             "Pick a non-empty forget set, or use the validity- or classifier-based algorithm.")
+    real, omega = data.x[~omega_mask], data.x[omega_mask]
+    if len(real) < config.batch_size:
+        raise EmptySelection(f"only {len(real)} training samples remain outside {redaction_set.name!r}; a "
+                             f"minibatch needs {config.batch_size}.", "Redact a smaller set or lower the batch size.")
+    queries = len(data) if config.algorithm == "validity" else 0
+    meter = Meter(redaction_set, judge, real if judge is not None else None, n=config.eval_samples, seed=seed + 1)
+    z_film = film_latents(model, redaction_set, config.film_size, seed + 2) if data.is_image else None
+    batches_per_epoch = len(real) // config.batch_size
+    check_steps = _checkpoints(batches_per_epoch, config.epochs, config.first_epoch_checks)
+    total = batches_per_epoch * config.epochs
+    history: list[dict[str, float]] = []
+    film: list[np.ndarray] = []
+    losses: dict[str, list[float]] = {"loss_d": [], "loss_g": []}
+    eval_seconds = 0.0
+
+    def checkpoint(step: int, message: str) -> None:
+        nonlocal eval_seconds
+        t0 = time.perf_counter()
+        row = {"epoch": step / batches_per_epoch, **meter(model, cancel), "validity_queries": queries,
+               "omega_size": len(omega)}
+        for name, values in losses.items():
+            if values:
+                row[name] = float(np.mean(values))
+            values.clear()
+        images = None
+        if z_film is not None:
+            with torch.no_grad():
+                model.eval()
+                images = model.generate(z_film).cpu().numpy()
+            film.append(images)
+        history.append(row)
+        eval_seconds += time.perf_counter() - t0
+        progress(ProgressEvent(step, total, dict(row), images=images, message=message, stage="redact"))
+
+    checkpoint(0, "pre-trained model")
+    game = _Game(model, config, redaction_set)
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=config.betas)
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=config.betas)
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        if config.algorithm == "validity":  # Alg. 2: one round of T validity queries per epoch
+            omega, queries = _query_round(model, redaction_set, omega, config.queries_per_round, gen, queries)
+        order = torch.randperm(len(real), generator=gen)
+        model.generator.train()
+        model.discriminator.train()
+        for b in range(batches_per_epoch):
+            cancel.raise_if_set()
+            x_real = real[order[b * config.batch_size : (b + 1) * config.batch_size]].to(model.device)
+            if not config.fixed_discriminator:
+                for _ in range(config.k_d):
+                    fake, _ = _fake_batch(model, omega, len(x_real), config.lam, gen, with_grad=False)
+                    loss_d = game.loss(x_real, config.alpha_pos, False) + game.loss(fake, config.alpha_neg, False)
+                    _step(opt_d, loss_d, "discriminator")
+                    losses["loss_d"].append(loss_d.item())
+            for _ in range(config.k_g):
+                _, from_g = _fake_batch(model, omega[:0], len(x_real), 1.0, gen, with_grad=True)
+                loss_g = game.loss(from_g, 1.0, True)
+                _step(opt_g, loss_g, "generator")
+                losses["loss_g"].append(loss_g.item())
+            step += 1
+            if step in check_steps:
+                model.generator.eval()
+                model.discriminator.eval()
+                checkpoint(step, f"epoch {step / batches_per_epoch:.2f} of {config.epochs}")
+                model.generator.train()
+                model.discriminator.train()
+    model.eval()
+    seconds = time.perf_counter() - started - eval_seconds
+    return _result(model, gan, config, history, film, redaction_set, omega_mask, len(real), queries, seconds)
+
+
+def _checkpoints(batches_per_epoch: int, epochs: int, first_epoch_checks: int) -> set[int]:
+    """Steps after which to measure: `first_epoch_checks` evenly inside epoch 1, then every epoch's end."""
+    inside = {max(1, round(batches_per_epoch * k / first_epoch_checks)) for k in range(1, first_epoch_checks)}
+    return inside | {batches_per_epoch * e for e in range(1, epochs + 1)}
+
+
+def _step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, player: str) -> None:
+    if not torch.isfinite(loss):
+        raise NonFiniteError(f"the {player} loss became {float(loss)} during redaction; the run stopped and the "
+                             "pre-trained model is unchanged.", "Lower the learning rate or raise lambda.")
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+
+
+@torch.no_grad()
+def _query_round(model: GANBundle, redaction_set: RedactionSet, omega: torch.Tensor, t: int, gen: torch.Generator,
+                 queries: int) -> tuple[torch.Tensor, int]:
+    """Alg. 2's query step: draw T samples from the current G, add the invalid ones to Omega'."""
+    model.eval()
+    z = torch.randn(t, model.latent_dim, generator=gen).to(model.device)
+    x = torch.cat([model.generate(z[i : i + 500]).cpu() for i in range(0, t, 500)])
+    found = x[redaction_set.invalid(x)]
+    return torch.cat([omega, found]), queries + t
+
+
+def _result(model: GANBundle, base: GANBundle, config: RedactionConfig, history: list[dict[str, float]],
+            film: list[np.ndarray], redaction_set: RedactionSet, omega_mask: torch.Tensor, n_real: int,
+            queries: int, seconds: float) -> RedactionResult:
+    first, last = history[0], history[-1]
+    metrics: dict[str, Any] = {
+        "algorithm": config.algorithm, "redaction_set": redaction_set.name,
+        "invalidity_before": first["invalidity"], "invalidity_before_se": first["invalidity_se"],
+        "invalidity_after": last["invalidity"], "invalidity_after_se": last["invalidity_se"],
+        "omega_train_size": int(omega_mask.sum()), "real_size": n_real, "seconds": seconds,
+        "eval_samples": config.eval_samples,
+    }
+    if config.algorithm == "validity":
+        metrics["validity_queries"] = queries
+    for key, short in (("IS[", "is"), ("FID[", "fid")):
+        name = next((k for k in first if k.startswith(key)), None)
+        if name is not None:
+            metrics.update({f"{short}_before": first[name], f"{short}_after": last[name], f"{short}_metric": name})
+    model.card.parent = base.card.name
+    model.card.metrics = {}
+    model.card.training = {"method": "redaction", "config": asdict(config), "redaction_set": redaction_set.name,
+                           "seconds": round(seconds, 3)}
+    model.card.description = (f"{base.card.name} after {config.algorithm}-based data redaction of "
+                              f"{redaction_set.name} (Kong & Chaudhuri 2023), {config.epochs} epochs.")
+    frames = np.stack(film, axis=1) if film else None
+    return RedactionResult(model, metrics, history, frames)

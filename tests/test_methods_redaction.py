@@ -1,0 +1,254 @@
+"""Data redaction (Kong & Chaudhuri 2023): the equations on known values, the algorithms on a 2-D toy where the
+right outcome is obvious (the shipped toy-gan on the correlated Gaussian, redacting the half-plane x0 > 2, about
+16% of its mass), the redaction sets on MNIST, the deletion baseline, the redaction scores and Fig. 1."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from core.data import load
+from core.errors import Cancelled, EmptySelection, LetheError, NonFiniteError
+from core.methods.redaction import RedactionConfig, RedactionSet, deletion_job, redact, redaction_context
+from core.methods.redaction.algorithm import guide, smoothed_bce
+from core.methods.redaction.deletion import retrain_without
+from core.methods.redaction.scores import extremes, label_difficulty, linear_fit, redaction_scores
+from core.methods.redaction.sets import (ambiguity_set, attribute_set, boundary_set, fuzzy_expression, label_set,
+                                         parse_redaction_spec, union)
+from core.methods.redaction.toy1d import deletion_versus_redaction
+from core.models import ClassifierBundle, ModelCard, load_model
+from core.models.checkpoint import bundle_state
+from core.progress import CancelToken
+
+# ---------------------------------------------------------------------------------------------- the equations
+
+
+def test_guide_is_eq_6():
+    d = torch.tensor([0.9, 0.9, 0.9, 0.2])
+    f = torch.tensor([0.8, 0.5, 0.0, 0.25])
+    out = guide(d, f, tau=0.5, alpha_neg=0.05)
+    # f >= tau keeps D; f < tau gives alpha- + (D - alpha-) f, which is alpha- itself where f = 0
+    assert torch.allclose(out, torch.tensor([0.9, 0.9, 0.05, 0.05 + 0.15 * 0.25]))
+
+
+def test_smoothed_bce_is_eq_3s_term():
+    p = torch.tensor([0.1, 0.7, 0.99])
+    assert torch.isclose(smoothed_bce(p, 0.95), F.binary_cross_entropy(p, torch.full_like(p, 0.95)))
+
+
+def test_fuzzy_expression_matches_the_hard_expression_at_one_half():
+    probs = torch.tensor([[0.9, 0.2], [0.9, 0.7], [0.3, 0.1]])
+    from core.data.selection import parse_expression
+
+    truth = fuzzy_expression(parse_expression("a & ~b"), probs, ("a", "b"))
+    assert torch.allclose(truth, torch.tensor([0.8, 0.3, 0.3]))
+    assert ((truth > 0.5) == torch.tensor([True, False, False])).all()
+
+
+class _FixedLogits(nn.Module):
+    """A 'classifier' whose logits are the first `classes` input values: lets a test choose p(y | x)."""
+
+    def __init__(self, classes: int) -> None:
+        super().__init__()
+        self.classes = classes
+        self.dummy = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)[:, : self.classes] + 0 * self.dummy
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1)
+
+
+def _judge(classes: int = 4) -> ClassifierBundle:
+    card = ModelCard("fixed", "classifier", "test")
+    return ClassifierBundle(card=card, net=_FixedLogits(classes), class_names=tuple(str(i) for i in range(classes)))
+
+
+def test_ambiguity_is_one_minus_normalised_entropy():
+    s = ambiguity_set(_judge(4), tau=0.5)
+    confident = torch.tensor([[50.0, 0.0, 0.0, 0.0]])
+    uniform = torch.zeros(1, 4)
+    assert s.classifier(confident).item() == pytest.approx(1.0, abs=1e-6)
+    assert s.classifier(uniform).item() == pytest.approx(0.0, abs=1e-6)
+    assert s.invalid(torch.cat([confident, uniform])).tolist() == [False, True]
+
+
+def test_label_set_rules():
+    s = label_set(2, _judge(4))
+    x = torch.tensor([[0.0, 0.0, 5.0, 0.0], [5.0, 0.0, 0.0, 0.0]])
+    assert s.invalid(x).tolist() == [True, False]
+    p2 = torch.softmax(x, 1)[:, 2]
+    assert torch.allclose(s.classifier(x), 1 - p2)
+
+
+def test_union_takes_the_minimum_of_validity_and_classifier():
+    a = RedactionSet("a", validity=lambda x: x[:, 0] < 0.5, classifier=lambda x: x[:, 0])
+    b = RedactionSet("b", validity=lambda x: x[:, 1] < 0.5, classifier=lambda x: x[:, 1])
+    u = union([a, b])
+    x = torch.tensor([[0.1, 0.9], [0.7, 0.2], [0.1, 0.1]])
+    assert u.invalid(x).tolist() == [True, True, False]
+    assert torch.allclose(u.classifier(x), torch.tensor([0.1, 0.2, 0.1]))
+    assert u.members is None  # neither part names training samples
+
+
+def test_boundary_set_leaves_every_training_image_valid_and_catches_a_white_frame():
+    train = load("mnist", "train")
+    s = boundary_set(train, margin=1)
+    assert not s.invalid(train.x).any()
+    framed = train.x[:3].clone()
+    framed[:, :, 0, :] = 1.0  # a white top row: 28 boundary pixels at full intensity
+    assert s.invalid(framed).all()
+    with pytest.raises(LetheError, match="makes training images invalid"):
+        boundary_set(train, margin=1, threshold=0.5)
+
+
+def test_label_and_attribute_sets_on_the_zoo_judges():
+    mnist = load("mnist", "train")
+    s = label_set(0, load_model("mnist-lenet", "cpu"))
+    assert int(s.members(mnist).sum()) == int((mnist.labels == 0).sum())
+    assert s.invalid(mnist.x[mnist.labels == 0]).float().mean() > 0.95  # the judge sees real zeros as zeros
+    faces = load("synthfaces", "test")
+    attr = attribute_set("glasses & ~smile", load_model("synthfaces-attributes", "cpu"))
+    truth = attr.members(faces)
+    agreement = (attr.invalid(faces.x) == truth).float().mean()
+    assert agreement > 0.9
+    with pytest.raises(LetheError):
+        attribute_set("wings", load_model("synthfaces-attributes", "cpu"))
+
+
+# ------------------------------------------------------------------------------------ the algorithms on a toy
+
+
+def _half_plane() -> RedactionSet:
+    """Omega = {x : x0 > 2}: about 16% of the correlated Gaussian N((1, 1), ...) toy-gan learned."""
+    return RedactionSet("x0 > 2", validity=lambda x: x[:, 0] <= 2.0,
+                        classifier=lambda x: torch.sigmoid(4.0 * (2.0 - x[:, 0])),
+                        members=lambda d: d.x[:, 0] > 2.0)
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return load_model("toy-gan", "cpu"), load("gaussian2d", "train")
+
+
+FAST = dict(epochs=2, eval_samples=4000, batch_size=100)
+
+
+@pytest.mark.parametrize("algorithm", ["data", "validity", "classifier"])
+def test_each_algorithm_redacts_the_half_plane_and_leaves_the_base_untouched(toy, algorithm):
+    gan, data = toy
+    before = {k: v.clone() for k, v in bundle_state(gan).items()}
+    events = []
+    result = redact(gan, _half_plane(), data, RedactionConfig(algorithm=algorithm, **FAST), seed=0,
+                    progress=events.append)
+    m = result.metrics
+    assert 0.08 < m["invalidity_before"] < 0.3
+    assert m["invalidity_after"] < m["invalidity_before"] / 3
+    assert all(torch.equal(before[k], v) for k, v in bundle_state(gan).items())  # the original is never modified
+    assert result.bundle.card.parent == gan.card.name
+    epochs = [e.metrics["epoch"] for e in events]
+    assert epochs[0] == 0 and epochs[-1] == 2 and sum(0 < e < 1 for e in epochs) == 3  # finer in epoch 1
+    assert all("invalidity_se" in e.metrics for e in events)
+    if algorithm == "validity":
+        assert m["validity_queries"] == len(data) + 2 * 1000  # |X| + T R
+    # the rest of the distribution survives: samples stay near the data's mean on the valid side
+    kept, _ = result.bundle.sample(2000, seed=3)
+    assert abs(float(kept[:, 1].mean()) - float(data.x[data.x[:, 0] <= 2, 1].mean())) < 0.4
+
+
+def test_fixed_discriminator_updates_only_g(toy):
+    gan, data = toy
+    result = redact(gan, _half_plane(), data, RedactionConfig(algorithm="classifier", fixed_discriminator=True,
+                                                              epochs=1, eval_samples=1000, batch_size=100))
+    d0, d1 = gan.discriminator.state_dict(), result.bundle.discriminator.state_dict()
+    assert all(torch.equal(d0[k], d1[k]) for k in d0)
+    g0, g1 = gan.generator.state_dict(), result.bundle.generator.state_dict()
+    assert any(not torch.equal(g0[k], g1[k]) for k in g0)
+
+
+def test_bad_inputs_fail_clearly(toy):
+    gan, data = toy
+    nowhere = RedactionSet("x0 > 100", validity=lambda x: x[:, 0] <= 100, members=lambda d: d.x[:, 0] > 100)
+    with pytest.raises(EmptySelection, match="Alg. 1 has nothing to redact"):
+        redact(gan, nowhere, data, RedactionConfig(**FAST))
+    with pytest.raises(LetheError, match="has no classifier"):
+        redact(gan, nowhere, data, RedactionConfig(algorithm="classifier", **FAST))
+    with pytest.raises(LetheError, match="lambda"):
+        redact(gan, _half_plane(), data, RedactionConfig(lam=0.0))
+    nan_f = RedactionSet("nan", validity=lambda x: x[:, 0] <= 2, classifier=lambda x: x[:, 0] * float("nan"),
+                         members=lambda d: d.x[:, 0] > 2)
+    with pytest.raises(NonFiniteError, match="pre-trained model is unchanged"):
+        redact(gan, nan_f, data, RedactionConfig(algorithm="classifier", **FAST))
+    with pytest.raises(LetheError, match="conditional"):
+        redact(load_model("toy-acgan", "cpu"), _half_plane(), load("clusters6", "train"), RedactionConfig())
+    cancel = CancelToken()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        redact(gan, _half_plane(), data, RedactionConfig(**FAST), cancel=cancel)
+
+
+def test_deletion_baseline_retrains_from_scratch_without_the_set(toy):
+    gan, data = toy
+    x_retain = data.x[data.x[:, 0] <= 2]
+    model, seconds = retrain_without(gan, x_retain, seed=0, epochs=2)
+    assert seconds > 0 and model.card.training["epochs"] == 2 and model.card.training["size"] == len(x_retain)
+    assert model.card.architecture == gan.card.architecture
+    assert not torch.equal(model.generator.state_dict()["net.0.weight"], gan.generator.state_dict()["net.0.weight"])
+    ctx = redaction_context(gan, _half_plane(), data=data)
+    result = deletion_job(gan, ctx, "data", epochs=1, eval_samples=2000)(lambda e: None, CancelToken())
+    assert result.metrics["deleted"] == int((data.x[:, 0] > 2).sum())
+    assert 0 <= result.metrics["invalidity_after"] <= 1
+
+
+# --------------------------------------------------------------------------------------- scores and Fig. 1
+
+
+def test_linear_fit_recovers_a_line():
+    x = np.linspace(0, 1, 20)
+    fit = linear_fit(x, 2 * x + 1)
+    assert fit.slope == pytest.approx(2) and fit.intercept == pytest.approx(1) and fit.r2 == pytest.approx(1)
+    noisy = linear_fit(x, np.r_[np.zeros(10), np.ones(10)])
+    assert 0 < noisy.r2 < 1
+
+
+def test_redaction_scores_of_a_model_against_itself_are_zero(toy):
+    gan, data = toy
+    scores = redaction_scores(gan, gan, data.x[:50], data.ids[:50], labels=torch.arange(50) % 2)
+    assert np.allclose(scores["rs"], 0) and np.allclose(scores["rs_rel"], 0)
+    table = label_difficulty(scores)
+    assert list(table.columns[:2]) == ["label", "mean_rs"] and len(table) == 2
+    easiest, hardest = extremes(scores, k=3)
+    assert len(easiest) == len(hardest) == 3
+
+
+def test_fig_1_deletion_is_not_redaction():
+    r = deletion_versus_redaction(n=80, seed=0)
+    assert r.omega_mass["p_data"] == pytest.approx(2 * (1 - 0.5 * (1 + math.erf(1.5 / math.sqrt(2)))))
+    assert r.omega_mass["re-trained A(X minus X')"] > 0.005  # deletion leaves mass on Omega
+    assert r.omega_mass["redaction target p_data restricted"] == 0.0
+    assert np.trapezoid(r.densities["redaction target p_data restricted"], r.grid) == pytest.approx(1, abs=1e-2)
+
+
+# ------------------------------------------------------------------------------------------------ specs
+
+
+def test_parse_redaction_spec_builds_unions_and_kinds():
+    gan = load_model("mnist-dcgan", "cpu")
+    ctx = redaction_context(gan, "label=0 + boundary=1")
+    assert "label 0" in ctx.redaction_set.name and "boundary" in ctx.redaction_set.name
+    assert ctx.redaction_set.members is not None
+    two = parse_redaction_spec("label=3,5", ctx.data, ctx.judges)
+    assert int(two.members(ctx.data).sum()) == int(((ctx.data.labels == 3) | (ctx.data.labels == 5)).sum())
+    picked = parse_redaction_spec("ids=0-9", ctx.data, ctx.judges)
+    chosen = picked.members(ctx.data)
+    assert int(chosen.sum()) == int((ctx.data.ids <= 9).sum())
+    assert picked.invalid(ctx.data.x[chosen]).all()  # a training sample's nearest neighbour is itself
+    assert ambiguity_set is not None and parse_redaction_spec("ambiguity", ctx.data, ctx.judges).classifier
+    with pytest.raises(EmptySelection):
+        parse_redaction_spec("  ", ctx.data, ctx.judges)
