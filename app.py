@@ -13,6 +13,7 @@ PAGES = [
     st.Page("pages/home.py", title="Overview", icon=":material/home:", default=True),
     st.Page("pages/explore.py", title="Explore", icon=":material/image_search:"),
     st.Page("pages/data.py", title="Data & forget sets", icon=":material/photo_library:"),
+    st.Page("pages/redact.py", title="Redact", icon=":material/hide_image:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
 ]
 

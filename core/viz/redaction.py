@@ -23,6 +23,12 @@ from core.viz.figures import PALETTE, _layout
 from core.viz.images import image_grid
 
 
+def _legend(fig: go.Figure, entries: int) -> go.Figure:
+    """A legend above the plot (below it, it collides with the x-axis title), only when there is a choice."""
+    fig.update_layout(showlegend=entries > 1, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    return fig
+
+
 def _rgba(hex_colour: str, alpha: float) -> str:
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
@@ -54,7 +60,7 @@ def invalidity_figure(runs: Mapping[str, pd.DataFrame], baselines: Mapping[str, 
                       annotation_text=f"{name}: {value:.2e}", annotation_position="top right")
     fig.update_xaxes(title="epochs of redaction")
     fig.update_yaxes(title="invalidity (fraction of samples in Ω)", type="log" if log_y else "linear")
-    return _layout(fig, title, height=360)
+    return _legend(_layout(fig, title, height=360), len(runs))
 
 
 def metric_figure(runs: Mapping[str, pd.DataFrame], metric: str, baselines: Mapping[str, float] | None = None,
@@ -70,8 +76,7 @@ def metric_figure(runs: Mapping[str, pd.DataFrame], metric: str, baselines: Mapp
         fig.add_hline(y=value, line=dict(dash="dash", color=PALETTE[-1 - j % 3]), annotation_text=f"{name}: {value:.3g}")
     fig.update_xaxes(title="epochs of redaction")
     fig.update_yaxes(title=metric)
-    fig.update_layout(showlegend=True)
-    return _layout(fig, title, height=320)
+    return _legend(_layout(fig, title, height=320), len(runs))
 
 
 def film_figure(frames: np.ndarray, epochs: Sequence[float], scale: int = 2, title: str = "") -> go.Figure:

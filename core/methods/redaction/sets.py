@@ -298,14 +298,17 @@ class Judges:
         return judge
 
 
-def from_selection(selection: Selection, data: ImageData, judges: Judges) -> RedactionSet:
+def from_selection(selection: Selection, data: ImageData, judges: Judges, name: str | None = None) -> RedactionSet:
     """The redaction set a forget-set selection names: labels and attribute expressions keep their classifier
     rules (one label set per label, unioned); ids, identities and mixed selections become nearest-neighbour sets."""
     if selection.criteria == ("labels",) and judges.labels is not None:
         return union([label_set(y, judges.labels) for y in selection.labels])  # type: ignore[union-attr]
     if selection.criteria == ("attribute",) and judges.attributes is not None:
         return attribute_set(selection.attribute, judges.attributes)  # type: ignore[arg-type]
-    return selection_set(selection, data, embedding_for(judges.embedding or judges.labels))
+    if name is None and selection.ids is not None and len(selection.ids) > 6:
+        shown = ",".join(str(i) for i in selection.ids[:4])
+        name = f"{len(selection.ids)} samples of {selection.dataset} (ids {shown},...)"
+    return selection_set(selection, data, embedding_for(judges.embedding or judges.labels), name)
 
 
 def parse_redaction_spec(spec: str, data: ImageData, judges: Judges, tau: float = 0.5) -> RedactionSet:
@@ -324,7 +327,7 @@ def parse_redaction_spec(spec: str, data: ImageData, judges: Judges, tau: float 
         elif key == "ambiguity":
             sets.append(ambiguity_set(judges.need("labels", "label ambiguity"), float(value) if value else tau))
         elif key == "saved":
-            sets.append(from_selection(load_selection(value.strip()), data, judges))
+            sets.append(from_selection(load_selection(value.strip()), data, judges, f"forget set {value.strip()}"))
         else:
             sets.append(from_selection(parse_spec(part, dataset=data.name, split=data.split), data, judges))
     return union(sets)
