@@ -1,0 +1,177 @@
+"""Taming normalizing flows (Malnick, Avidan & Fried, WACV 2024): make a flow forget, or emphasise, chosen images.
+
+    from core.methods.taming import TamingConfig, taming_job, prepare, tame
+    flow = load_model("synthfaces-flow")
+    sets, judges = prepare(flow, "identity=17")           # D_F, D'_F, D_R, D_R^id, D_R^NN and the judges
+    result = tame(flow, sets, TamingConfig(), seed=0)     # Algorithm 1 on a copy; flow is never modified
+    result.metrics["qd_forget"], result.bundle            # eq. 15 on D_F, the tamed flow
+
+- `losses`: eq. 8-12 as pure tensor functions (the KL is differentiable in mean and standard deviation).
+- `sets`: the forget, held-out, remember, held-out-identity and nearest-identity sets (Sec. 4.1-4.3).
+- `algorithm`: Algorithm 1 with the stopping rule (eq. 10), both directions, target shares (Sec. 4.2), the
+  Table 2 ablations, live metrics, and the before/after measurements (eq. 13-15, BPD, FID, normality).
+
+Command line: `python -m core tame MODEL --forget SPEC [--direction forget|emphasize] [--target-share P] ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, fields
+from typing import Any
+
+import torch
+
+from core.cli.methods import MethodCall, MethodVerb
+from core.data import load
+from core.data.selection import Selection, parse_spec
+from core.errors import LetheError
+from core.methods.taming.algorithm import (DIRECTIONS, Judges, ShareJudge, TamingConfig, TamingResult, density_grid,
+                                           evaluate, nlls_bpd, tame)
+from core.methods.taming.losses import (forget_loss, normal_fit, normal_kl, reached, remember_loss, signed_distance,
+                                        threshold, total_loss)
+from core.methods.taming.sets import TamingSets, build_sets
+from core.models.bundles import Bundle, ClassifierBundle, FlowBundle
+from core.progress import CancelToken, ProgressFn
+from core.runs import JobResult
+
+ABLATIONS = {
+    "none": {},
+    "no-remember": {"remember_loss": False},
+    "no-forward-kl": {"forward_kl": False},
+    "no-reverse-kl": {"reverse_kl": False},
+    "no-nll": {"nll_term": False},
+}
+"""Table 2's ablations: which part of the loss (eq. 11-12) each one drops."""
+
+
+def zoo_judges(dataset: str, device: torch.device | str = "cpu") -> dict[str, ClassifierBundle]:
+    """Shipped zoo classifiers trained on `dataset`, by kind: "attributes", "labels", "embedding"."""
+    from core.models.spec import load_model
+    from core.zoo.registry import ZOO, zoo_folder
+
+    out: dict[str, ClassifierBundle] = {}
+    for name, entry in ZOO.items():
+        if entry.family == "classifier" and entry.dataset == dataset and (zoo_folder(name) / "model.safetensors").is_file():
+            bundle = load_model(name, device)
+            out.setdefault(bundle.kind, bundle)
+    return out
+
+
+def selection_for(flow: Bundle, forget: str | Selection) -> Selection:
+    """A `Selection` on the flow's training split from a spec (`identity=17`, `ids=3`, `attr=glasses`,
+    `saved=NAME`, `label=0`) or a ready Selection."""
+    dataset = flow.card.data.get("dataset")
+    if isinstance(forget, Selection):
+        selection = forget
+    else:
+        if not dataset:
+            raise LetheError(f"model {flow.card.name!r} does not name its training dataset on its card.",
+                             "Taming selects the forget images from the flow's own dataset; use a zoo flow.")
+        selection = parse_spec(forget, dataset)
+    if dataset and selection.dataset != dataset:
+        raise LetheError(f"the forget set is on {selection.dataset!r} but {flow.card.name} was trained on {dataset!r}.",
+                         "Pick images of the flow's own dataset.")
+    return selection
+
+
+def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", seed: int = 0, eval_size: int = 500,
+            heldout_identities: int = 25, neighbours: int = 5, judges: dict[str, ClassifierBundle] | None = None,
+            data=None, test=None) -> tuple[TamingSets, Judges]:
+    """The sets of a taming run and its judges (share of the criterion in samples; FID's domain classifier)."""
+    if not isinstance(flow, FlowBundle):
+        raise LetheError(f"taming works on normalizing flows; {flow.card.name!r} is a {flow.family}.",
+                         "Pick a flow: synthfaces-flow, mnist-flow or toy-flow.")
+    selection = selection_for(flow, forget)
+    if judges is None:
+        judges = zoo_judges(selection.dataset, flow.device)
+    data = data if data is not None else load(selection.dataset, "train")
+    test = test if test is not None else load(selection.dataset, "test")
+    sets = build_sets(data, selection, test=test, remember=remember, seed=seed, eval_size=eval_size,
+                      heldout_identities=heldout_identities, neighbours=neighbours,
+                      attribute_judge=judges.get("attributes"), identity_judge=judges.get("embedding"))
+    share = None
+    if sets.attribute is not None:
+        share = ShareJudge(attribute=sets.attribute, classifier=judges.get("attributes")) if judges.get(
+            "attributes") else None
+    elif sets.labels is not None:
+        if len(flow.data_shape) == 1 and data.labels is not None:
+            means = torch.stack([data.x[data.labels == k].mean(0) for k in range(int(data.labels.max()) + 1)])
+            share = ShareJudge(labels=sets.labels, class_means=means)
+        elif judges.get("labels") is not None:
+            share = ShareJudge(labels=sets.labels, classifier=judges["labels"])
+    fid = judges.get("attributes") or judges.get("labels")
+    return sets, Judges(share=share, fid=fid)
+
+
+def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, seed: int = 0,
+               remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None):
+    """A job for `core.runs` (`runner.start(job, ...)` or `run_now`): prepare the sets, tame, return a JobResult."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        sets, judge = prepare(flow, forget, remember=remember, seed=seed, eval_size=eval_size, judges=judges)
+        cancel.raise_if_set()
+        result = tame(flow, sets, config, seed=seed, progress=progress, cancel=cancel, judges=judge)
+        figures = dict(result.figures)
+        if result.history:
+            import pandas as pd
+
+            figures["history"] = pd.DataFrame(result.history)
+        return JobResult(result.bundle, result.metrics, figures)
+
+    return job
+
+
+def job_params(forget: str, config: TamingConfig, remember: str = "train", ablation: str = "none") -> dict[str, Any]:
+    """What a run's config.json records about a taming run."""
+    return {"forget": forget, "remember": remember, "ablation": ablation, **asdict(config)}
+
+
+# -------------------------------------------------------------------------------------------- command line
+
+
+def _add(parser: argparse.ArgumentParser) -> None:
+    defaults = TamingConfig()
+    parser.add_argument("--forget", required=True,
+                        help="what to forget: identity=17, ids=3,5, attr='glasses & ~smile', label=0, saved=NAME")
+    parser.add_argument("--direction", choices=DIRECTIONS, default="forget",
+                        help="forget (raise the NLL to mu_R + delta sigma_R) or emphasize (lower it)")
+    parser.add_argument("--target-share", type=float, default=None,
+                        help="debias: push the share of samples with the attribute to this fraction (picks the "
+                             "direction itself)")
+    parser.add_argument("--remember", default="train",
+                        help="remember set: train (D minus D_F), test, or test:SPEC (Sec. 4.3, not the training set)")
+    parser.add_argument("--ablation", choices=tuple(ABLATIONS), default="none", help="Table 2's ablations")
+    for name in ("delta", "alpha", "gamma", "epsilon", "lr"):
+        parser.add_argument(f"--{name}", type=float, default=getattr(defaults, name))
+    parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
+    parser.add_argument("--refresh-every", type=int, default=defaults.refresh_every)
+    parser.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
+                        help="generated samples for FID and the attribute share")
+    parser.add_argument("--eval-size", type=int, default=500, help="images per evaluation set (reference, D_R)")
+
+
+def config_from(args: argparse.Namespace) -> TamingConfig:
+    known = {f.name for f in fields(TamingConfig)}
+    values = {k: v for k, v in vars(args).items() if k in known and v is not None}
+    values.update(ABLATIONS[args.ablation])
+    return TamingConfig(**values)
+
+
+def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
+    config = config_from(args)
+    config.validate()
+    selection_for(bundle, args.forget)  # a bad spec fails before a run is created
+    job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size)
+    return MethodCall(params=job_params(args.forget, config, args.remember, args.ablation), job=job)
+
+
+CLI_VERB = MethodVerb("tame", "tame a normalizing flow: forget or emphasise images, identities or attributes",
+                      _add, _prepare, families=("flow",))
+
+__all__ = [
+    "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
+    "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_params", "nlls_bpd", "normal_fit",
+    "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame", "taming_job",
+    "threshold", "total_loss", "zoo_judges",
+]

@@ -1,0 +1,472 @@
+"""Algorithm 1 of *Taming Normalizing Flows* and the measurements around it (Sec. 4.1-4.2, eq. 13-15, Table 1-2).
+
+`tame(flow, sets, config, ...)` fine-tunes a copy of `flow` (the base is never modified) until every forget image's
+NLL is within epsilon sigma_R of the threshold mu_R +- delta sigma_R (eq. 10), a target attribute share is met, or
+`max_iterations` pass; then it measures both models on every set of `TamingSets`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import LetheError, NonFiniteError
+from core.methods.taming import losses
+from core.data.selection import evaluate_expression, parse_expression
+from core.methods.taming.sets import TamingSets
+from core.metrics.likelihood import bits_per_dim
+from core.metrics.normality import normality_test
+from core.metrics.quality import fid_from_features, metric_name
+from core.metrics.quantiles import likelihood_quantile, remember_stats
+from core.models.bundles import ClassifierBundle, FlowBundle
+from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
+
+DIRECTIONS = ("forget", "emphasize")
+
+
+@dataclass
+class TamingConfig:
+    """Hyperparameters of Algorithm 1, with where each default comes from.
+
+    From the paper: `delta` = 4 (Sec. 3.3, "delta = 4 in our experiments"), `refresh_every` = 10 (Sec. 4: the
+    remember NLL distribution is re-estimated every 10 iterations), `max_iterations` = 800 (Sec. 4, "no more
+    than 800 iterations").
+    From the authors' code, where the paper gives no number: `alpha` = 0.6 (loss = 0.6 forget + 0.4 remember),
+    `gamma` = 0.6 (remember = 0.6 KLs + 0.4 NLL), `epsilon` = 0.15 (stop when every forget image is within
+    0.15 sigma of the threshold), losses in bits per dimension, mu_R/sigma_R from a sample of remember images.
+    Lethe's own choices, for 32x32 flows with ~0.4 M parameters on 2 CPU cores (the authors fine-tune a
+    128x128 Glow with Adam 5e-5, remember batch 8, statistics from 1024 images):
+    - `lr` = 1e-4 Adam. Measured on synthfaces-flow forgetting one identity (bench/taming.py): 5e-5 needs
+      several hundred iterations, 1e-4 reaches the threshold in about a hundred with QD on D_R below 0.01 and a BPD
+      change on D_R well under 1%; 5e-4 reaches it faster but moves the remember BPD and FID more.
+    - `remember_batch` = 32 and `stats_size` = 512: a normal fit (mean, std) to 8 NLLs is too noisy for the KL
+      terms on a small model, and 512 images give sigma_R to about 3% while costing a quarter of 1024's time.
+    - `forget_batch` = 32: every forget image at once when there are fewer (one identity has 20), a random
+      batch per iteration otherwise (Algorithm 1, line 3), and the stopping rule is checked on that batch.
+    Ablations of Table 2: `remember_loss=False` drops L_R, `forward_kl` / `reverse_kl` / `nll_term` drop one of
+    its terms.
+    `target_share` (debiasing, Sec. 4.2) picks the direction from the attribute's current share of generated
+    samples and stops once the share is within `share_tolerance` of the target.
+    """
+
+    delta: float = 4.0
+    epsilon: float = 0.15
+    alpha: float = 0.6
+    gamma: float = 0.6
+    lr: float = 1e-4
+    max_iterations: int = 800
+    refresh_every: int = 10
+    remember_batch: int = 32
+    forget_batch: int = 32
+    stats_size: int = 512
+    direction: str = "forget"
+    target_share: float | None = None
+    share_tolerance: float = 0.02
+    remember_loss: bool = True
+    forward_kl: bool = True
+    reverse_kl: bool = True
+    nll_term: bool = True
+    monitor_every: int = 20
+    monitor_samples: int = 256
+    eval_samples: int = 1000
+    temperature: float | None = None
+    preview: int = 16
+
+    def validate(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise LetheError(f"unknown direction {self.direction!r}.", "Use forget or emphasize.")
+        checks = [(self.delta > 0, "delta must be positive (the paper uses 4)"),
+                  (self.epsilon > 0, "epsilon must be positive (the authors use 0.15)"),
+                  (0 < self.alpha <= 1, "alpha must be in (0, 1]"), (0 <= self.gamma <= 1, "gamma must be in [0, 1]"),
+                  (self.lr > 0, "lr must be positive"), (self.max_iterations >= 1, "max_iterations must be >= 1"),
+                  (self.refresh_every >= 1, "refresh_every must be >= 1"),
+                  (self.remember_batch >= 2 and self.forget_batch >= 1, "batches must hold at least 2 / 1 images"),
+                  (self.stats_size >= 2, "stats_size must be >= 2")]
+        if self.target_share is not None:
+            checks.append((0 <= self.target_share <= 1, "target_share must be a fraction in [0, 1]"))
+        for ok, what in checks:
+            if not ok:
+                raise LetheError(f"bad taming setting: {what}.", "See TamingConfig for the defaults and their sources.")
+        if self.remember_loss and not (self.nll_term or self.forward_kl or self.reverse_kl):
+            raise LetheError("every term of the remember loss is switched off.",
+                             "Use remember_loss=False for the 'no remember loss' ablation.")
+
+
+@dataclass
+class TamingResult:
+    """The tamed model (a copy), final metrics, figures (data the run store saves) and the per-iteration history."""
+
+    bundle: FlowBundle
+    metrics: dict[str, Any]
+    figures: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------- measurements
+
+
+def to_bpd(flow: FlowBundle, nll: torch.Tensor) -> torch.Tensor:
+    """NLL in nats per sample -> bits per dimension (the unit of every taming loss)."""
+    return bits_per_dim(nll, flow.dim, flow.n_bits) if torch.isfinite(nll).all() else (
+        (nll + flow.dim * flow.n_bits * math.log(2)) / (flow.dim * math.log(2)))
+
+
+@torch.no_grad()
+def nlls_bpd(flow: FlowBundle, x: torch.Tensor, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
+    """Per-image NLL in bits/dim (CPU float64), dequantized with `seed`; non-finite values are kept (not raised),
+    so a caller can flag them in a histogram and stop with a clear message."""
+    gen = torch.Generator().manual_seed(seed)
+    flow.eval()
+    out = []
+    for start in range(0, len(x), batch_size):
+        batch = flow.dequantize(x[start:start + batch_size].cpu(), generator=gen).to(flow.device)
+        out.append(to_bpd(flow, -flow.log_prob(batch)).double().cpu())
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+def _finite_or_raise(values: torch.Tensor, what: str, model: str) -> None:
+    bad = int((~torch.isfinite(values)).sum())
+    if bad:
+        raise NonFiniteError(f"{model} gives non-finite NLLs for {bad} of {len(values)} {what}.",
+                             "The flow is broken on these inputs (check they are the flow's own data in [0, 1]); "
+                             "taming cannot measure distances to the threshold.")
+
+
+def sample_temperature(flow: FlowBundle, config: TamingConfig) -> float:
+    """Sampling temperature for shares, FID and previews: 0.7 for image flows (Glow), 1 for 2-D toys."""
+    if config.temperature is not None:
+        return config.temperature
+    return 0.7 if len(flow.data_shape) == 3 else 1.0
+
+
+@torch.no_grad()
+def samples_from(flow: FlowBundle, z: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """The flow's samples for fixed latents `z` (clamped to [0, 1] for images), on the CPU."""
+    flow.eval()
+    x = torch.cat([flow.inverse(z[i:i + batch_size].to(flow.device)).cpu() for i in range(0, len(z), batch_size)])
+    return x.clamp(0, 1) if flow.n_bits else x
+
+
+def fixed_latents(flow: FlowBundle, n: int, seed: int, temperature: float) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn((n, *flow.flow.latent_shape), generator=gen) * temperature
+
+
+class ShareJudge:
+    """The share of samples carrying the forget criterion: an attribute expression judged by the attribute
+    classifier, a label judged by a label classifier, or for 2-D toys the nearest class mean of the training data."""
+
+    def __init__(self, *, attribute: str | None = None, labels: tuple[int, ...] | None = None,
+                 classifier: ClassifierBundle | None = None, class_means: torch.Tensor | None = None) -> None:
+        self.attribute, self.labels, self.classifier, self.class_means = attribute, labels, classifier, class_means
+        self.expr = parse_expression(attribute) if attribute else None
+        self.name = attribute or (f"label={','.join(map(str, labels))}" if labels else "")
+
+    def share(self, x: torch.Tensor) -> float:
+        if self.expr is not None:
+            pred = self.classifier.predict(x)
+            return float(evaluate_expression(self.expr, pred, tuple(self.classifier.class_names)).float().mean())
+        if self.class_means is not None:
+            pred = torch.cdist(x.float(), self.class_means.float()).argmin(1)
+        else:
+            pred = self.classifier.predict(x)
+        return float(torch.isin(pred, torch.tensor(self.labels)).float().mean())
+
+
+@dataclass
+class Judges:
+    """Optional classifiers: the share judge, and the domain classifier whose features give FID."""
+
+    share: ShareJudge | None = None
+    fid: ClassifierBundle | None = None
+
+
+# ------------------------------------------------------------------------------------------------ Algorithm 1
+
+
+def _batch(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
+    return x if len(x) <= n else x[torch.randperm(len(x), generator=gen)[:n]]
+
+
+def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None, seed: int = 0,
+         progress: ProgressFn = NO_PROGRESS, cancel: CancelToken | None = None,
+         judges: Judges | None = None) -> TamingResult:
+    """Algorithm 1: tame a copy of `flow` so that `sets.forget` sits at the threshold; measure before and after.
+
+    Raises LetheError (nothing edited, `flow` untouched) for a non-flow, a forget set already beyond the
+    threshold, a remember set too small for sigma_R, non-finite NLLs, or a run that diverges."""
+    config = config or TamingConfig()
+    config.validate()
+    cancel = cancel or CancelToken()
+    judges = judges or Judges()
+    if not isinstance(flow, FlowBundle):
+        raise LetheError(f"taming needs a normalizing flow; {flow.card.name!r} is a {flow.family}.",
+                         "Pick a flow (synthfaces-flow, mnist-flow, toy-flow).")
+    if len(sets.forget) == 0:
+        raise LetheError("the forget set is empty.", "Select at least one image to forget.")
+    if len(sets.reference) < 2 or len(sets.remember) < config.remember_batch // 4 + 2:
+        raise LetheError(f"only {len(sets.remember)} remember images: too few to estimate sigma_R.",
+                         "Use a larger remember set.")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    name = flow.card.name
+    temperature = sample_temperature(flow, config)
+    is_image = len(flow.data_shape) == 3
+
+    # Fixed evaluation inputs: the same dequantization noise for base and tamed models.
+    base = flow
+    base.eval()
+    base_params = {k: v.detach().clone() for k, v in base.flow.state_dict().items()}
+    stats_x = _batch(sets.remember, config.stats_size, gen)
+    base_stats = nlls_bpd(base, stats_x, seed)
+    base_forget = nlls_bpd(base, sets.forget, seed)
+    _finite_or_raise(base_stats, "remember images", name)
+    _finite_or_raise(base_forget, "forget images", name)
+    mu_b, sigma_b = remember_stats(base_stats.numpy())
+
+    # Direction: given, or (debiasing) from the share of samples that carry the attribute.
+    direction = config.direction
+    latents = fixed_latents(flow, config.monitor_samples, seed + 1, temperature)
+    share0 = None
+    if judges.share is not None:
+        share0 = judges.share.share(samples_from(base, latents))
+    if config.target_share is not None:
+        if judges.share is None:
+            raise LetheError("a target share needs a judge of the forget criterion in samples.",
+                             "Select by attribute (synthfaces) or label (a dataset with a label classifier or a toy).")
+        if abs(share0 - config.target_share) <= config.share_tolerance:
+            raise LetheError(f"the share of {judges.share.name} is already {share0:.3f}, within "
+                             f"{config.share_tolerance} of the target {config.target_share}.", "Nothing to do.")
+        direction = "forget" if share0 > config.target_share else "emphasize"
+
+    d0 = losses.signed_distance(base_forget, mu_b, sigma_b, config.delta, direction)
+    beyond = (d0 >= -config.epsilon) if direction == "forget" else (d0 <= config.epsilon)
+    if bool(beyond.all()):
+        where = "above" if direction == "forget" else "below"
+        raise LetheError(
+            f"every forget image is already at or {where} the threshold (distances {float(d0.min()):.2f} to "
+            f"{float(d0.max()):.2f} sigma_R; threshold mu_R {'+' if direction == 'forget' else '-'} "
+            f"{config.delta} sigma_R): there is nothing to {direction}.",
+            "Lower or raise delta, or pick images the model still finds likely.")
+
+    tamed: FlowBundle = flow.copy()  # Alg. 1 line 1: theta_T <- theta_B, on a copy (the base is only read)
+    tamed.eval()
+    params = list(tamed.flow.parameters())
+    for p in params:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=config.lr)
+    preview_z = latents[: config.preview]
+    history: list[dict[str, float]] = []
+    total = config.max_iterations
+    start = time.perf_counter()
+
+    def event(step: int, metrics: dict[str, float], message: str, images: bool) -> None:
+        imgs = samples_from(tamed, preview_z).numpy() if images and is_image and config.preview else None
+        progress(ProgressEvent(step, total, metrics, images=imgs, message=message, stage="tame"))
+
+    first = {"mu_R": mu_b, "sigma_R": sigma_b, "threshold": losses.threshold(mu_b, sigma_b, config.delta, direction),
+             **_distance_metrics(d0, config.epsilon)}
+    if share0 is not None:
+        first["share"] = share0
+    event(0, first, f"{direction}: {len(sets.forget)} images, threshold mu_R "
+                    f"{'+' if direction == 'forget' else '-'} {config.delta} sigma_R", True)
+
+    def refresh() -> tuple[float, float]:
+        stats = nlls_bpd(tamed, stats_x, seed)
+        _finite_or_raise(stats, "remember images", f"the model being tamed (iteration {it})")
+        return remember_stats(stats.numpy())
+
+    reached, stop_reason, it, share = False, "max_iterations", 0, share0
+    mu_r, sigma_r = mu_b, sigma_b
+    for it in range(1, config.max_iterations + 1):
+        cancel.raise_if_set()
+        stats_age = (it - 1) % config.refresh_every
+        if stats_age == 0 and it > 1:  # Alg. 1 line 4, every `refresh_every` iterations
+            mu_r, sigma_r = refresh()
+        x_f = _batch(sets.forget, config.forget_batch, gen)  # line 3
+        x_r = _batch(sets.remember, config.remember_batch, gen)
+        xb = tamed.dequantize(torch.cat([x_f, x_r]).cpu(), generator=gen).to(tamed.device)
+        nll = to_bpd(tamed, -tamed.log_prob(xb))
+        if not torch.isfinite(nll).all():
+            raise NonFiniteError(f"the NLL became non-finite at iteration {it} of taming {name}.",
+                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
+        nll_f, nll_r = nll[: len(x_f)], nll[len(x_f):]
+        d = losses.signed_distance(nll_f, mu_r, sigma_r, config.delta, direction)  # line 5, eq. 8
+        if losses.reached(d.detach(), config.epsilon) and stats_age:
+            # Lethe: confirm the stop with fresh statistics. mu_R, sigma_R may be up to refresh_every - 1 updates
+            # old; on a small model a few updates move them enough for a stale threshold to stop too early.
+            mu_r, sigma_r = refresh()
+            d = losses.signed_distance(nll_f, mu_r, sigma_r, config.delta, direction)
+        if losses.reached(d.detach(), config.epsilon):  # line 6-7, eq. 10
+            reached, stop_reason = True, "threshold"
+            it -= 1
+            break
+        l_f = losses.forget_loss(d, sigma_r)  # eq. 9
+        metrics = {"loss_forget": float(l_f.detach())}
+        l_r = None
+        with torch.no_grad():
+            base_r = to_bpd(base, -base.log_prob(xb[len(x_f):]))
+        if config.remember_loss:
+            l_r, parts = losses.remember_loss(nll_r, base_r, config.gamma, nll_term=config.nll_term,
+                                              forward_kl=config.forward_kl, reverse_kl=config.reverse_kl)
+            metrics["loss_remember"] = float(l_r.detach())
+        else:
+            _, parts = losses.remember_loss(nll_r.detach(), base_r, config.gamma)
+        loss = losses.total_loss(l_f, l_r, config.alpha)  # eq. 12, line 8
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"the taming loss became non-finite at iteration {it}.",
+                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()  # line 9
+        metrics.update(loss=float(loss.detach()), **parts, mu_R=mu_r, sigma_R=sigma_r,
+                       threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
+                       **_distance_metrics(d.detach(), config.epsilon))
+        monitor = it % config.monitor_every == 0
+        if monitor and judges.share is not None:
+            share = judges.share.share(samples_from(tamed, latents))
+            metrics["share"] = share
+        history.append({"iteration": it, **metrics})
+        event(it, metrics, f"iteration {it}", monitor)
+        if (config.target_share is not None and monitor and share is not None
+                and (abs(share - config.target_share) <= config.share_tolerance
+                     or (direction == "forget") == (share < config.target_share))):
+            stop_reason = "target_share"
+            break
+    seconds = time.perf_counter() - start
+    if any(not torch.equal(v, base.flow.state_dict()[k]) for k, v in base_params.items()):
+        raise RuntimeError("taming modified the base model; this is a bug")  # the base is only ever read
+    tamed.card.name = name if name.endswith("-tamed") else f"{name}-tamed"
+    tamed.card.parent = None  # the runner records the base's model spec here
+    tamed.card.description = (f"{flow.card.name} tamed ({direction}) on {len(sets.forget)} images: "
+                              f"{sets.notes.get('forget', '')}")
+    tamed.card.training = {**dict(tamed.card.training or {}), "taming": {
+        **asdict(config), "direction": direction, "iterations": it, "reached_threshold": reached, "seed": seed}}
+
+    metrics, figures = evaluate(base, tamed, sets, config, seed, judges, direction)
+    metrics.update(iterations=it, reached_threshold=reached, stop_reason=stop_reason, seconds=round(seconds, 3),
+                   iterations_per_second=round(it / seconds, 3) if seconds > 0 else None, direction=direction,
+                   delta=config.delta, lr=config.lr, seconds_total=round(time.perf_counter() - start, 3))
+    if share0 is not None:
+        metrics["share_monitor_before"] = share0
+    event(it, {}, f"done after {it} iterations: {stop_reason}", True)
+    return TamingResult(tamed, metrics, figures, history)
+
+
+def _distance_metrics(d: torch.Tensor, epsilon: float) -> dict[str, float]:
+    """Live view of eq. 10: the forget images' distances to the threshold (sigma_R units)."""
+    d = d.double()
+    return {"distance_max_abs": float(d.abs().max()), "distance_mean": float(d.mean()),
+            "distance_min": float(d.min()), "distance_max": float(d.max()),
+            "within_epsilon": float((d.abs() < epsilon).double().mean())}
+
+
+# -------------------------------------------------------------------------------------------------- evaluation
+
+SET_NAMES = {"forget": "D_F", "holdout": "D'_F", "remember_eval": "D_R", "identities": "D_R^id",
+             "neighbours": "D_R^NN"}
+_METRIC_KEY = {"forget": "forget", "holdout": "holdout", "remember_eval": "remember", "identities": "identities",
+               "neighbours": "neighbours"}
+
+
+@torch.no_grad()
+def evaluate(base: FlowBundle, tamed: FlowBundle, sets: TamingSets, config: TamingConfig, seed: int,
+             judges: Judges, direction: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Before/after measurements: q (eq. 14) and QD (eq. 15) per set, BPD on D_R, FID, normality, shares."""
+    metrics: dict[str, Any] = {}
+    nll: dict[str, dict[str, list[float]]] = {"base": {}, "tamed": {}}
+    stats: dict[str, tuple[float, float]] = {}
+    for label, model in (("base", base), ("tamed", tamed)):
+        ref = nlls_bpd(model, sets.reference, seed + 7)
+        _finite_or_raise(ref, "reference remember images", f"the {label} model")
+        stats[label] = remember_stats(ref.numpy())
+        nll[label]["reference"] = ref.tolist()
+        for key in SET_NAMES:
+            x = getattr(sets, key)
+            if x is None or len(x) == 0:
+                continue
+            values = nlls_bpd(model, x, seed + 7)
+            nll[label][key] = values.tolist()
+            if not torch.isfinite(values).all():
+                metrics[f"nonfinite_{_METRIC_KEY[key]}_{label}"] = int((~torch.isfinite(values)).sum())
+                values = values[torch.isfinite(values)]
+            if len(values):
+                suffix = "before" if label == "base" else "after"
+                metrics[f"q_{_METRIC_KEY[key]}_{suffix}"] = likelihood_quantile(values.numpy(), ref.numpy())
+    for key in SET_NAMES:
+        k = _METRIC_KEY[key]
+        if f"q_{k}_before" in metrics and f"q_{k}_after" in metrics:
+            metrics[f"qd_{k}"] = metrics[f"q_{k}_before"] - metrics[f"q_{k}_after"]
+        else:
+            metrics[f"qd_{k}"] = None
+    for label, suffix in (("base", "before"), ("tamed", "after")):
+        values = np.asarray(nll[label].get("remember_eval", []), dtype=float)
+        metrics[f"bpd_remember_{suffix}"] = float(np.nanmean(values)) if len(values) else None
+        f_values = np.asarray(nll[label]["forget"], dtype=float)
+        metrics[f"bpd_forget_{suffix}"] = float(np.nanmean(f_values))
+        mu, sigma = stats[label]
+        d = (f_values - losses.threshold(mu, sigma, config.delta, direction)) / sigma
+        metrics[f"forget_distance_max_abs_{suffix}"] = float(np.nanmax(np.abs(d)))
+        test = normality_test(np.asarray(nll[label]["reference"]))
+        metrics[f"normality_p_{suffix}"] = test.p_value
+        metrics["normality_test"] = test.test_name
+        metrics[f"mu_R_{suffix}"], metrics[f"sigma_R_{suffix}"] = mu, sigma
+    if metrics["bpd_remember_before"]:
+        metrics["bpd_remember_change"] = (metrics["bpd_remember_after"] / metrics["bpd_remember_before"]) - 1
+    metrics["q_threshold"] = float(1 - _phi(config.delta))  # eq. 13: 1 - Phi(delta), ~3.2e-5 at delta = 4
+    metrics["sizes"] = sets.sizes()
+
+    temperature = sample_temperature(base, config)
+    z = fixed_latents(base, config.eval_samples, seed + 2, temperature)
+    x_base, x_tamed = samples_from(base, z), samples_from(tamed, z)
+    if judges.share is not None:
+        metrics["share_before"] = judges.share.share(x_base)
+        metrics["share_after"] = judges.share.share(x_tamed)
+        metrics["share_attribute"] = judges.share.name
+        metrics["share_samples"] = len(z)
+        if config.target_share is not None:
+            metrics["target_share"] = config.target_share
+    if judges.fid is not None and len(base.data_shape) == 3:
+        feats_ref = judges.fid.features(sets.remember[: max(2000, config.eval_samples)])
+        name = metric_name("FID", judges.fid)
+        metrics["fid_judge"] = name
+        metrics["fid_before"] = fid_from_features(judges.fid.features(x_base), feats_ref)
+        metrics["fid_after"] = fid_from_features(judges.fid.features(x_tamed), feats_ref)
+        metrics["fid_change"] = metrics["fid_after"] / metrics["fid_before"] - 1
+
+    figures: dict[str, Any] = {"nlls": {
+        "unit": "bits/dim", "delta": config.delta, "direction": direction, "epsilon": config.epsilon,
+        "stats": {k: {"mu": v[0], "sigma": v[1]} for k, v in stats.items()}, "nll": nll,
+        "sets": {k: v for k, v in SET_NAMES.items()}, "notes": sets.notes}}
+    if len(base.data_shape) == 3 and config.preview:
+        n = min(config.preview, len(z))
+        figures["fixed_latents"] = torch.cat([x_base[:n], x_tamed[:n]]).numpy()
+    elif base.data_shape == (2,):
+        figures["toy"] = toy_picture(base, tamed, z)
+    return metrics, figures
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1 + math.erf(x / math.sqrt(2)))
+
+
+@torch.no_grad()
+def density_grid(flow: FlowBundle, extent: float = 3.5, n: int = 120) -> dict[str, list]:
+    """log p on an n x n grid over [-extent, extent]^2 (2-D flows): the data of the paper's Fig. 2 panels."""
+    axis = torch.linspace(-extent, extent, n)
+    gx, gy = torch.meshgrid(axis, axis, indexing="xy")
+    pts = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(flow.device)
+    logp = torch.cat([flow.log_prob(pts[i:i + 4096]).cpu() for i in range(0, len(pts), 4096)])
+    return {"x": axis.tolist(), "y": axis.tolist(), "log_prob": logp.reshape(n, n).tolist()}
+
+
+def toy_picture(base: FlowBundle, tamed: FlowBundle, z: torch.Tensor, n_points: int = 1000) -> dict[str, Any]:
+    """Densities on a grid and samples from the same latents, before and after (Fig. 2)."""
+    return {"density_before": density_grid(base), "density_after": density_grid(tamed),
+            "samples_before": samples_from(base, z[:n_points]).tolist(),
+            "samples_after": samples_from(tamed, z[:n_points]).tolist()}

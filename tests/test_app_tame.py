@@ -1,0 +1,75 @@
+"""The Tame page driven through AppTest: pick a flow, choose what to forget, start a background taming run, watch
+it, read the result (Table 1 quantiles, NLL histograms, the toy's density), download the tamed model, compare
+runs; a non-flow model and a bad setting end in a message, never a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_harness import app_test_factory, assert_clean, pick_zoo
+from core.runs import shared_runner
+
+
+@pytest.fixture
+def app_test(monkeypatch):
+    return app_test_factory(monkeypatch)
+
+
+def _tame_page(app_test, model: str):
+    at = pick_zoo(app_test().run(), model)
+    return at.switch_page("pages/tame.py").run()
+
+
+def test_a_model_that_is_not_a_flow_gets_a_notice_and_a_way_to_pick_a_flow(app_test):
+    at = _tame_page(app_test, "toy-gan")
+    assert_clean(at)
+    assert any("normalizing flows" in i.value for i in at.info)
+    at.button(key="tame_use_toy-flow").click().run()
+    assert_clean(at)
+    assert at.session_state["model_spec"] == "toy-flow"
+    assert at.button(key="tame_start")
+
+
+def test_taming_the_toy_flow_runs_in_the_background_and_shows_its_results(app_test):
+    at = _tame_page(app_test, "toy-flow")
+    assert_clean(at)
+    at.segmented_control(key="tame_kind").set_value("Label").run()
+    at.selectbox(key="tame_label").set_value(0)
+    at.number_input(key="tame_max_it").set_value(8)
+    at.number_input(key="tame_lr").set_value(0.001).run()
+    at.button(key="tame_start").click().run()
+    assert_clean(at)
+    run_id = at.session_state["tame_run"]
+    record = shared_runner().wait(run_id, timeout=240)
+    assert record.status == "succeeded", record.error
+    at.run()
+    assert_clean(at)
+    assert record.metrics["iterations"] == 8
+    table = at.dataframe[0].value  # Table 1's view: q before / after and QD per set
+    assert {"D_F", "D'_F", "D_R"} <= set(table["set"])
+    assert any(c.key == f"tame_hist_{run_id}" for c in at.get("plotly_chart"))
+    assert any(c.key == f"tame_toy_{run_id}" for c in at.get("plotly_chart"))
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert "Download the tamed model (.zip)" in labels
+    compared = at.dataframe[-1].value
+    assert run_id in set(compared["run"])
+
+
+def test_a_bad_remember_set_fails_the_run_with_its_message(app_test):
+    at = _tame_page(app_test, "toy-flow")
+    at.segmented_control(key="tame_kind").set_value("Label").run()
+    at.text_input(key="tame_remember").input("yesterday").run()
+    at.button(key="tame_start").click().run()
+    run_id = at.session_state["tame_run"]
+    assert shared_runner().wait(run_id, timeout=120).status == "failed"
+    at.run()
+    assert_clean(at)
+    assert any("unknown remember set" in e.value for e in at.error)
+
+
+def test_picked_images_without_a_pick_point_to_the_data_page(app_test):
+    at = _tame_page(app_test, "toy-flow")
+    at.segmented_control(key="tame_kind").set_value("Picked images").run()
+    assert_clean(at)
+    assert any("No images picked" in w.value for w in at.warning)
+    assert at.button(key="tame_start").disabled

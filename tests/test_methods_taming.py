@@ -1,0 +1,246 @@
+"""Taming normalizing flows (core.methods.taming): the losses on known values, the sets, Algorithm 1 on the ring5
+toy flow (forgetting the centre mode must lower the centre's density), both directions, ablations, bad inputs
+(each a clear LetheError with the base model untouched) and the `tame` verb."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core.data import load
+from core.data.selection import Selection
+from core.errors import EmptySelection, LetheError, NonFiniteError
+from core.methods import taming
+from core.methods.taming import (ABLATIONS, TamingConfig, build_sets, forget_loss, normal_fit, normal_kl, prepare,
+                                 reached, remember_loss, signed_distance, tame, threshold, total_loss)
+from core.models.spec import load_model
+
+# --------------------------------------------------------------------------------------------- eq. 8-12
+
+
+def test_kl_of_identical_normals_is_zero_and_has_gradients_in_mean_and_sigma():
+    mu = torch.tensor(1.5, requires_grad=True)
+    sigma = torch.tensor(0.3, requires_grad=True)
+    kl = normal_kl(torch.tensor(1.5), torch.tensor(0.3), mu, sigma)
+    assert float(kl.detach()) == pytest.approx(0.0, abs=1e-7)
+    # Away from equality both partial derivatives are non-zero (the authors' code loses d/d sigma).
+    kl = normal_kl(torch.tensor(1.0), torch.tensor(0.5), mu, sigma)
+    kl.backward()
+    assert mu.grad is not None and abs(float(mu.grad)) > 1e-3
+    assert sigma.grad is not None and abs(float(sigma.grad)) > 1e-3
+
+
+def test_kl_matches_the_closed_form_and_is_asymmetric():
+    # KL(N(0,1) || N(1,2^2)) = log 2 + (1 + 1) / 8 - 1/2
+    kl = normal_kl(torch.tensor(0.0), torch.tensor(1.0), torch.tensor(1.0), torch.tensor(2.0))
+    assert float(kl) == pytest.approx(math.log(2) + 2 / 8 - 0.5, rel=1e-6)
+    rev = normal_kl(torch.tensor(1.0), torch.tensor(2.0), torch.tensor(0.0), torch.tensor(1.0))
+    assert float(rev) == pytest.approx(-math.log(2) + (4 + 1) / 2 - 0.5, rel=1e-6)
+
+
+def test_kl_gradient_reaches_the_nlls_through_the_standard_deviation():
+    # Same mean, different spread: only the sigma path can produce a gradient.
+    base = torch.tensor([0.0, 2.0, 4.0], dtype=torch.float64)
+    tamed = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    mu_t, sigma_t = normal_fit(tamed)
+    mu_b, sigma_b = normal_fit(base)
+    normal_kl(mu_b, sigma_b, mu_t, sigma_t).backward()
+    assert tamed.grad.abs().sum() > 0
+    # gradient descent moves tamed[0] down and tamed[2] up: it spreads the NLLs out like the base's
+    assert float(tamed.grad[0]) > 0 > float(tamed.grad[2])
+
+
+def test_signed_distance_threshold_and_stopping_rule():
+    nll = torch.tensor([1.0, 1.4, 1.45])
+    assert threshold(1.0, 0.1, 4.0) == pytest.approx(1.4)
+    assert threshold(1.0, 0.1, 4.0, "emphasize") == pytest.approx(0.6)
+    d = signed_distance(nll, 1.0, 0.1, 4.0)
+    assert d.tolist() == pytest.approx([-4.0, 0.0, 0.5], abs=1e-5)
+    assert not reached(d, 0.15)
+    assert reached(d[1:2], 0.15)
+    # eq. 9: S(sigma^2 d^2) is minimal (0.5) at the threshold and grows with the distance
+    assert float(forget_loss(torch.zeros(3), 0.1)) == pytest.approx(0.5)
+    assert float(forget_loss(torch.tensor([2.0]), 0.1)) > float(forget_loss(torch.tensor([1.0]), 0.1))
+
+
+def test_remember_loss_is_the_nll_alone_for_identical_distributions_and_ablations_drop_terms():
+    nll = torch.tensor([1.0, 1.2, 1.4, 1.1])
+    loss, parts = remember_loss(nll, nll, gamma=0.6)
+    assert float(loss) == pytest.approx(0.4 * float(nll.mean()), rel=1e-6)
+    assert parts["kl_forward"] == pytest.approx(0.0, abs=1e-6) and parts["kl_reverse"] == pytest.approx(0.0, abs=1e-6)
+    shifted = nll + 0.3
+    full, _ = remember_loss(shifted, nll, 0.6)
+    no_nll, _ = remember_loss(shifted, nll, 0.6, nll_term=False)
+    no_f, _ = remember_loss(shifted, nll, 0.6, forward_kl=False)
+    assert float(full) == pytest.approx(float(no_nll) + 0.4 * float(shifted.mean()), rel=1e-5)
+    assert float(no_f) < float(full)
+    assert float(total_loss(torch.tensor(1.0), torch.tensor(2.0), 0.6)) == pytest.approx(0.6 + 0.8)
+    assert float(total_loss(torch.tensor(1.0), None, 0.6)) == pytest.approx(0.6)
+
+
+def test_config_names_its_sources_and_rejects_bad_values():
+    c = TamingConfig()
+    assert (c.delta, c.alpha, c.gamma, c.epsilon, c.max_iterations, c.refresh_every) == (4.0, 0.6, 0.6, 0.15, 800, 10)
+    for bad in ({"direction": "sideways"}, {"delta": 0}, {"alpha": 1.5}, {"target_share": 2.0},
+                {"nll_term": False, "forward_kl": False, "reverse_kl": False}):
+        with pytest.raises(LetheError):
+            TamingConfig(**bad).validate()
+    assert set(ABLATIONS) == {"none", "no-remember", "no-forward-kl", "no-reverse-kl", "no-nll"}
+
+
+# ----------------------------------------------------------------------------------------------- the toy
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return load_model("toy-flow", "cpu")
+
+
+@pytest.fixture(scope="module")
+def toy_sets(toy):
+    return prepare(toy, "label=0", seed=0, eval_size=300)
+
+
+FAST = dict(max_iterations=60, stats_size=256, remember_batch=64, forget_batch=64, monitor_every=20,
+            monitor_samples=400, eval_samples=600, lr=1e-3)
+
+
+def _weights(bundle):
+    return {k: v.clone() for k, v in bundle.flow.state_dict().items()}
+
+
+def _same(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_forgetting_the_centre_mode_of_ring5_lowers_the_centre_density(toy, toy_sets):
+    sets, judges = toy_sets
+    assert sets.holdout is not None and len(sets.forget) > 1000  # the centre mode, and its test-split points
+    before = _weights(toy)
+    events = []
+    result = tame(toy, sets, TamingConfig(**FAST), seed=0, progress=events.append, judges=judges)
+    assert _same(before, _weights(toy))  # the base flow is never modified
+    m = result.metrics
+    assert m["q_forget_after"] < m["q_forget_before"] and m["qd_forget"] > 0.05
+    assert m["qd_holdout"] > 0.05  # unseen centre points are forgotten too
+    assert abs(m["qd_remember"]) < 0.05
+    assert m["share_after"] < m["share_before"]  # fewer samples land in the centre mode
+    centre = torch.zeros(1, 2)
+    with torch.no_grad():
+        assert float(result.bundle.log_prob(centre)) < float(toy.log_prob(centre)) - 0.5
+    for key in ("q_forget_before", "q_forget_after", "qd_forget", "qd_holdout", "qd_remember", "bpd_remember_before",
+                "bpd_remember_after", "iterations", "reached_threshold", "seconds", "normality_p_before"):
+        assert key in m, key
+    assert m["qd_identities"] is None and m["qd_neighbours"] is None  # the toy has no identities
+    live = [e.metrics for e in events if e.metrics]
+    assert {"distance_max_abs", "kl_forward", "kl_reverse", "remember_bpd", "mu_R", "sigma_R"} <= set(live[1])
+    assert any("share" in e for e in live[1:])
+    toy_fig = result.figures["toy"]
+    assert np.array(toy_fig["density_before"]["log_prob"]).shape == (120, 120)
+    assert json.dumps(result.figures["nlls"])  # the histogram data is JSON for the run store
+
+
+def test_emphasising_the_centre_raises_its_likelihood(toy, toy_sets):
+    sets, judges = toy_sets
+    cfg = TamingConfig(**{**FAST, "max_iterations": 30}, direction="emphasize", delta=1.0)
+    m = tame(toy, sets, cfg, seed=0, judges=judges).metrics
+    assert m["q_forget_after"] > m["q_forget_before"]
+    assert m["share_after"] > m["share_before"]
+
+
+def test_target_share_picks_the_direction_and_stops_near_the_target(toy, toy_sets):
+    sets, judges = toy_sets
+    cfg = TamingConfig(**{**FAST, "max_iterations": 200, "monitor_every": 5}, target_share=0.12)
+    m = tame(toy, sets, cfg, seed=0, judges=judges).metrics
+    assert m["direction"] == "forget"
+    assert m["stop_reason"] == "target_share"
+    assert abs(m["share_after"] - 0.12) < 0.06
+
+
+def test_ablation_without_remember_loss_runs_and_reports(toy, toy_sets):
+    sets, judges = toy_sets
+    m = tame(toy, sets, TamingConfig(**{**FAST, "max_iterations": 10}, remember_loss=False), judges=judges).metrics
+    assert m["iterations"] == 10
+
+
+def test_stopping_rule_ends_the_run_at_the_threshold(toy):
+    # A far-out point of the ring's edge: eq. 10 is met long before the cap.
+    sets, judges = prepare(toy, "ids=0", seed=0, eval_size=300)
+    m = tame(toy, sets, TamingConfig(**{**FAST, "max_iterations": 400, "forget_batch": 1}), judges=judges).metrics
+    assert m["reached_threshold"] and m["stop_reason"] == "threshold"
+    assert m["iterations"] < 400
+    assert m["forget_distance_max_abs_after"] < 1.0
+
+
+# ------------------------------------------------------------------------------------------- bad inputs
+
+
+def test_bad_inputs_end_with_a_clear_message_and_the_base_untouched(toy, toy_sets):
+    sets, judges = toy_sets
+    before = _weights(toy)
+    with pytest.raises(EmptySelection):
+        prepare(toy, "ids=999999")
+    with pytest.raises(LetheError, match="normalizing flow"):
+        prepare(load_model("toy-gan", "cpu"), "ids=1")
+    # Points far off the ring are already far beyond mu_R + 4 sigma_R: nothing to forget.
+    far = dataclasses.replace(sets, forget=torch.full((5, 2), 6.0))
+    with pytest.raises(LetheError, match="already"):
+        tame(toy, far, TamingConfig(**FAST), judges=judges)
+    assert _same(before, _weights(toy))
+
+
+def test_too_small_a_remember_set_is_refused(toy):
+    data = load("ring5", "train")
+    keep = data.subset(torch.arange(30))
+    with pytest.raises(LetheError, match="too few"):
+        build_sets(keep, Selection("ring5", ids=tuple(range(20))), test=load("ring5", "test"))
+
+
+def test_non_finite_nlls_stop_with_a_clear_message_and_leave_the_base_untouched(toy, toy_sets):
+    sets, judges = toy_sets
+    broken = toy.copy()
+    with torch.no_grad():
+        next(broken.flow.parameters()).fill_(float("nan"))
+    before = _weights(broken)
+    with pytest.raises(NonFiniteError, match="non-finite"):
+        tame(broken, sets, TamingConfig(**FAST), judges=judges)
+    assert all(torch.equal(before[k], v) or (torch.isnan(before[k]).all() and torch.isnan(v).all())
+               for k, v in broken.flow.state_dict().items())
+
+
+def test_the_tame_verb_prints_the_issue_keys_as_json(tmp_path, capsys):
+    from core.cli import main
+
+    code = main(["tame", "toy-flow", "--forget", "label=0", "--max-iterations", "5", "--eval-samples", "300",
+                 "--eval-size", "200", "--runs-dir", str(tmp_path), "--json"])
+    out = capsys.readouterr().out.strip().splitlines()[-1]
+    result = json.loads(out)
+    assert code == 0, result
+    for key in ("q_forget_before", "q_forget_after", "qd_forget", "qd_holdout", "qd_remember", "qd_identities",
+                "qd_neighbours", "bpd_remember_before", "bpd_remember_after", "iterations", "reached_threshold",
+                "seconds", "model"):
+        assert key in result, key
+    assert result["iterations"] == 5
+    assert load_model(result["model"], "cpu").card.parent == "toy-flow"
+
+
+def test_the_tame_verb_refuses_a_gan_and_a_bad_spec(tmp_path, capsys):
+    from core.cli import main
+
+    assert main(["tame", "toy-gan", "--forget", "ids=1", "--runs-dir", str(tmp_path)]) == 2
+    assert "flow" in capsys.readouterr().err
+    assert main(["tame", "toy-flow", "--forget", "colour=red", "--runs-dir", str(tmp_path)]) == 2
+    assert "hint:" in capsys.readouterr().err
+
+
+def test_the_module_docstring_names_the_paper_equations():
+    import core.methods.taming.losses as losses
+
+    for eq in ("eq. 8", "eq. 9", "eq. 10", "eq. 11", "eq. 12"):
+        assert eq in losses.__doc__
+    assert "Algorithm 1" in taming.algorithm.__doc__
