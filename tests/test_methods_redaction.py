@@ -4,6 +4,7 @@ right outcome is obvious (the shipped toy-gan on the correlated Gaussian, redact
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -252,3 +253,25 @@ def test_parse_redaction_spec_builds_unions_and_kinds():
     assert ambiguity_set is not None and parse_redaction_spec("ambiguity", ctx.data, ctx.judges).classifier
     with pytest.raises(EmptySelection):
         parse_redaction_spec("  ", ctx.data, ctx.judges)
+
+
+def test_the_redact_verb_prints_the_promised_json(capsys, tmp_path):
+    from core.cli import main
+
+    code = main(["redact", "mnist-dcgan", "--forget", "label=0", "--algorithm", "data", "--epochs", "1",
+                 "--batch-size", "256", "--eval-samples", "1000", "--runs-dir", str(tmp_path), "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("invalidity_before", "invalidity_after", "is_before", "is_after", "fid_after", "seconds", "model"):
+        assert key in out, key
+    assert out["invalidity_after"] < out["invalidity_before"]
+    assert load_model(out["model"], "cpu").card.parent == "mnist-dcgan"
+
+
+def test_the_redact_verb_rejects_a_flow_and_an_empty_set(capsys, tmp_path):
+    from core.cli import main
+
+    assert main(["redact", "toy-flow", "--forget", "label=0", "--runs-dir", str(tmp_path)]) == 2
+    assert "works on gan models" in capsys.readouterr().err
+    assert main(["redact", "mnist-dcgan", "--forget", "ids=999999", "--runs-dir", str(tmp_path)]) == 2
+    assert "no samples match" in capsys.readouterr().err
