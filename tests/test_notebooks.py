@@ -42,3 +42,32 @@ def test_quickstart_runs_at_a_small_size(tmp_path):
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "to forget" in texts and "succeeded" in texts
+
+
+def test_redaction_notebook_runs_at_a_small_size(tmp_path):
+    out = tmp_path / "redaction.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "redaction.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
+        parameters={"EPOCHS": 1, "SEEDS": 1, "SIDE_SEEDS": 1, "EVAL_SAMPLES": 500, "FIRST_EPOCH_CHECKS": 2,
+                    "TRAIN_SIZE": 640, "DELETION_EPOCHS": 1, "TAUS": [0.5], "LAMBDAS": [0.8],
+                    "DIFFICULTY_LABELS": [0, 9], "DEVICE": "cpu"},
+        progress_bar=False,
+    )
+    executed = jupytext.read(out)
+    texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "Table I (label 0, MNIST)" in texts and "Table VI (label ambiguity" in texts
+    assert "redaction notebook done in" in texts
+
+
+def test_taming_notebook_runs_at_a_small_size(tmp_path):
+    out = tmp_path / "taming.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "taming.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
+        parameters={"SIZES": [1], "SEEDS": [0], "ATTRIBUTES": ["glasses"], "DEBIAS": ["smile", 0.3],
+                    "ABLATION_IMAGES": 2, "MAX_ITERATIONS": 3, "ATTRIBUTE_ITERATIONS": 3, "EVAL_SAMPLES": 100,
+                    "EVAL_SIZE": 50, "TOY_ITERATIONS": 5},
+        progress_bar=False,
+    )
+    executed = jupytext.read(out)
+    texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "centre mode share" in texts and "paper QD D_F" in texts and "paper BPD" in texts and "whole notebook" in texts
