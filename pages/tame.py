@@ -57,7 +57,7 @@ def target_form(data) -> tuple[str | None, str]:
         ident = st.number_input("Identity", min_value=0, max_value=int(data.identities.max()), value=17, step=1,
                                 key="tame_identity", help="Its training images are D_F; its test images are D'_F.")
         rows = data.identities == int(ident)
-        st.image(image_grid(data.x[rows][:20], ncol=20, scale=max(1, pixel_scale(data.x) // 2)),
+        st.image(image_grid(data.x[rows][:20], ncol=20, scale=max(2, pixel_scale(data.x) // 2)),
                  caption=f"the {int(rows.sum())} training images of identity {int(ident)}")
         return f"identity={int(ident)}", f"identity {int(ident)}"
     if kind == "Attribute":

@@ -3,7 +3,8 @@
 - D_F, the forget set: the selection's rows of the training split. An attribute expression is evaluated on the
   attribute classifier's predictions when one is given (Sec. 4.2: D_F = {x in D | C(x) = 1}), else on the labels.
 - D'_F, held-out forget images: the test-split images that the same criterion picks (an identity's test images,
-  the test images with the attribute or label, or for picked ids the test images of their identities).
+  the test images with the attribute or label); for picked images of people, those people's other training
+  images (removed from D_R) and their test images.
 - D_R, the remember pool: D \\ D_F (Sec. 4.1), or, "without the training set" (Sec. 4.3), the test split
   (`remember="test"`) or a part of it that follows a different distribution (`remember="test:attr=hat"`); the
   forget identities' images are always left out of it.
@@ -100,7 +101,8 @@ def _holdout_mask(train: ImageData, test: ImageData, selection: Selection, forge
         return torch.isin(test.labels, torch.tensor(selection.labels)), "test-split images of the forgotten labels"
     if train.identities is not None and test.identities is not None:
         ids = torch.unique(train.identities[forget_mask])
-        return torch.isin(test.identities, ids), "test-split images of the identities in the forget set"
+        return torch.isin(test.identities, ids), ("the other training images and the test-split images of the "
+                                                  "identities in the forget set")
     try:
         test_sel = Selection(selection.dataset, "test", **{k: getattr(selection, k) for k in selection.criteria
                                                            if k != "ids"}, mode=selection.mode)
@@ -115,8 +117,18 @@ def _sample(rows: torch.Tensor, n: int, gen: torch.Generator) -> tuple[torch.Ten
     return perm[:n], perm[n:]
 
 
+_CENTROIDS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
 def _identity_centroids(judge: ClassifierBundle, data: ImageData) -> tuple[torch.Tensor, torch.Tensor]:
-    """(identity numbers, unit-norm mean embedding of each identity's images)."""
+    """(identity numbers, unit-norm mean embedding of each identity's images), cached per judge and data."""
+    key = (judge.card.name, id(judge), data.name, data.split, len(data))
+    if key not in _CENTROIDS:
+        _CENTROIDS[key] = _centroids(judge, data)
+    return _CENTROIDS[key]
+
+
+def _centroids(judge: ClassifierBundle, data: ImageData) -> tuple[torch.Tensor, torch.Tensor]:
     feats = torch.nn.functional.normalize(judge.features(data.x).float(), dim=1)
     ids = torch.unique(data.identities)
     cents = torch.stack([feats[data.identities == i].mean(0) for i in ids])
@@ -153,6 +165,14 @@ def build_sets(
         test = load(data.name, "test")
     holdout_mask, notes["holdout"] = _holdout_mask(data, test, selection, forget_mask, attribute_judge)
     holdout = test.x[holdout_mask] if holdout_mask is not None and bool(holdout_mask.any()) else None
+    # Picked images of a person (Table 1's 1, 4, 8, 15 images of an identity): the person's other training images
+    # are held out too (D'_F), never remembered, so taming cannot be told to keep the person it forgets.
+    same_person = torch.zeros(len(data), dtype=torch.bool)
+    if selection.kind == "ids" and data.identities is not None:
+        same_person = torch.isin(data.identities, torch.unique(data.identities[forget_mask])) & ~forget_mask
+        if bool(same_person.any()):
+            extra = data.x[same_person]
+            holdout = extra if holdout is None else torch.cat([extra, holdout])
 
     forget_identities = (torch.unique(data.identities[forget_mask]) if data.identities is not None
                          else torch.tensor([], dtype=torch.long))
@@ -176,7 +196,7 @@ def build_sets(
                                f"set: {heldout_ids.tolist()}")
 
     if remember == "train":
-        pool_mask = ~forget_mask
+        pool_mask = ~forget_mask & ~same_person
         if identity_data:
             pool_mask &= ~torch.isin(data.identities, heldout_ids)
         pool = data.x[pool_mask]
