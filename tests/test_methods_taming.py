@@ -244,3 +244,23 @@ def test_the_module_docstring_names_the_paper_equations():
     for eq in ("eq. 8", "eq. 9", "eq. 10", "eq. 11", "eq. 12"):
         assert eq in losses.__doc__
     assert "Algorithm 1" in taming.algorithm.__doc__
+
+
+def test_figures_flag_non_finite_nlls_and_draw_each_models_threshold():
+    from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table
+
+    data = {"delta": 4.0, "direction": "forget", "unit": "bits/dim",
+            "stats": {"base": {"mu": 1.0, "sigma": 0.1}, "tamed": {"mu": 1.0, "sigma": 0.1}},
+            "nll": {"base": {"remember_eval": [1.0, 1.1, 0.9], "forget": [1.05, float("nan")]},
+                    "tamed": {"remember_eval": [1.0, 1.1, 0.9], "forget": [1.4, 1.41]}}}
+    fig = nll_histogram_figure(data)
+    names = [t.name for t in fig.data]
+    assert "D_F (1 non-finite!)" in names
+    thresholds = [s.x0 for s in fig.layout.shapes if s.line.dash == "dash"]
+    assert thresholds == pytest.approx([1.4, 1.4])
+    live = live_nll_figure({"mu_R": 1.0, "sigma_R": 0.1, "distance_min": -2, "distance_mean": -1,
+                            "distance_max": 0}, 4.0)
+    assert any(t.name == "D_F NLL range" for t in live.data)
+    table = quantile_table({"q_forget_before": 0.4, "q_forget_after": 1e-5, "qd_forget": 0.39999,
+                            "q_remember_before": 0.5, "q_remember_after": 0.5, "qd_remember": 0.0})
+    assert list(table["set"]) == ["D_F", "D_R"]
