@@ -264,3 +264,14 @@ def test_figures_flag_non_finite_nlls_and_draw_each_models_threshold():
     table = quantile_table({"q_forget_before": 0.4, "q_forget_after": 1e-5, "qd_forget": 0.39999,
                             "q_remember_before": 0.5, "q_remember_after": 0.5, "qd_remember": 0.0})
     assert list(table["set"]) == ["D_F", "D_R"]
+
+
+def test_taming_without_the_training_set_remembers_held_out_data(toy):
+    # Sec. 4.3: the remember set is drawn from other data (here the test split, minus the centre mode).
+    sets, judges = prepare(toy, "label=0", remember="test", seed=0, eval_size=200)
+    assert "not the training set" in sets.notes["remember"]
+    assert len(sets.remember) < 2000 and len(sets.holdout) > 0
+    m = tame(toy, sets, TamingConfig(**{**FAST, "max_iterations": 20}), judges=judges).metrics
+    assert m["qd_forget"] > 0
+    with pytest.raises(LetheError, match="unknown remember set"):
+        prepare(toy, "label=0", remember="yesterday")
