@@ -25,8 +25,8 @@ from core.models.archive import zip_model
 from core.models.bundles import GANBundle
 from core.runs import RunRecord
 from core.viz.images import image_grid
-from core.viz.redaction import (film_figure, invalidity_figure, label_difficulty_figure, metric_figure,
-                                redaction_score_figure)
+from core.viz.redaction import (film_figure, invalidity_figure, label_difficulty_figure, losses_figure,
+                                metric_figure, redaction_score_figure)
 from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pixel_scale, require_app_shell,
                            run_store, runner)
 from pages._forget_set import forget_ids
@@ -211,13 +211,14 @@ def draw_progress(run: RunRecord, live: bool) -> None:
     if history.empty:
         st.caption("Waiting for the first measurement...")
         return
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.plotly_chart(invalidity_figure({run_label(run): history}, title="invalidity"), key=f"inv_{run.id}_{live}",
                       width="stretch")
     quality = [c for c in history.columns if c.startswith(("IS[", "FID["))]
     if quality:
-        right.plotly_chart(metric_figure({run_label(run): history}, quality[-1], title=quality[-1]),
-                           key=f"q_{run.id}_{live}", width="stretch")
+        middle.plotly_chart(metric_figure({run_label(run): history}, quality[-1], title=quality[-1]),
+                            key=f"q_{run.id}_{live}", width="stretch")
+    right.plotly_chart(losses_figure(history, title="losses"), key=f"loss_{run.id}_{live}", width="stretch")
     film = run_film(run)
     if film is not None:
         frames, epochs = film

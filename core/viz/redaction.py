@@ -2,7 +2,8 @@
 
 - `invalidity_figure`: invalidity against epochs for one or several runs, with a +-1 standard-error band and
   deletion baselines as dashed levels (paper Fig. 2, Fig. 6, Table III/VI side by side);
-- `metric_figure`: any other per-checkpoint metric (IS, FID, losses) against epochs (Fig. 5);
+- `metric_figure`: any other per-checkpoint metric (IS, FID) against epochs (Fig. 5); `losses_figure`: D and G
+  losses;
 - `film_figure`: the redaction film, one row per latent, one column per checkpoint (Fig. 3);
 - `redaction_score_figure`: RS(x) against D0(x) with the least-squares line and R^2 (Fig. 4);
 - `label_difficulty_figure`: mean redaction score per label (Fig. 12);
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -20,7 +22,7 @@ import plotly.graph_objects as go
 from core.methods.redaction.scores import LinearFit
 from core.methods.redaction.toy1d import DeletionVersusRedaction
 from core.viz.figures import PALETTE, _layout
-from core.viz.images import image_grid
+from core.viz.images import image_grid, png_bytes
 
 
 def _legend(fig: go.Figure, entries: int) -> go.Figure:
@@ -79,15 +81,31 @@ def metric_figure(runs: Mapping[str, pd.DataFrame], metric: str, baselines: Mapp
     return _legend(_layout(fig, title, height=320), len(runs))
 
 
+def losses_figure(history: pd.DataFrame, title: str = "") -> go.Figure:
+    """The discriminator's and generator's mean losses between checkpoints (eq. 3's game), against epochs."""
+    fig = go.Figure()
+    for i, (column, name) in enumerate((("loss_d", "D loss"), ("loss_g", "G loss"))):
+        if column in history and history[column].notna().any():
+            rows = history[history[column].notna()]
+            fig.add_trace(go.Scatter(x=rows["epoch"], y=rows[column], mode="lines+markers", name=name,
+                                     line=dict(color=PALETTE[i + 2])))
+    fig.update_xaxes(title="epochs of redaction")
+    fig.update_yaxes(title="loss")
+    return _legend(_layout(fig, title, height=320), 2)
+
+
 def film_figure(frames: np.ndarray, epochs: Sequence[float], scale: int = 2, title: str = "") -> go.Figure:
     """The redaction film: `frames` is film_size x checkpoints x C x H x W; column j is labelled with epochs[j]."""
     rows, cols = frames.shape[:2]
     grid = image_grid(frames.reshape(rows * cols, *frames.shape[2:]), ncol=cols, scale=scale)
     width = frames.shape[-1] * scale
     pad = 2 * scale
-    fig = go.Figure(go.Image(z=grid, hoverinfo="skip"))
+    # The grid travels as a PNG data URI (tens of kB) rather than a pixel array (about 1 MB of JSON), because the
+    # app redraws this figure every second while a run is live.
+    uri = "data:image/png;base64," + base64.b64encode(png_bytes(grid)).decode()
+    fig = go.Figure(go.Image(source=uri, hoverinfo="skip"))
     centres = [pad + j * (width + pad) + width / 2 for j in range(cols)]
-    fig.update_xaxes(tickvals=centres, ticktext=[f"{e:g}" for e in epochs], title="epoch", showgrid=False)
+    fig.update_xaxes(tickvals=centres, ticktext=[f"{e:.2g}" for e in epochs], title="epoch", showgrid=False)
     fig.update_yaxes(visible=False)
     fig = _layout(fig, title, height=min(900, grid.shape[0] + 80))
     fig.update_layout(margin=dict(l=10, r=10, t=40 if title else 10, b=40))
