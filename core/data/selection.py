@@ -125,7 +125,8 @@ def expression_names(expr: Expr) -> list[str]:
     return [n for sub in expr[1:] for n in expression_names(sub)]
 
 
-def _resolve_name(name: str, known: tuple[str, ...]) -> int:
+def attribute_index(name: str, known: tuple[str, ...]) -> int:
+    """Column of attribute `name` among `known` (exact, else case-insensitive); ExpressionError if unknown."""
     if name in known:
         return known.index(name)
     folded = [k.lower() for k in known]
@@ -139,7 +140,7 @@ def evaluate_expression(expr: Expr, attributes: torch.Tensor, names: tuple[str, 
     """Boolean mask (N) of rows of `attributes` (bool N x A, columns named `names`) where `expr` holds."""
     op = expr[0]
     if op == "attr":
-        return attributes[:, _resolve_name(expr[1], names)].bool()
+        return attributes[:, attribute_index(expr[1], names)].bool()
     if op == "not":
         return ~evaluate_expression(expr[1], attributes, names)
     left, right = evaluate_expression(expr[1], attributes, names), evaluate_expression(expr[2], attributes, names)
@@ -278,7 +279,7 @@ def _empty_hint(data: ImageData, sel: Selection) -> str:
         hints.append(f"ids in this split range from {int(data.ids.min())} to {int(data.ids.max())}")
     if sel.attribute is not None and data.attributes is not None:
         counts = data.attributes.sum(0).tolist()
-        used = {data.attribute_names[_resolve_name(a, data.attribute_names)]
+        used = {data.attribute_names[attribute_index(a, data.attribute_names)]
                 for a in expression_names(parse_expression(sel.attribute))}
         hints.append("attribute counts: " + ", ".join(f"{a}={int(c)}" for a, c in zip(data.attribute_names, counts)
                                                        if a in used))

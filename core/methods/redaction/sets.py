@@ -26,8 +26,8 @@ import torch
 from torch.nn import functional as F
 
 from core.data.base import ImageData
-from core.data.selection import (ExpressionError, Expr, Selection, _resolve_name, evaluate_expression, load_selection,
-                                 parse_expression, parse_spec, select)
+from core.data.selection import (Expr, ExpressionError, Selection, attribute_index, evaluate_expression,
+                                 load_selection, parse_expression, parse_spec, select)
 from core.errors import EmptySelection, LetheError
 from core.models.bundles import ClassifierBundle
 
@@ -149,7 +149,7 @@ def fuzzy_expression(expr: Expr, probs: torch.Tensor, names: tuple[str, ...]) ->
     hard expression on `probs > 0.5` changes value, so f = 1 - truth with tau = 0.5 matches the validity rule."""
     op = expr[0]
     if op == "attr":
-        return probs[:, _resolve_name(expr[1], names)]  # type: ignore[arg-type]
+        return probs[:, attribute_index(expr[1], names)]  # type: ignore[arg-type]
     if op == "not":
         return 1.0 - fuzzy_expression(expr[1], probs, names)  # type: ignore[arg-type]
     left, right = fuzzy_expression(expr[1], probs, names), fuzzy_expression(expr[2], probs, names)  # type: ignore[misc]
