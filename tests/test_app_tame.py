@@ -73,3 +73,21 @@ def test_picked_images_without_a_pick_point_to_the_data_page(app_test):
     assert_clean(at)
     assert any("No images picked" in w.value for w in at.warning)
     assert at.button(key="tame_start").disabled
+
+
+def test_a_target_share_run_reports_the_share_it_reached(app_test):
+    at = _tame_page(app_test, "toy-flow")
+    at.segmented_control(key="tame_kind").set_value("Label").run()
+    at.selectbox(key="tame_label").set_value(0)
+    at.radio(key="tame_direction").set_value("target").run()
+    at.slider(key="tame_target").set_value(0.1)
+    at.number_input(key="tame_max_it").set_value(60)
+    at.number_input(key="tame_lr").set_value(0.001).run()
+    at.button(key="tame_start").click().run()
+    run_id = at.session_state["tame_run"]
+    record = shared_runner().wait(run_id, timeout=240)
+    assert record.status == "succeeded", record.error
+    assert record.metrics["direction"] == "forget" and record.metrics["target_share"] == 0.1
+    at.run()
+    assert_clean(at)
+    assert any(m.label == "share" for m in at.metric)

@@ -77,6 +77,9 @@ def live_nll_figure(metrics: Mapping[str, float], delta: float, direction: str =
         return _layout(fig, title, height=300)
     sign = -1.0 if direction == "emphasize" else 1.0
     t = mu + sign * delta * sigma
+    if metrics.get("threshold") is not None:  # the run's own threshold (a target-share run picks its direction)
+        t = float(metrics["threshold"])
+        sign = -1.0 if t < mu else 1.0
     xs = np.linspace(mu - 6 * sigma, mu + 7 * sigma, 300)
     ys = np.exp(-0.5 * ((xs - mu) / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi))
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", fill="tozeroy", name="D_R NLLs (normal fit)",
