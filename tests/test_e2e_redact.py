@@ -53,7 +53,7 @@ def test_a_person_redacts_a_digit_and_watches_it_vanish(app_url, tmp_path):  # n
             _assert_clean(page, "redact live")
             _shot(page, "10-redact-live")
 
-            page.get_by_role("button", name="Download the redacted model (.zip)").wait_for(timeout=300_000)
+            page.get_by_role("button", name="Download the redacted model (.zip)").wait_for(timeout=600_000)
             _wait_idle(page)
             assert page.locator('[data-testid="stMarkdownContainer"]', has_text="succeeded").count() >= 1
             _assert_clean(page, "redact finished")
