@@ -186,6 +186,8 @@ def test_bad_inputs_fail_clearly(toy):
                          members=lambda d: d.x[:, 0] > 2)
     with pytest.raises(NonFiniteError, match="pre-trained model is unchanged"):
         redact(gan, nan_f, data, RedactionConfig(algorithm="classifier", **FAST))
+    with pytest.raises(LetheError, match="generates"):  # MNIST images for a GAN of 2-D points
+        redact(gan, _half_plane(), load("mnist", "train"), RedactionConfig(**FAST))
     with pytest.raises(LetheError, match="conditional"):
         redact(load_model("toy-acgan", "cpu"), _half_plane(), load("clusters6", "train"), RedactionConfig())
     cancel = CancelToken()
