@@ -264,7 +264,7 @@ def _checkpoints(batches_per_epoch: int, epochs: int, first_epoch_checks: int) -
 
 def _step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, player: str) -> None:
     if not torch.isfinite(loss):
-        raise NonFiniteError(f"the {player} loss became {float(loss)} during redaction; the run stopped and the "
+        raise NonFiniteError(f"the {player} loss became {loss.item()} during redaction; the run stopped and the "
                              "pre-trained model is unchanged.", "Lower the learning rate or raise lambda.")
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
