@@ -107,7 +107,7 @@ def main() -> None:
 
     if args.rebalance:
         attr, _, target = args.rebalance.partition("=")
-        m = run(flow, f"attr={attr}", TamingConfig(eval_samples=2000, target_share=float(target), monitor_every=10),
+        m = run(flow, f"attr={attr}", TamingConfig(eval_samples=2000, target_share=float(target), monitor_every=5),
                 judges)
         rows.append(m)
         print(f"rebalance {attr} -> {target}: share {m['share_before']:.3f} -> {m['share_after']:.3f} "

@@ -30,7 +30,7 @@
 # - Debiasing: pushing an attribute's share toward a target.
 #
 # `make test` runs this notebook at a tiny size through the parameters cell; the defaults are the full 2-core run
-# (about half an hour on 2 free cores).
+# (roughly an hour on 2 free cores; with `SEEDS = [0]` about half of that).
 
 # %% tags=["parameters"]
 MODEL = "synthfaces-flow"  # the image flow
@@ -172,7 +172,7 @@ nll_histogram_figure(without.figures["nlls"], title="Fig. 6: forgetting against 
 # %% [markdown]
 # ## Fig. 4 and Fig. 5: forget an attribute
 # D_F is every training image the attribute classifier (`synthfaces-attributes`) finds the attribute in, D_R the
-# rest. The share of 256 generated samples from a fixed latent batch is measured every 20 iterations;
+# rest. The share of 512 generated samples from a fixed latent batch is measured every 20 iterations;
 # the final share and FID[synthfaces-attributes] use `EVAL_SAMPLES` samples at temperature 0.7.
 
 # %%

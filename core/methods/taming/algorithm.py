@@ -59,7 +59,10 @@ class TamingConfig:
     Ablations of Table 2: `remember_loss=False` drops L_R, `forward_kl` / `reverse_kl` / `nll_term` drop one of
     its terms.
     `target_share` (debiasing, Sec. 4.2) picks the direction from the attribute's current share of generated
-    samples and stops once the share is within `share_tolerance` of the target.
+    samples and stops once the share is within `share_tolerance` of the target (or crosses it), judged every
+    `monitor_every` iterations on `monitor_samples` = 512 fixed latents: with 256, smile rebalancing toward 0.5
+    stopped at 0.496 on the monitor batch but measured 0.547 on 2,000 fresh samples (the monitor's standard error
+    is about 3 points at 256).
     """
 
     delta: float = 4.0
@@ -81,7 +84,7 @@ class TamingConfig:
     reverse_kl: bool = True
     nll_term: bool = True
     monitor_every: int = 20
-    monitor_samples: int = 256
+    monitor_samples: int = 512
     eval_samples: int = 1000
     temperature: float | None = None
     preview: int = 16
