@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from core.errors import Cancelled
-from core.models import load_bundle, load_model, save_bundle
+from core.models import ModelCard, load_bundle, load_model, save_bundle
+from core.models.registry import build
 from core.progress import CancelToken
 from core.zoo.registry import ZOO
 
-GANS = ["mnist-dcgan", "toy-gan", "mnist-acgan", "toy-acgan"]
+GANS = ["mnist-dcgan", "synthfaces-dcgan", "toy-gan", "mnist-acgan", "toy-acgan"]
 
 
 def _floors(name: str) -> dict[str, list]:
@@ -50,3 +51,11 @@ def test_shipped_gan_meets_its_floors_and_its_card(name):
     assert bundle.card.floor_failures(measured) == []
     for metric, value in bundle.card.metrics.items():
         assert measured[metric] == pytest.approx(value, rel=0.02, abs=0.01), metric
+
+
+def test_an_untrained_synthfaces_dcgan_fails_its_floors():
+    """The floors separate a trained G from noise: a freshly initialised dcgan32 misses FID and attribute shares."""
+    card = ModelCard(name="untrained", family="gan", architecture="dcgan32", hparams={"width": 8, "d_norm": "spectral"})
+    measured = ZOO["synthfaces-dcgan"].evaluate(build(card), n=2000)
+    card.floors = _floors("synthfaces-dcgan")
+    assert {failure.split()[0] for failure in card.floor_failures(measured)} == set(card.floors)

@@ -66,6 +66,13 @@ _ENTRIES = [
              "core.zoo.gans:train_mnist_dcgan", "core.zoo.gans:evaluate_mnist_dcgan",
              {"IS[mnist-lenet]": (">=", 7.5), "min_class_share": (">=", 0.05), "max_class_share": ("<=", 0.15)},
              needs=("mnist-lenet",)),
+    ZooEntry("synthfaces-dcgan", "gan", "synthfaces",
+             "Unconditional DCGAN on synthfaces 32x32, latent 128, label smoothing 0.9/0.1 (redaction paper, App. D); "
+             "redact attribute expressions such as `glasses & ~smile`.",
+             "core.zoo.gans:train_synthfaces_dcgan", "core.zoo.gans:evaluate_synthfaces_dcgan",
+             {"FID[synthfaces-attributes]": ("<=", 200.0), "max_attribute_share_gap": ("<=", 0.5),
+              "min_attribute_share_ratio": (">=", 0.3)},
+             needs=("synthfaces-attributes",)),
     ZooEntry("toy-gan", "gan", "gaussian2d", "FCGAN on the correlated 2-D Gaussian (influence paper).",
              "core.zoo.gans:train_toy_gan", "core.zoo.gans:evaluate_toy_gan",
              {"kde_loglik": (">=", -2.95), "mean_error": ("<=", 0.25), "cov_error": ("<=", 0.4)}),
