@@ -17,6 +17,7 @@ Losses (all discriminators return logits):
 from __future__ import annotations
 
 import copy
+import hashlib
 import time
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -27,9 +28,9 @@ from torch.nn import functional as F
 
 from core.data import load as load_data
 from core.device import resolve_device
-from core.metrics import class_shares, classifier_fid, inception_score, kde_log_likelihood
+from core.metrics import class_shares, fid_from_features, inception_score, kde_log_likelihood, metric_name
 import core.models.gans  # noqa: F401 - registers the GAN architectures used below
-from core.models.bundles import GANBundle, from_unit
+from core.models.bundles import ClassifierBundle, GANBundle, from_unit
 from core.models.card import ModelCard
 from core.models.registry import build
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
@@ -315,6 +316,24 @@ def train_synthfaces_dcgan(
                         on_epoch, evaluate_synthfaces_dcgan)
 
 
+_JUDGED_TRAIN: dict[tuple[str, str, str], tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _judged_train_split(judge: ClassifierBundle, dataset: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(feature-layer activations, predicted attribute shares) of `judge` on `dataset`'s train split, computed once
+    per process and judge weights (keyed by a hash of the weights, so a retrained judge is never served stale)."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(judge.net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    key = (dataset, judge.card.name, digest.hexdigest())
+    if key not in _JUDGED_TRAIN:
+        x = load_data(dataset, "train").x
+        _JUDGED_TRAIN.clear()  # one judged split at a time: 10,000 x 128 floats
+        _JUDGED_TRAIN[key] = (judge.features(x), (judge.logits(x) > 0).float().mean(0))
+    return _JUDGED_TRAIN[key]
+
+
 def evaluate_synthfaces_dcgan(bundle: GANBundle, device: str = "cpu", n: int = 10_000,
                               seed: int = 1) -> dict[str, float]:
     """FID on `synthfaces-attributes`' feature layer between n samples and the 10,000 train images, and the
@@ -331,12 +350,10 @@ def evaluate_synthfaces_dcgan(bundle: GANBundle, device: str = "cpu", n: int = 1
     from core.models.spec import load_model
 
     judge = load_model("synthfaces-attributes", device)
-    train = load_data("synthfaces", "train")
+    train_features, data_shares = _judged_train_split(judge, "synthfaces")
     x, _ = bundle.sample(n, seed=seed)
-    fid = classifier_fid(x, train.x, judge)
+    metrics = {metric_name("FID", judge): fid_from_features(judge.features(x), train_features)}
     sample_shares = (judge.logits(x) > 0).float().mean(0)
-    data_shares = (judge.logits(train.x) > 0).float().mean(0)
-    metrics = {fid.name: float(fid.value)}
     metrics.update({f"attribute_share[{a}]": float(v) for a, v in zip(judge.class_names, sample_shares)})
     metrics["max_attribute_share_gap"] = float((sample_shares - data_shares).abs().max())
     metrics["min_attribute_share_ratio"] = float((sample_shares / data_shares.clamp_min(1e-6)).min())
