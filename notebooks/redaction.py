@@ -52,7 +52,7 @@ EVAL_SAMPLES = 5000  # generated samples per invalidity / IS / FID measurement (
 FIRST_EPOCH_CHECKS = 4  # measurements inside the first epoch (where invalidity falls fastest)
 LAMBDAS = [0.8, 0.9, 0.95]  # Table XVIII
 TAUS = [0.3, 0.5, 0.7]  # Table VI
-DELETION_EPOCHS = 3  # retraining epochs of the deletion baseline (zoo recipe: 60, paper: 200)
+DELETION_EPOCHS = 8  # retraining epochs of the deletion baseline (zoo recipe: 60, paper: 200)
 LABEL_EPOCHS = 1  # data-based redaction epochs per label for label-level difficulty (App. G-B)
 DIFFICULTY_LABELS = list(range(10))  # labels whose redaction scores are compared
 TRAIN_SIZE = None  # None: the whole 4,000-image train split; an int: a stratified subset of that size (CI)
@@ -169,6 +169,11 @@ print(f"X: {len(ctx.data)} training images; Omega = {ctx.redaction_set.name}; ju
 for algorithm in ("data", "validity", "classifier"):
     omega = ctx.redaction_set.training_omega(ctx.data, algorithm, 0.5)
     print(f"  X ∩ Omega as the {algorithm}-based algorithm defines it: {int(omega.sum())} images")
+test = load(gan.card.data["dataset"], "test")
+for name, split in (("train", ctx.data), ("test", test)):  # the judge's own error sets a floor under invalidity
+    others = split.x[split.labels != 0]
+    wrong = int(ctx.redaction_set.invalid(others).sum())
+    print(f"the judge calls {wrong} of {len(others)} real non-zero {name} images a 0 ({wrong / len(others):.1e})")
 
 
 def run(algorithm: str, seed: int, context=None, **overrides):
@@ -290,8 +295,10 @@ invalidity_figure({f"lambda = {lam}": across_seeds(pd.concat(pd.DataFrame(lambda
 # (`deletion_job`): delete the training images with f < tau and **retrain from scratch by the zoo recipe for only
 # `DELETION_EPOCHS` epochs** (the recipe's full schedule is 60 epochs, about 5-15 minutes each retraining on this
 # machine; the paper retrains for 200). A few epochs from scratch make a worse GAN than the 60-epoch pre-trained
-# one, so the deletion column here measures an under-trained model; what the comparison can still show is whether
-# removing the ambiguous training images does anything against ambiguous *samples* (the paper: it does not).
+# one, the more so as the recipe keeps the moving average of G's weights (decay 0.995, about 200 steps of memory):
+# after a few epochs that average still carries much of the random initialisation. So the deletion column here
+# measures an under-trained model; what the comparison can still show is how many training images deletion can
+# remove at all, and whether removing them does anything against ambiguous *samples* (the paper: it does not).
 
 # %%
 t0 = time.perf_counter()
@@ -304,6 +311,8 @@ for tau in TAUS:
         d = deletion_job(gan, ctx_tau, "classifier", tau, seed, DELETION_EPOCHS, EVAL_SAMPLES)(NO_PROGRESS,
                                                                                               CancelToken()).metrics
         debias.append({"tau": tau, "method": "deletion", "seed": seed, **d})
+        if d["deleted"] == 0:
+            print(f"tau {tau}: no training image is ambiguous, so deletion deletes nothing and retrains on X itself")
         print(f"tau {tau}: {d['deleted']} ambiguous training images; redaction {m['invalidity_before']:.2e} -> "
               f"{m['invalidity_after']:.2e} ({m['seconds']:.0f} s), deletion -> {d['invalidity_after']:.2e} "
               f"({d['seconds']:.0f} s)", flush=True)
@@ -312,7 +321,8 @@ debias = pd.DataFrame(debias)
 table_6 = []
 for (tau, method), part in debias.groupby(["tau", "method"], sort=False):
     paper = PAPER_TABLE_VI[tau][method]
-    table_6.append({"tau": tau, "method": f"{method} ({int(part['epochs'].iloc[0])} ep)",
+    deleted = int(part["deleted"].iloc[0] if method == "deletion" else part["omega_train_size"].iloc[0])
+    table_6.append({"tau": tau, "method": f"{method} ({int(part['epochs'].iloc[0])} ep)", "|X ∩ Ω|": deleted,
                     "Inv ours": f"{part['invalidity_before'].mean():.2e} -> {part['invalidity_after'].mean():.2e}",
                     "Inv paper": f"{paper[0]:.2e} -> {paper[1]:.2e}",
                     "IS ours": f"{part['is_before'].mean():.2f} -> {part['is_after'].mean():.2f}",
@@ -350,7 +360,7 @@ show_images(zeros.x[pick], ncol=8, caption="Fig. 10: top row easiest to redact (
 # for the scores, not for invalidity), then the mean redaction score of the label's training images.
 
 # %%
-per_label, r2 = [], {}
+per_label, label_fits = [], {}
 for label in DIFFICULTY_LABELS:
     ctx_label = redaction_context(gan, f"label={label}", data=data, judges=ctx.judges)
     config = RedactionConfig(algorithm="data", epochs=LABEL_EPOCHS, eval_samples=500, first_epoch_checks=1)
@@ -358,13 +368,14 @@ for label in DIFFICULTY_LABELS:
     members = ctx_label.data.subset(ctx_label.redaction_set.training_omega(ctx_label.data, "data", 0.5))
     s = redaction_scores(gan, redacted, members.x, members.ids, members.labels)
     per_label.append(s)
-    r2[label] = linear_fit(s["d0"], s["rs"]).r2
-    print(f"label {label}: mean RS {s['rs'].mean():.3f}, R^2 {r2[label]:.2f}", flush=True)
+    label_fits[label] = linear_fit(s["d0"], s["rs"])
+    print(f"label {label}: mean RS {s['rs'].mean():.3f}, slope {label_fits[label].slope:.2f}, "
+          f"R^2 {label_fits[label].r2:.2f}", flush=True)
 SECTION_SECONDS["Fig. 4 / App. G"] = time.perf_counter() - t0
 difficulty = label_difficulty(pd.concat(per_label))
 print(f"hardest to redact (smallest mean RS) first: {difficulty['label'].tolist()} "
       f"(paper: label {PAPER_HARDEST_LABEL} hardest); R^2 per label: "
-      + ", ".join(f"{k}: {v:.2f}" for k, v in r2.items()))
+      + ", ".join(f"{k}: {v.r2:.2f}" for k, v in label_fits.items()))
 label_difficulty_figure(difficulty, title=f"Fig. 12: mean redaction score per label ({LABEL_EPOCHS}-epoch runs)")
 
 # %% [markdown]
@@ -379,4 +390,64 @@ print(f"redaction notebook done in {total:.0f} s (EPOCHS={EPOCHS}, SEEDS={SEEDS}
 # %% [markdown]
 # ## Where and why our numbers differ from the paper's
 #
-# (Written for the committed run at the default size; the CI run at a tiny size prints other numbers.)
+# Written for the committed run at the default size (the runs are deterministic for a given size and thread
+# count on the CPU; the CI run at a tiny size prints other numbers).
+#
+# **Fig. 1** is reproduced exactly: refitting without the 9 samples in Omega still puts 5.4% of the mass on Omega
+# (the data: 13.4%), the redaction target none.
+#
+# **The pre-trained model.** Our `mnist-dcgan` generates a 0 10.1% of the time (paper: 11%) with IS[mnist-lenet]
+# 8.08 (paper: IS 7.82 on its own classifier). The GAN (60 epochs on 4,000 images, width 32, spectral norm, EMA
+# generator) and the judge differ from the paper's, so IS levels are not comparable in absolute terms, only
+# changes are.
+#
+# **Table XVII (one epoch) is the like-for-like comparison**, the paper's setting at the paper's epoch count:
+# ours 3.3 / 4.9 / 5.5 x 1e-3 (data / validity / classifier) against the paper's 4.7 / 5.6 / 3.9 x 1e-3. Same
+# magnitude: a 20-30x drop inside one epoch in both. The paper's ordering (classifier-based best on MNIST) is not
+# reproduced; the differences are within two standard errors either way. Note that our epoch is 56 minibatches
+# (3,600 non-zero images), the paper's about 840 (54,000): the drop is fast in steps, not only in epochs.
+#
+# **Table I** is after 2 epochs instead of 8: 1.9 / 1.6 / 4.8 x 1e-3 against 8.0 / 6.4 / 4 x 1e-5. Three reasons,
+# in decreasing weight: (1) fewer steps: 112 minibatches here against about 6,700 in the paper's 8 MNIST epochs;
+# `bench/redaction.py` runs 8 epochs (450 steps) and reaches 1.0 / 1.0 / 2.2 x 1e-3, so on our GAN invalidity
+# keeps falling slowly but stays far above the paper's; (2) resolution: one invalid sample in 5,000 is 2e-4, so
+# the paper's 6e-5 would read as 0 or 1 sample here (Table I's precision needs `EVAL_SAMPLES=50000`); (3) the judge
+# itself: mnist-lenet calls 1 of the 3,600 real non-zero training images a 0 (2.8e-4), a floor under any
+# generator's invalidity that the paper's classifier (trained on 60k images) sets lower. The classifier-based
+# algorithm has the widest spread (seed 2 ends at 9.2e-3, having risen again in epoch 2): GAN fine-tuning is not
+# monotone, and with 3 seeds instead of 5 a standard error is itself rough. IS after redaction falls by about 0.6
+# in both (ours 8.08 -> 7.42-7.50, the paper's 7.82 -> 7.19-7.20): one of ten classes disappears and, as the
+# paper says, the IS after redaction is not comparable with the pre-trained one.
+#
+# **Table XVIII** reproduces the direction of the trade-off with one seed: invalidity 2.6 / 2.8 / 5.8 x 1e-3 for
+# lambda 0.8 / 0.9 / 0.95 (paper: 0.6 / 0.8 / 7.2 x 1e-4) and the best IS at 0.95 (7.50; paper 7.24), but our IS is
+# not monotone in lambda (7.37 / 7.28 / 7.50) where the paper's is (7.15 / 7.18 / 7.24); the gaps are within the
+# seed-to-seed spread of Table I (about 0.1).
+#
+# **Table VI.** Our GAN generates fewer ambiguous samples than the paper's at tau 0.3 (1 in 5,000, against
+# 8.19e-4), so tau 0.3 has nothing to measure at this sample size. At tau 0.7 redaction reproduces the paper's
+# de-biasing: invalidity 1.11e-1 -> 9.0e-2 (paper 1.35e-1 -> 1.22e-1), IS 8.05 -> 8.19 (paper 7.82 -> 7.95) and
+# FID[mnist-lenet] 12.0 -> 9.8. At tau 0.5 our 2-epoch, one-seed run does not improve (1.30e-2 -> 1.54e-2, IS 8.05
+# -> 8.00; paper 2.07e-2 -> 1.70e-2, 7.82 -> 7.92). The deletion baseline can delete 0 / 2 / 23 of 4,000 training
+# images at tau 0.3 / 0.5 / 0.7: the ambiguous samples are the model's own bias, not the data's (the paper makes
+# the same point for CIFAR-10, Table VII), so a full-length retraining is, up to its seed, the pre-trained model
+# again and cannot remove them. Our deletion column retrains for only 8 epochs and measures that shortfall, not
+# deletion: IS 2.9-3.3, FID near 600 and invalidity 9.4e-2 / 4.3e-1 / 5.5e-1, an under-trained GAN that
+# generates far more ambiguous samples than the pre-trained one. The paper's 200-epoch deletion leaves invalidity
+# where it was (1.14e-3, 2.17e-2, 1.32e-1); a 60-epoch retraining here (`DELETION_EPOCHS=60`, about 3 x 15 minutes
+# on this machine) is the run that would test that claim on our GAN.
+#
+# **Fig. 4 and App. G.** The slope of RS on D0 is positive for label 0 (on-manifold zeros are easier to redact), as
+# in the paper, and so it is for every label (0.30 to 1.27 in the 1-epoch runs), but the fit is weaker:
+# R^2 = 0.08 after the 2-epoch run of Table I and 0.27 after the 1-epoch run
+# of the label-level section, against 0.41. Our RS values spread more (from -0.07 to 0.46; the paper's from 0.24 to
+# 0.34): with 56 steps per epoch our D has moved less uniformly than after 8 long epochs. Label-level difficulty:
+# 8, 3 and 9 are the hardest labels here; the paper finds 9 hardest, and its Table XIX has 9 and 8 as the two
+# labels with the highest invalidity after redaction, so the hard end agrees. R^2 ranges from 0.04 (label 6) to
+# 0.60 (label 4) across labels; the R^2 distributions of the paper's Fig. 4(c) (MNIST and CIFAR-100 labels) also
+# spread over roughly 0 to 0.8.
+#
+# **Cost.** Redaction is the cheap side: on this machine 8 epochs of redaction take 12-21% of the time of the
+# 60-epoch retraining (`bench/redaction.py`: 123 / 173 / 209 s against 1,013 s, one thread, shared cores), and the
+# retrained model still generates zeros (8.4e-3 after deleting them, against 1.0e-3 after data-based redaction):
+# deletion is not redaction, on MNIST as in the paper's Fig. 1 and Table III.
