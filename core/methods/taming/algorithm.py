@@ -45,7 +45,13 @@ class TamingConfig:
       identity 17 (20 images): 1e-4 brings the forget images' mean distance to ~0 in ~250 iterations but their
       spread (max |d|) only to ~0.3-0.4 sigma_R by 460; 2e-4 reaches eq. 10 at iteration 343 with QD on D_R 0.001,
       on D_R^id 0.006, on D'_F 0.14 and BPD on D_R +0.18%; 5e-4 jolts the remember distribution in its first
-      steps (KL 0.8, remember mu_R +3.6% after 20 iterations).
+      steps (KL 0.8, remember mu_R +3.6% after 20 iterations). Not every person reaches eq. 10 by the cap:
+      identity 101 (base q 0.56 on D_F, against 0.18 for identity 17) comes to max |d| ~ 0.45 sigma_R by
+      iteration 160 and then jitters between 0.3 and 0.7 until iteration 800 (its QDs are already what the paper
+      reports: D_F 0.60, D'_F 0.42, D_R 0.000, D_R^id 0.006); alpha 0.75 or 0.9, and halving the learning rate
+      down to 2.5e-5 once the mean distance is within 1 sigma_R, did not close that spread within 500 iterations.
+      Near the threshold eq. 9's pull (a sigmoid of the squared bits/dim gap, ~0.03 per bit/dim per image) is
+      weak against the remember terms, so the last 0.3 sigma_R of spread between a person's images is slow.
     - `remember_batch` = 32 and `stats_size` = 512: a normal fit (mean, std) to 8 NLLs is too noisy for the KL
       terms on a small model, and 512 images give sigma_R to about 3% while costing a quarter of 1024's time.
     - `forget_batch` = 32: every forget image at once when there are fewer (one identity has 20), a random
