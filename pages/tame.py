@@ -119,7 +119,7 @@ def settings_form(bundle) -> tuple[TamingConfig, str, str, int]:
                           direction="forget" if direction == "target" else direction, target_share=target,
                           **ABLATIONS[ablation])
     if len(bundle.data_shape) == 1:  # a 2-D toy: bigger batches cost nothing
-        config.remember_batch, config.forget_batch = 64, 64
+        config.remember_batch, config.forget_batch = 128, 128
     return config, remember.strip() or "train", ablation, int(seed)
 
 
