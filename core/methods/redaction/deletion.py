@@ -26,10 +26,9 @@ from core.zoo.lookup import entry_for
 #: zoo recipe -> (its recipe object, the fit function that trains a fresh bundle on any tensor x)
 RECIPES: dict[str, tuple[Callable[[], Any], Callable[..., float]]] = {
     "core.zoo.gans:train_mnist_dcgan": (zoo_gans.DCGANRecipe, zoo_gans.fit_dcgan),
+    "core.zoo.gans:train_synthfaces_dcgan": (lambda: zoo_gans.SYNTHFACES_DCGAN, zoo_gans.fit_dcgan),
     "core.zoo.gans:train_toy_gan": (zoo_gans.ToyGANRecipe, zoo_gans.fit_toy_gan),
 }
-if hasattr(zoo_gans, "SYNTHFACES_DCGAN"):
-    RECIPES["core.zoo.gans:train_synthfaces_dcgan"] = (lambda: zoo_gans.SYNTHFACES_DCGAN, zoo_gans.fit_dcgan)
 
 
 def zoo_recipe(gan: GANBundle) -> tuple[str, Any, Callable[..., float]]:
