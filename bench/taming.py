@@ -79,7 +79,8 @@ def main() -> None:
     for ident in args.identities:
         m = run(flow, f"identity={ident}", TamingConfig(), judges)
         rows.append(m)
-        print(f"identity {ident}: {m['iterations']} iterations, reached={m['reached_threshold']}, "
+        print(f"identity {ident}: {m['iterations']} iterations, reached={m['reached_threshold']} (final max |d| "
+              f"{m['forget_distance_max_abs_after']:.2f} sigma_R; q on D_F before {m['q_forget_before']:.3f}), "
               f"{m['seconds']:.1f} s ({m['iterations_per_second']:.2f} it/s); QD D_F {m['qd_forget']:.3f}, "
               f"D'_F {m['qd_holdout']:.3f}, D_R {m['qd_remember']:.4f}, D_R^id {m['qd_identities']:.4f}, "
               f"D_R^NN {m['qd_neighbours']:.4f}; BPD D_R {m['bpd_remember_before']:.4f} -> "
