@@ -87,3 +87,13 @@ def test_run_watch_compare_and_keep_on_the_toy(app_test):
     assert at.get("download_button")  # keep the redacted model
     at.tabs  # noqa: B018 - the scores tab renders with the run (a scatter of X ∩ Ω's redaction scores)
     assert any("slope" in (chart.proto.spec or "") for chart in at.get("plotly_chart"))
+
+
+def test_an_attribute_expression_on_the_face_gan(app_test):
+    at = _redact_page(pick_zoo(app_test().run(), "synthfaces-dcgan"))
+    assert at.pills(key="redact_kinds").value == ["Attribute expression"]  # no label classifier for faces
+    assert at.text_input(key="redact_attr").value == "glasses & ~smile"
+    assert any("training samples fall in Ω" in c.value for c in at.caption)
+    assert "--forget 'attr=glasses & ~smile'" in at.code[0].value
+    at.text_input(key="redact_attr").set_value("wings").run()
+    assert any("unknown attribute" in e.value for e in at.error)  # a message, not a traceback
