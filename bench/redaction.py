@@ -29,8 +29,8 @@ shared machine have 3-8x outliers); the per-repeat rows are printed too. Torch u
                                         [--threads 1] [--algorithms data validity classifier] [--no-deletion]
 
 `make bench` runs it with no arguments: the full measurement (8 redaction epochs, 60-epoch retraining). Measured
-here: 1,775 s (30 min) on 2 cores shared with other jobs (3 x 3-5 min of redaction, 17 min of retraining); on an
-idle machine it is shorter. `--deletion-epochs 20` cuts it to about 15 minutes, with the ratio labelled so.
+here: 895 s (15 min; 1.2-1.6 min per redaction, 8.6 min of retraining) on 2 shared cores, and 1,775 s (30 min)
+when the redaction notebook ran at the same time. `--deletion-epochs 20` shortens it, with the ratio labelled so.
 """
 
 from __future__ import annotations
