@@ -201,6 +201,7 @@ def test_deletion_baseline_retrains_from_scratch_without_the_set(toy):
     x_retain = data.x[data.x[:, 0] <= 2]
     model, seconds = retrain_without(gan, x_retain, seed=0, epochs=2)
     assert seconds > 0 and model.card.training["epochs"] == 2 and model.card.training["size"] == len(x_retain)
+    assert model.card.training["generator_ema"] is None  # toy-gan's recipe keeps no average
     assert model.card.architecture == gan.card.architecture
     assert not torch.equal(model.generator.state_dict()["net.0.weight"], gan.generator.state_dict()["net.0.weight"])
     ctx = redaction_context(gan, _half_plane(), data=data)
@@ -210,6 +211,15 @@ def test_deletion_baseline_retrains_from_scratch_without_the_set(toy):
 
 
 # --------------------------------------------------------------------------------------- scores and Fig. 1
+
+
+def test_a_shortened_retrain_averages_g_over_a_horizon_it_can_reach():
+    from core.methods.redaction.deletion import _short_average
+    from core.zoo.gans import DCGANRecipe
+
+    short = _short_average(DCGANRecipe(epochs=2), 3600)  # 2 x 56 generator steps
+    assert short.ema == pytest.approx(1 - 10 / 112)
+    assert _short_average(DCGANRecipe(), 3600).ema == 0.995  # the full 60-epoch run keeps the zoo's average
 
 
 def test_linear_fit_recovers_a_line():
@@ -253,6 +263,8 @@ def test_parse_redaction_spec_builds_unions_and_kinds():
     assert int(chosen.sum()) == int((ctx.data.ids <= 9).sum())
     assert picked.invalid(ctx.data.x[chosen]).all()  # a training sample's nearest neighbour is itself
     assert ambiguity_set is not None and parse_redaction_spec("ambiguity", ctx.data, ctx.judges).classifier
+    with pytest.raises(LetheError, match="--tau"):
+        parse_redaction_spec("ambiguity=0.3", ctx.data, ctx.judges, tau=0.5)
     with pytest.raises(EmptySelection):
         parse_redaction_spec("  ", ctx.data, ctx.judges)
 

@@ -41,6 +41,19 @@ def zoo_recipe(gan: GANBundle) -> tuple[str, Any, Callable[..., float]]:
     return entry.recipe, make(), fit
 
 
+def _short_average(recipe: Any, n: int) -> Any:
+    """A recipe whose moving average of G (if any) forgets its random start within a shortened run.
+
+    The zoo's averaged G (decay 0.995, started from the initial weights) needs about a thousand steps to leave the
+    initialisation behind; a retrain of a few epochs would hand back an almost untrained G. The decay is lowered
+    so that its horizon 1 / (1 - decay) is at most a tenth of the run's generator steps."""
+    decay = getattr(recipe, "ema", 0.0)
+    if not decay:
+        return recipe
+    steps = max(1, recipe.epochs * (n // recipe.batch_size) * getattr(recipe, "k_g", 1))
+    return replace(recipe, ema=min(decay, max(0.0, 1.0 - 10.0 / steps)))
+
+
 def retrain_without(
     gan: GANBundle,
     x_retain: torch.Tensor,
@@ -56,6 +69,7 @@ def retrain_without(
         if epochs < 1:
             raise LetheError("the deletion baseline needs at least 1 epoch.", "Pass epochs >= 1 or leave it unset.")
         recipe = replace(recipe, epochs=epochs)
+        recipe = _short_average(recipe, len(x_retain))
     if len(x_retain) < getattr(recipe, "batch_size", 1):
         raise EmptySelection(f"only {len(x_retain)} samples remain after deletion.", "Delete fewer samples.")
     card = copy.deepcopy(gan.card)
@@ -66,7 +80,8 @@ def retrain_without(
     fit(model, x_retain, recipe, seed, progress, cancel or CancelToken())
     seconds = time.perf_counter() - start
     card.training = {"method": "deletion baseline (retrain from scratch)", "recipe": recipe_path,
-                     "epochs": recipe.epochs, "size": len(x_retain), "seed": seed, "seconds": round(seconds, 3)}
+                     "epochs": recipe.epochs, "size": len(x_retain), "seed": seed, "seconds": round(seconds, 3),
+                     "generator_ema": getattr(recipe, "ema", None)}
     card.description = (f"{gan.card.name}'s architecture retrained from scratch by {recipe_path} on {len(x_retain)} "
                         f"training samples, {recipe.epochs} epochs (data-deletion baseline).")
     return model.eval(), seconds

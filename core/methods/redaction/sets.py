@@ -314,7 +314,8 @@ def from_selection(selection: Selection, data: ImageData, judges: Judges, name: 
 def parse_redaction_spec(spec: str, data: ImageData, judges: Judges, tau: float = 0.5) -> RedactionSet:
     """Parse `--forget`: parts joined by ` + ` are redacted together (their union). A part is a forget-set spec
     (`label=0`, `label=0,1`, `ids=1,5-9`, `identity=17`, `attr=glasses & ~smile`, `saved=NAME`), `boundary` or
-    `boundary=MARGIN` (boundary artifacts), or `ambiguity` (label ambiguity at the classifier threshold tau)."""
+    `boundary=MARGIN` (boundary artifacts), or `ambiguity` (label ambiguity at the classifier threshold tau, the
+    same tau the classifier-based algorithm uses)."""
     parts = [p.strip() for p in spec.split(" + ") if p.strip()]
     if not parts:
         raise EmptySelection("the forget spec is empty.", "Pass e.g. --forget label=0 or --forget boundary=1.")
@@ -325,7 +326,10 @@ def parse_redaction_spec(spec: str, data: ImageData, judges: Judges, tau: float 
         if key == "boundary":
             sets.append(boundary_set(data, int(value) if value.strip() else 1))
         elif key == "ambiguity":
-            sets.append(ambiguity_set(judges.need("labels", "label ambiguity"), float(value) if value else tau))
+            if value.strip() and float(value) != tau:  # one tau: Omega = {f < tau} must be what invalidity measures
+                raise LetheError(f"ambiguity={value} disagrees with the classifier threshold tau = {tau:g}.",
+                                 "Set the threshold once, with --tau (the page's τ), and write just 'ambiguity'.")
+            sets.append(ambiguity_set(judges.need("labels", "label ambiguity"), tau))
         elif key == "saved":
             sets.append(from_selection(load_selection(value.strip()), data, judges, f"forget set {value.strip()}"))
         else:
