@@ -8,6 +8,7 @@ every page is saved under artifacts/screenshots/ (git ignores artifacts/).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
@@ -32,6 +34,30 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (`make test` installs it)"),
 ]
+
+
+@contextlib.contextmanager
+def browser(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """(context, page) of a headless Debian Chromium with a fresh profile under `tmp_path`, closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1440, "height": 1000},
+        )
+        try:
+            yield context, context.pages[0] if context.pages else context.new_page()
+        finally:
+            context.close()
+
+
+def set_number(page, label: str, value) -> None:
+    """Type `value` into the number input labelled `label` and wait for the rerun."""
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    _wait_idle(page)
 
 
 def _free_port() -> int:
@@ -139,93 +165,83 @@ def _lasso(page, chart) -> None:
 
 
 def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_path):
-    from playwright.sync_api import sync_playwright
+    with browser(tmp_path) as (context, page):
+        page.goto(app_url)
+        _wait_idle(page)
+        page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+        _assert_clean(page, "overview")
+        _shot(page, "01-overview")
 
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 1000},
+        _pick(page, "Zoo model", _image_model())
+        _goto(page, "Explore")
+        page.wait_for_selector('[data-testid="stImage"]')
+        page.get_by_role("button", name="Re-sample").click()
+        _wait_idle(page)
+        _assert_clean(page, "explore")
+        _shot(page, "02-explore")
+        page.get_by_role("tab", name="Model card").click()
+        _shot(page, "03-explore-card")
+
+        _goto(page, "Data & forget sets")
+        page.locator('[data-testid="stCheckbox"]', has_text="forget").first.wait_for()  # the model's MNIST gallery
+        assert _forget_set_size(page) == 0
+        page.locator('[data-testid="stCheckbox"]', has_text="forget").first.click()  # under the first image
+        _wait_idle(page)
+        assert _forget_set_size(page) == 1
+        _shot(page, "04-data-gallery")
+        page.locator('[data-testid="stButtonGroup"] button', has_text="Embedding").click()
+        _wait_idle(page)
+        chart = page.locator('[data-testid="stPlotlyChart"]').first
+        chart.wait_for()
+        _lasso(page, chart)
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
+                   .some(m => /Forget set size/.test(m.innerText) &&
+                              parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) > 1)""",
+            timeout=60_000,
         )
-        page = context.pages[0] if context.pages else context.new_page()
-        try:
-            page.goto(app_url)
-            _wait_idle(page)
-            page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
-            _assert_clean(page, "overview")
-            _shot(page, "01-overview")
+        _wait_idle(page)
+        page.get_by_label("Name").fill("e2e-picks")
+        page.get_by_role("button", name="Save forget set").click()
+        _wait_idle(page)
+        page.wait_for_selector("text=Saved forget sets")
+        _assert_clean(page, "data")
+        _shot(page, "05-data-embedding")
 
-            _pick(page, "Zoo model", _image_model())
-            _goto(page, "Explore")
-            page.wait_for_selector('[data-testid="stImage"]')
-            page.get_by_role("button", name="Re-sample").click()
-            _wait_idle(page)
-            _assert_clean(page, "explore")
-            _shot(page, "02-explore")
-            page.get_by_role("tab", name="Model card").click()
-            _shot(page, "03-explore-card")
+        _goto(page, "Runs")
+        _pick(page, "Recipe of", "toy-gan")  # reports two losses every epoch
+        page.get_by_text("Smoke (a few steps)").click()  # the full recipe: long enough to watch and cancel
+        _wait_idle(page)
+        page.get_by_role("button", name=re.compile(r"^Train ")).click()
+        page.get_by_role("button", name="Cancel run").first.wait_for(timeout=60_000)
+        page.wait_for_function(  # the live view redraws by itself as epochs report
+            """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
+                   .some(p => /step [1-9]/.test(p.innerText))""", timeout=120_000)
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the live loss curve
+        _shot(page, "06-runs-live")
+        page.get_by_role("button", name="Cancel run").first.click()
+        page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for(timeout=90_000)
+        _wait_idle(page)
+        _assert_clean(page, "runs")
+        _shot(page, "07-runs-cancelled")
 
-            _goto(page, "Data & forget sets")
-            page.locator('[data-testid="stCheckbox"]', has_text="forget").first.wait_for()  # the model's MNIST gallery
-            assert _forget_set_size(page) == 0
-            page.locator('[data-testid="stCheckbox"]', has_text="forget").first.click()  # under the first image
-            _wait_idle(page)
-            assert _forget_set_size(page) == 1
-            _shot(page, "04-data-gallery")
-            page.locator('[data-testid="stButtonGroup"] button', has_text="Embedding").click()
-            _wait_idle(page)
-            chart = page.locator('[data-testid="stPlotlyChart"]').first
-            chart.wait_for()
-            _lasso(page, chart)
-            page.wait_for_function(
-                """() => [...document.querySelectorAll('[data-testid="stMetric"]')]
-                       .some(m => /Forget set size/.test(m.innerText) &&
-                                  parseInt(m.querySelector('[data-testid="stMetricValue"]').innerText.replace(/,/g, '')) > 1)""",
-                timeout=60_000,
-            )
-            _wait_idle(page)
-            page.get_by_label("Name").fill("e2e-picks")
-            page.get_by_role("button", name="Save forget set").click()
-            _wait_idle(page)
-            page.wait_for_selector("text=Saved forget sets")
-            _assert_clean(page, "data")
-            _shot(page, "05-data-embedding")
+        # Close the browser tab; a new visit (straight to /runs) still finds the run with its events.
+        page.close()
+        page = context.new_page()
+        page.goto(f"{app_url}/runs")
+        _wait_idle(page)
+        page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for()
+        assert page.get_by_role("button", name="Events (.csv)").count() == 1
+        _assert_clean(page, "runs after reopening")
 
-            _goto(page, "Runs")
-            _pick(page, "Recipe of", "toy-gan")  # reports two losses every epoch
-            page.get_by_text("Smoke (a few steps)").click()  # the full recipe: long enough to watch and cancel
-            _wait_idle(page)
-            page.get_by_role("button", name=re.compile(r"^Train ")).click()
-            page.get_by_role("button", name="Cancel run").first.wait_for(timeout=60_000)
-            page.wait_for_function(  # the live view redraws by itself as epochs report
-                """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
-                       .some(p => /step [1-9]/.test(p.innerText))""", timeout=120_000)
-            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=30_000)  # the live loss curve
-            _shot(page, "06-runs-live")
-            page.get_by_role("button", name="Cancel run").first.click()
-            page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for(timeout=90_000)
-            _wait_idle(page)
-            _assert_clean(page, "runs")
-            _shot(page, "07-runs-cancelled")
-
-            # Close the browser tab; a new visit (straight to /runs) still finds the run with its events.
-            page.close()
-            page = context.new_page()
-            page.goto(f"{app_url}/runs")
-            _wait_idle(page)
-            page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for()
-            assert page.get_by_role("button", name="Events (.csv)").count() == 1
-            _assert_clean(page, "runs after reopening")
-
-            # Upload a model as a zip in the sidebar and explore it.
-            archive = tmp_path / "my-model.zip"
-            archive.write_bytes(zip_model(zoo_folder("mnist-lenet")))
-            page.locator('[data-testid="stSidebar"]').get_by_text("Upload", exact=True).click()
-            _wait_idle(page)
-            page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(archive))
-            page.locator('[data-testid="stSidebar"]', has_text="trained on mnist").wait_for(timeout=60_000)
-            _goto(page, "Explore")
-            page.get_by_role("heading", name="Explore · mnist-lenet").wait_for()
-            _assert_clean(page, "explore an uploaded model")
-            _shot(page, "08-explore-uploaded")
-        finally:
-            context.close()
+        # Upload a model as a zip in the sidebar and explore it.
+        archive = tmp_path / "my-model.zip"
+        archive.write_bytes(zip_model(zoo_folder("mnist-lenet")))
+        page.locator('[data-testid="stSidebar"]').get_by_text("Upload", exact=True).click()
+        _wait_idle(page)
+        page.locator('[data-testid="stSidebar"] input[type="file"]').set_input_files(str(archive))
+        page.locator('[data-testid="stSidebar"]', has_text="trained on mnist").wait_for(timeout=60_000)
+        _goto(page, "Explore")
+        page.get_by_role("heading", name="Explore · mnist-lenet").wait_for()
+        _assert_clean(page, "explore an uploaded model")
+        _shot(page, "08-explore-uploaded")

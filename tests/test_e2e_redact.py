@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from test_e2e_app import CHROMIUM, CHROMIUM_ARGS, _assert_clean, _goto, _shot, _wait_idle, app_url  # noqa: F401
+from test_e2e_app import CHROMIUM, _assert_clean, _goto, _shot, _wait_idle, app_url, browser, set_number  # noqa: F401
 
 pytestmark = [
     pytest.mark.e2e,
@@ -16,52 +16,35 @@ pytestmark = [
 ]
 
 
-def _set_number(page, label: str, value: int) -> None:
-    box = page.get_by_label(label, exact=True)
-    box.fill(str(value))
-    box.press("Enter")
-    _wait_idle(page)
-
-
 def test_a_person_redacts_a_digit_and_watches_it_vanish(app_url, tmp_path):  # noqa: F811 - the fixture
-    from playwright.sync_api import sync_playwright
+    with browser(tmp_path) as (context, page):
+        page.goto(app_url)
+        _wait_idle(page)
+        _goto(page, "Redact")  # the default model is mnist-dcgan; the default set is label 0
+        page.get_by_role("heading", name="Redact", exact=True).wait_for()
+        page.wait_for_selector('[data-testid="stImage"]', timeout=120_000)  # pre-trained zeros
+        _assert_clean(page, "redact")
+        _shot(page, "09-redact-setup")
 
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1440, "height": 1000},
-        )
-        page = context.pages[0] if context.pages else context.new_page()
-        try:
-            page.goto(app_url)
-            _wait_idle(page)
-            _goto(page, "Redact")  # the default model is mnist-dcgan; the default set is label 0
-            page.get_by_role("heading", name="Redact", exact=True).wait_for()
-            page.wait_for_selector('[data-testid="stImage"]', timeout=120_000)  # pre-trained zeros
-            _assert_clean(page, "redact")
-            _shot(page, "09-redact-setup")
+        set_number(page, "Epochs", 1)
+        page.get_by_text("More hyperparameters").click()
+        set_number(page, "Samples per measurement", 2000)
+        set_number(page, "Batch size", 256)  # 15 steps: a short run to watch, on a shared CI machine
+        page.get_by_role("button", name="Run redaction").click()
+        page.wait_for_function(  # the live view redraws by itself as checkpoints report
+            """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
+                   .some(p => /step [1-9]/.test(p.innerText))""", timeout=180_000)
+        page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
+        _assert_clean(page, "redact live")
+        _shot(page, "10-redact-live")
 
-            _set_number(page, "Epochs", 1)
-            page.get_by_text("More hyperparameters").click()
-            _set_number(page, "Samples per measurement", 2000)
-            _set_number(page, "Batch size", 256)  # 15 steps: a short run to watch, on a shared CI machine
-            page.get_by_role("button", name="Run redaction").click()
-            page.wait_for_function(  # the live view redraws by itself as checkpoints report
-                """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
-                       .some(p => /step [1-9]/.test(p.innerText))""", timeout=180_000)
-            page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
-            _assert_clean(page, "redact live")
-            _shot(page, "10-redact-live")
+        page.get_by_role("button", name="Download the redacted model (.zip)").wait_for(timeout=600_000)
+        _wait_idle(page)
+        assert page.locator('[data-testid="stMarkdownContainer"]', has_text="succeeded").count() >= 1
+        _assert_clean(page, "redact finished")
+        _shot(page, "11-redact-finished")
 
-            page.get_by_role("button", name="Download the redacted model (.zip)").wait_for(timeout=600_000)
-            _wait_idle(page)
-            assert page.locator('[data-testid="stMarkdownContainer"]', has_text="succeeded").count() >= 1
-            _assert_clean(page, "redact finished")
-            _shot(page, "11-redact-finished")
-
-            page.get_by_role("tab", name="Redaction scores").click()
-            page.wait_for_timeout(500)
-            _assert_clean(page, "redaction scores")
-            _shot(page, "12-redact-scores")
-        finally:
-            context.close()
+        page.get_by_role("tab", name="Redaction scores").click()
+        page.wait_for_timeout(500)
+        _assert_clean(page, "redaction scores")
+        _shot(page, "12-redact-scores")
