@@ -79,6 +79,28 @@ class DCGANGenerator28(nn.Module):
         return self.deconv(h)
 
 
+def _build_discriminator(d: nn.Module, channels: int, width: int, norm: str, fc_width: int, convs: int,
+                         side: int) -> None:
+    """Give `d` DCGAN's discriminator: `convs` stride-2 convolutions (widths w, 2w, 4w, ...) with LeakyReLU(0.2),
+    batch norm after all but the first (or spectral norm on every layer), an optional FC layer, a linear logit
+    (`d.features`, `d.logit`). Layers are appended in one fixed order, so state-dict keys do not change."""
+    if norm not in ("batch", "spectral"):
+        raise ValueError(f"norm must be 'batch' or 'spectral', got {norm!r}")
+    sn = norm == "spectral"
+    layers: list[nn.Module] = [_maybe_sn(nn.Conv2d(channels, width, 4, 2, 1), sn), nn.LeakyReLU(0.2, True)]
+    for k in range(1, convs):
+        c_in, c_out = width * 2 ** (k - 1), width * 2**k
+        layers += [_maybe_sn(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=sn), sn),
+                   nn.Identity() if sn else nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+    d.features = nn.Sequential(*layers, nn.Flatten())
+    flat = width * 2 ** (convs - 1) * side * side
+    if fc_width:
+        d.features.extend([_maybe_sn(nn.Linear(flat, fc_width), sn), nn.LeakyReLU(0.2, True)])
+    d.logit = _maybe_sn(nn.Linear(fc_width or flat, 1), sn)
+    if not sn:
+        _init_dcgan(d)
+
+
 class DCGANDiscriminator28(nn.Module):
     """image (N, channels, 28, 28) in [-1, 1] -> real/fake logit (N, 1).
 
@@ -89,22 +111,7 @@ class DCGANDiscriminator28(nn.Module):
 
     def __init__(self, width: int = 64, channels: int = 1, norm: str = "batch", fc_width: int = 0) -> None:
         super().__init__()
-        if norm not in ("batch", "spectral"):
-            raise ValueError(f"norm must be 'batch' or 'spectral', got {norm!r}")
-        sn = norm == "spectral"
-        self.features = nn.Sequential(
-            _maybe_sn(nn.Conv2d(channels, width, 4, 2, 1), sn),
-            nn.LeakyReLU(0.2, True),
-            _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=sn), sn),
-            nn.Identity() if sn else nn.BatchNorm2d(2 * width),
-            nn.LeakyReLU(0.2, True),
-            nn.Flatten(),
-        )
-        if fc_width:
-            self.features.extend([_maybe_sn(nn.Linear(2 * width * 7 * 7, fc_width), sn), nn.LeakyReLU(0.2, True)])
-        self.logit = _maybe_sn(nn.Linear(fc_width or 2 * width * 7 * 7, 1), sn)
-        if not sn:
-            _init_dcgan(self)
+        _build_discriminator(self, channels, width, norm, fc_width, convs=2, side=7)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(self.features(x))
@@ -157,25 +164,7 @@ class DCGANDiscriminator32(nn.Module):
 
     def __init__(self, width: int = 64, channels: int = 3, norm: str = "batch", fc_width: int = 0) -> None:
         super().__init__()
-        if norm not in ("batch", "spectral"):
-            raise ValueError(f"norm must be 'batch' or 'spectral', got {norm!r}")
-        sn = norm == "spectral"
-        self.features = nn.Sequential(
-            _maybe_sn(nn.Conv2d(channels, width, 4, 2, 1), sn),
-            nn.LeakyReLU(0.2, True),
-            _maybe_sn(nn.Conv2d(width, 2 * width, 4, 2, 1, bias=sn), sn),
-            nn.Identity() if sn else nn.BatchNorm2d(2 * width),
-            nn.LeakyReLU(0.2, True),
-            _maybe_sn(nn.Conv2d(2 * width, 4 * width, 4, 2, 1, bias=sn), sn),
-            nn.Identity() if sn else nn.BatchNorm2d(4 * width),
-            nn.LeakyReLU(0.2, True),
-            nn.Flatten(),
-        )
-        if fc_width:
-            self.features.extend([_maybe_sn(nn.Linear(4 * width * 4 * 4, fc_width), sn), nn.LeakyReLU(0.2, True)])
-        self.logit = _maybe_sn(nn.Linear(fc_width or 4 * width * 4 * 4, 1), sn)
-        if not sn:
-            _init_dcgan(self)
+        _build_discriminator(self, channels, width, norm, fc_width, convs=3, side=4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logit(self.features(x))
