@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from core.data.base import ImageData
 from core.errors import EmptySelection, LetheError, NonFiniteError
-from core.methods.redaction.measure import Meter, film_grid, film_latents
+from core.methods.redaction.measure import Meter, film_latents
 from core.methods.redaction.sets import ALGORITHMS, RedactionSet
 from core.models.bundles import ClassifierBundle, GANBundle, from_unit
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn

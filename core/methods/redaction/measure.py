@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from core.metrics import binomial_stderr, frechet_distance, gaussian_stats, inception_score, metric_name
@@ -89,8 +88,3 @@ def film_latents(gan: GANBundle, redaction_set: RedactionSet, size: int, seed: i
         order = torch.cat([order, rest])
     return z[order[:size]]
 
-
-def film_grid(columns: list[np.ndarray]) -> np.ndarray:
-    """Film columns (each film_size x C x H x W) as one batch in row-major order: row = latent, column = checkpoint."""
-    stacked = np.stack(columns, axis=1)  # film_size x checkpoints x C x H x W
-    return stacked.reshape(-1, *stacked.shape[2:])
