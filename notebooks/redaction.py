@@ -433,7 +433,10 @@ print(f"redaction notebook done in {total:.0f} s (EPOCHS={EPOCHS}, SEEDS={SEEDS}
 # the same point for CIFAR-10, Table VII), so a full-length retraining is, up to its seed, the pre-trained model
 # again and cannot remove them. Our deletion column retrains for only 8 epochs and measures that shortfall, not
 # deletion: IS 2.9-3.3, FID near 600 and invalidity 9.4e-2 / 4.3e-1 / 5.5e-1, an under-trained GAN that
-# generates far more ambiguous samples than the pre-trained one. The paper's 200-epoch deletion leaves invalidity
+# generates far more ambiguous samples than the pre-trained one. (These outputs were computed before
+# `retrain_without` learned to shorten the moving average of G for shortened retrains; with the zoo's 0.995 decay
+# an 8-epoch retrain hands back a G still close to its random start, so part of that shortfall was the average's.
+# The next execution of this notebook measures the corrected baseline.) The paper's 200-epoch deletion leaves invalidity
 # where it was (1.14e-3, 2.17e-2, 1.32e-1); a 60-epoch retraining here (`DELETION_EPOCHS=60`, about 3 x 15 minutes
 # on this machine) is the run that would test that claim on our GAN.
 #
