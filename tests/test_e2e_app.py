@@ -231,6 +231,8 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
         page.goto(f"{app_url}/runs")
         _wait_idle(page)
         page.locator('[data-testid="stMarkdownContainer"]', has_text="cancelled").first.wait_for()
+        _wait_idle(page)  # the status line draws before the downloads below it
+        page.get_by_role("button", name="Events (.csv)").first.wait_for(timeout=30_000)
         assert page.get_by_role("button", name="Events (.csv)").count() == 1
         _assert_clean(page, "runs after reopening")
 
