@@ -293,30 +293,27 @@ def _hp(card: ModelCard, defaults: dict) -> dict:
     return hp
 
 
-@register("dcgan28")
-def build_dcgan28(card: ModelCard) -> GANBundle:
-    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 1, "d_norm": "batch", "fc_width": 0})
-    card.data_shape = [hp["channels"], 28, 28]
+def _dcgan_bundle(card: ModelCard, size: int, channels: int, generator: type, discriminator: type) -> GANBundle:
+    """A DCGAN bundle of `size` x `size` images from the card's hyperparameters (defaults filled in)."""
+    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": channels, "d_norm": "batch", "fc_width": 0})
+    card.data_shape = [hp["channels"], size, size]
     return GANBundle(
         card=card,
-        generator=DCGANGenerator28(hp["latent_dim"], hp["width"], hp["channels"], hp["fc_width"]),
-        discriminator=DCGANDiscriminator28(hp["width"], hp["channels"], hp["d_norm"], hp["fc_width"]),
+        generator=generator(hp["latent_dim"], hp["width"], hp["channels"], hp["fc_width"]),
+        discriminator=discriminator(hp["width"], hp["channels"], hp["d_norm"], hp["fc_width"]),
         latent_dim=hp["latent_dim"],
         pixel_range=(-1.0, 1.0),
     )
+
+
+@register("dcgan28")
+def build_dcgan28(card: ModelCard) -> GANBundle:
+    return _dcgan_bundle(card, 28, 1, DCGANGenerator28, DCGANDiscriminator28)
 
 
 @register("dcgan32")
 def build_dcgan32(card: ModelCard) -> GANBundle:
-    hp = _hp(card, {"latent_dim": 128, "width": 64, "channels": 3, "d_norm": "batch", "fc_width": 0})
-    card.data_shape = [hp["channels"], 32, 32]
-    return GANBundle(
-        card=card,
-        generator=DCGANGenerator32(hp["latent_dim"], hp["width"], hp["channels"], hp["fc_width"]),
-        discriminator=DCGANDiscriminator32(hp["width"], hp["channels"], hp["d_norm"], hp["fc_width"]),
-        latent_dim=hp["latent_dim"],
-        pixel_range=(-1.0, 1.0),
-    )
+    return _dcgan_bundle(card, 32, 3, DCGANGenerator32, DCGANDiscriminator32)
 
 
 @register("fcgan")
