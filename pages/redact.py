@@ -15,8 +15,8 @@ import streamlit as st
 import torch
 
 from core.data.selection import list_selections, load_selection
-from core.methods.redaction import (ALGORITHMS, RedactionConfig, dataset_judges, deletion_job, redaction_context,
-                                    redaction_job)
+from core.methods.redaction import (ALGORITHMS, RedactionConfig, RedactionContext, dataset_judges, deletion_job,
+                                    redaction_context, redaction_job)
 from core.methods.redaction.measure import film_latents
 from core.methods.redaction.reports import checkpoint_history, is_redaction, run_film, run_label, run_scores
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit
@@ -27,8 +27,8 @@ from core.runs import RunRecord
 from core.viz.images import image_grid
 from core.viz.redaction import (film_figure, invalidity_figure, label_difficulty_figure, losses_figure,
                                 metric_figure, redaction_score_figure)
-from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pixel_scale, require_app_shell,
-                           run_store, runner)
+from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pixel_scale, pretrained,
+                           require_app_shell, run_store, runner)
 from pages._forget_set import forget_ids
 
 require_app_shell()
@@ -135,15 +135,20 @@ def _command(spec: str, forget: str, config: RedactionConfig, seed: int, deletio
     return " ".join(words + ["--seed", str(seed), "--json"])
 
 
+@st.cache_resource(show_spinner="Building the redaction set...", max_entries=8)
+def context_for(spec: str, forget: str, device: str, tau: float) -> RedactionContext:
+    """The redaction context of a spec, built once per (model, set, tau): a nearest-neighbour set embeds the
+    whole training split, which should not happen on every rerun of the page. Read-only, shared with jobs."""
+    gan = pretrained(spec, device)
+    data_name = model_dataset(gan)
+    return redaction_context(gan, forget, tau, data=dataset(data_name, "train"), judges=judges_for(data_name, device))
+
+
 @st.cache_data(show_spinner="Finding pre-trained samples inside the redaction set...", max_entries=16)
 def invalid_examples(spec: str, forget: str, device: str, tau: float) -> np.ndarray:
     """Up to 16 pre-trained samples in Omega: what the redaction film will follow."""
-    from pages._common import pretrained
-
     gan = pretrained(spec, device)
-    ctx = redaction_context(gan, forget, tau, data=dataset(model_dataset(gan), "train"),
-                            judges=judges_for(model_dataset(gan), device))
-    z = film_latents(gan, ctx.redaction_set, 16, seed=2)
+    z = film_latents(gan, context_for(spec, forget, device, tau).redaction_set, 16, seed=2)
     with torch.no_grad():
         return gan.generate(z).cpu().numpy()
 
@@ -159,7 +164,7 @@ def start_panel(gan: GANBundle, spec: str) -> None:
         if not forget:
             st.warning("Pick at least one set to redact.", icon=":material/warning:")
             return
-        ctx = redaction_context(gan, forget, config.tau, data=data, judges=judges)
+        ctx = context_for(spec, forget, device_name(), config.tau)
         members = ctx.redaction_set.training_omega(data, config.algorithm, config.tau)
         st.caption(f"**Ω** = {ctx.redaction_set.name} · {int(members.sum()):,} of {len(data):,} training samples fall "
                    f"in Ω as the {config.algorithm}-based algorithm defines it; the rest are real data.")
