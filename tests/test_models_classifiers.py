@@ -65,3 +65,17 @@ def test_save_and_load_round_trip_keeps_predictions_names_and_kind(tmp_path):
     assert reloaded.kind == "attributes"
     y = torch.rand(3, 3, 32, 32)
     assert torch.allclose(reloaded.logits(y), attrs.logits(y), atol=2e-2)
+
+
+@pytest.mark.parametrize("card", [
+    ModelCard(name="digits", family="classifier", architecture="lenet5", data_shape=[1, 28, 28], hparams={}),
+    _attribute_card(),
+    ModelCard(name="ids", family="classifier", architecture="small-cnn", data_shape=[3, 32, 32],
+              hparams={"num_outputs": 5, "width": 8, "feature_dim": 16, "normalized_head": True, "kind": "embedding"}),
+], ids=["lenet5", "small-cnn", "small-cnn-cosine"])
+def test_one_pass_gives_the_same_logits_and_features_as_two(card):
+    bundle = (build_lenet5 if card.architecture == "lenet5" else build_small_cnn)(card)
+    x = torch.rand(7, *card.data_shape)
+    logits, features = bundle.logits_and_features(x, batch_size=3)
+    assert torch.allclose(logits, bundle.logits(x), atol=1e-6)
+    assert torch.allclose(features, bundle.features(x), atol=1e-6)

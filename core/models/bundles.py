@@ -276,6 +276,17 @@ class ClassifierBundle(Bundle):
             [self.net.features(x[i : i + batch_size].to(self.device)).cpu() for i in range(0, len(x), batch_size)]
         )
 
+    @torch.no_grad()
+    def logits_and_features(self, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, features) of x from one pass through the network (IS and FID of the same samples), on the CPU."""
+        self.eval()
+        logits, feats = [], []
+        for i in range(0, len(x), batch_size):
+            h = self.net.features(x[i : i + batch_size].to(self.device))
+            logits.append(self.net.head_logits(h).cpu())
+            feats.append(h.cpu())
+        return torch.cat(logits), torch.cat(feats)
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Class indices ("labels"/"embedding") or a boolean N x A attribute matrix ("attributes")."""
         logits = self.logits(x)

@@ -60,8 +60,12 @@ class LeNet5(nn.Module):
         _check_input(x, self.in_channels, self.image_size, "LeNet5")
         return self.fc(self.conv(x))
 
+    def head_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits from `features(x)` (forward = head_logits(features(x)))."""
+        return self.head(h)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head_logits(self.features(x))
 
 
 class SmallCNN(nn.Module):
@@ -101,11 +105,14 @@ class SmallCNN(nn.Module):
         _check_input(x, self.in_channels, self.image_size, "SmallCNN")
         return self.embed(self.conv(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x)
+    def head_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits from `features(x)` (forward = head_logits(features(x)))."""
         if self.normalized_head:
             return self.scale * F.normalize(h, dim=1) @ F.normalize(self.head.weight, dim=1).T
         return self.head(F.relu(h))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head_logits(self.features(x))
 
 
 def _class_names(card: ModelCard, n: int) -> tuple[str, ...]:

@@ -54,8 +54,9 @@ class Meter:
                 cancel.raise_if_set()
             invalid += int(self.redaction_set.invalid(x).sum())
             if self.judge is not None:
-                logits.append(self.judge.logits(x))
-                feats.append(self.judge.features(x))
+                batch_logits, batch_feats = self.judge.logits_and_features(x)
+                logits.append(batch_logits)
+                feats.append(batch_feats)
         p = invalid / self.n
         out = {"invalidity": p, "invalidity_se": binomial_stderr(p, self.n)}
         if self.quality_names is not None and logits:
