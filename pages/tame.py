@@ -30,8 +30,8 @@ require_app_shell()
 TARGETS = ("Identity", "Attribute", "Label", "Picked images", "Saved forget set")
 DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise (raise it)",
               "target": "Target share (debias)"}
-LIVE_CURVES = ("distance_max_abs", "distance_mean", "within_epsilon", "kl_forward", "kl_reverse", "remember_bpd",
-               "share")
+LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "distance_mean", "within_epsilon", "kl_forward",
+               "kl_reverse", "remember_bpd", "share")
 
 
 def _use_flow(name: str) -> None:
@@ -158,7 +158,10 @@ def live_panel(run: RunRecord) -> None:
     m = st.columns(4)
     if "distance_max_abs" in metrics:
         m[0].metric("max |d| (σ_R)", f"{metrics['distance_max_abs']:.2f}",
-                    help=f"eq. 10: the run stops when every forget image is within ε = {epsilon} σ_R of the threshold")
+                    help=f"eq. 10: the run stops when every forget image is within ε = {epsilon} σ_R of the "
+                         "threshold. "
+                         "This tile is the training batch's estimate (one antithetic dequantization pair per image); "
+                         "the stop is judged on 8 pairs with fresh μ_R, σ_R (distance_checked_max_abs below).")
         m[1].metric("within ε", f"{metrics.get('within_epsilon', 0):.0%}")
     if "kl_reverse" in metrics:
         m[2].metric("KL fwd + rev", f"{metrics['kl_forward'] + metrics['kl_reverse']:.4f}")
@@ -269,7 +272,8 @@ def compare_panel(runs: list[RunRecord]) -> None:
         st.plotly_chart(share_figure(frames), key="tame_compare_shares", width="stretch")
     history = pd.concat([run_history(r).assign(run=r.id[-6:]) for r in runs], ignore_index=True)
     if not history.empty:
-        st.plotly_chart(curves_figure(history, ["distance_max_abs"], title="max |d| to the threshold (σ_R)"),
+        st.plotly_chart(curves_figure(history, ["distance_max_abs", "distance_checked_max_abs"],
+                                      title="max |d| to the threshold (σ_R): training batch and eq. 10's check"),
                         key="tame_compare_curves", width="stretch")
 
 

@@ -140,6 +140,8 @@ def test_forgetting_the_centre_mode_of_ring5_lowers_the_centre_density(toy, toy_
     live = [e.metrics for e in events if e.metrics]
     assert {"distance_max_abs", "kl_forward", "kl_reverse", "remember_bpd", "mu_R", "sigma_R"} <= set(live[1])
     assert any("share" in e for e in live[1:])
+    checks = [e["distance_checked_max_abs"] for e in live if "distance_checked_max_abs" in e]
+    assert len(checks) >= FAST["max_iterations"] // 10 - 1  # eq. 10 is judged at every refresh of mu_R, sigma_R
     toy_fig = result.figures["toy"]
     assert np.array(toy_fig["density_before"]["log_prob"]).shape == (120, 120)
     assert json.dumps(result.figures["nlls"])  # the histogram data is JSON for the run store

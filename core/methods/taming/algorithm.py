@@ -324,17 +324,20 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
         not one noisy draw (see `TamingConfig.check_pairs`). Called at every refresh of mu_R, sigma_R and whenever
         the training batch's own estimate passes eq. 10; mu_R, sigma_R are then up to refresh_every - 1 updates
         old, and a few updates move them enough on a small model for a stale threshold to stop too early."""
-        nonlocal mu_r, sigma_r
+        nonlocal mu_r, sigma_r, checked
         if stats_age:
             mu_r, sigma_r = refresh()
         nll = expected_nlls_bpd(tamed, x_f, config.check_pairs, seed + it)
         _finite_or_raise(nll, "forget images", f"the model being tamed (iteration {it})")
-        return losses.reached(losses.signed_distance(nll, mu_r, sigma_r, config.delta, direction), config.epsilon)
+        d_check = losses.signed_distance(nll, mu_r, sigma_r, config.delta, direction)
+        checked = float(d_check.abs().max())
+        return losses.reached(d_check, config.epsilon)
 
-    reached, stop_reason, it, share = False, "max_iterations", 0, share0
+    reached, stop_reason, it, share, checked = False, "max_iterations", 0, share0, None
     mu_r, sigma_r = mu_b, sigma_b
     for it in range(1, config.max_iterations + 1):
         cancel.raise_if_set()
+        checked = None  # max |d| of this iteration's eq. 10 check, if one ran
         stats_age = (it - 1) % config.refresh_every
         if stats_age == 0 and it > 1:  # Alg. 1 line 4, every `refresh_every` iterations
             mu_r, sigma_r = refresh()
@@ -376,6 +379,8 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
         metrics.update(loss=float(loss.detach()), **parts, mu_R=mu_r, sigma_R=sigma_r,
                        threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
                        **_distance_metrics(d.detach(), config.epsilon))
+        if checked is not None:
+            metrics["distance_checked_max_abs"] = checked
         monitor = it % config.monitor_every == 0
         if monitor and judges.share is not None:
             share = judges.share.share(samples_from(tamed, latents))
