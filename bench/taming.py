@@ -112,7 +112,8 @@ def main() -> None:
         print(f"attribute {args.attribute}: share {m['share_before']:.3f} -> {m['share_after']:.3f} "
               f"(ratio {m['share_after'] / max(m['share_before'], 1e-9):.2f}, target <= 0.5) in "
               f"{m['iterations']} iterations ({m['stop_reason']}), {m['seconds']:.1f} s; {m['fid_judge']} "
-              f"{m['fid_before']:.2f} -> {m['fid_after']:.2f} ({m['fid_change']:+.1%}, target <= +10%); "
+              f"{m['fid_before']:.2f} -> {m['fid_after']:.2f} ({m['fid_change']:+.1%} against D_R, target <= +10%; "
+              f"{m['fid_all_change']:+.1%} against D_R and D_F together); "
               f"BPD D_R {m['bpd_remember_change']:+.2%}", flush=True)
 
     if args.rebalance:
@@ -127,7 +128,7 @@ def main() -> None:
 
     cols = ["spec", "direction", "iterations", "reached_threshold", "stop_reason", "seconds", "iterations_per_second",
             "qd_forget", "qd_holdout", "qd_remember", "qd_identities", "qd_neighbours", "bpd_remember_change",
-            "fid_change", "share_before", "share_after", "taming_over_epoch"]
+            "fid_change", "fid_all_change", "share_before", "share_after", "taming_over_epoch"]
     table = pd.DataFrame(rows)
     print(table[[c for c in cols if c in table]].to_string(index=False))
     if epoch:

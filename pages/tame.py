@@ -220,8 +220,11 @@ def result_panel(run: RunRecord) -> None:
         cols[3].metric("BPD on D_R", f"{m['bpd_remember_after']:.3f}", f"{m['bpd_remember_change']:+.2%}",
                        delta_color="inverse")
     if m.get("fid_after") is not None:
+        against_all = (f"; against D_R and D_F together (the data as it was) {m['fid_all_before']:.2f} -> "
+                       f"{m['fid_all_after']:.2f}") if m.get("fid_all_after") is not None else ""
         cols[4].metric(m.get("fid_judge", "FID"), f"{m['fid_after']:.2f}", f"{m['fid_change']:+.1%}",
-                       delta_color="inverse")
+                       delta_color="inverse", help=f"generated samples against D_R, before {m['fid_before']:.2f}"
+                                                   f"{against_all}")
     elif m.get("share_after") is not None:
         cols[4].metric("share", f"{m['share_after']:.1%}", f"{m['share_after'] - m['share_before']:+.1%}")
     st.dataframe(quantile_table(m), hide_index=True, width="stretch")

@@ -207,6 +207,18 @@ def test_forgetting_one_synthfaces_image_reaches_eq_10_on_its_expected_nll():
     assert _same(before, _weights(flow))
 
 
+def test_attribute_taming_reports_fid_against_the_remember_set_and_against_the_data_as_it_was():
+    flow = load_model("synthfaces-flow", "cpu")
+    sets, judges = prepare(flow, "attr=glasses", seed=0, eval_size=100, heldout_identities=2)
+    m = tame(flow, sets, TamingConfig(max_iterations=2, stats_size=64, eval_samples=200, monitor_samples=64,
+                                      preview=0), judges=judges).metrics
+    assert m["fid_judge"] == "FID[synthfaces-attributes]"
+    for key in ("fid", "fid_all"):
+        before, after = m[f"{key}_before"], m[f"{key}_after"]
+        assert before > 0 and m[f"{key}_change"] == pytest.approx(after / before - 1)
+    assert m["fid_all_before"] != m["fid_before"]  # D_R lacks every glasses face; the data as it was does not
+
+
 # ------------------------------------------------------------------------------------------- bad inputs
 
 
