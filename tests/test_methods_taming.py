@@ -203,7 +203,7 @@ def test_forgetting_one_synthfaces_image_reaches_eq_10_on_its_expected_nll():
              judges=judges).metrics
     assert m["reached_threshold"] and m["stop_reason"] == "threshold" and m["iterations"] < 200
     assert m["qd_forget"] > 0 and abs(m["qd_remember"]) < 0.02
-    assert m["forget_distance_max_abs_after"] < 0.5  # against the evaluation's own remember sample
+    assert m["forget_distance_max_abs_after"] < 0.25  # eq. 10's 0.15, re-measured with fresh dequantization noise
     assert _same(before, _weights(flow))
 
 

@@ -402,7 +402,8 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     tamed.card.training = {**dict(tamed.card.training or {}), "taming": {
         **asdict(config), "direction": direction, "iterations": it, "reached_threshold": reached, "seed": seed}}
 
-    metrics, figures = evaluate(base, tamed, sets, config, seed, judges, direction)
+    stop_stats = {"base": (mu_b, sigma_b), "tamed": refresh()}
+    metrics, figures = evaluate(base, tamed, sets, config, seed, judges, direction, stop_stats)
     metrics.update(iterations=it, reached_threshold=reached, stop_reason=stop_reason, seconds=round(seconds, 3),
                    iterations_per_second=round(it / seconds, 3) if seconds > 0 else None, direction=direction,
                    delta=config.delta, lr=config.lr, seconds_total=round(time.perf_counter() - start, 3))
@@ -430,8 +431,12 @@ _METRIC_KEY = {"forget": "forget", "holdout": "holdout", "remember_eval": "remem
 
 @torch.no_grad()
 def evaluate(base: FlowBundle, tamed: FlowBundle, sets: TamingSets, config: TamingConfig, seed: int,
-             judges: Judges, direction: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Before/after measurements: q (eq. 14) and QD (eq. 15) per set, BPD on D_R, FID, normality, shares."""
+             judges: Judges, direction: str,
+             stop_stats: dict[str, tuple[float, float]] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Before/after measurements: q (eq. 14) and QD (eq. 15) per set, BPD on D_R, FID, normality, shares.
+
+    `stop_stats` ({"base": (mu, sigma), "tamed": ...}) are the remember statistics the stopping rule used, so the
+    reported forget distances are eq. 10 as the run judged it; without them the evaluation's reference is used."""
     metrics: dict[str, Any] = {}
     nll: dict[str, dict[str, list[float]]] = {"base": {}, "tamed": {}}
     stats: dict[str, tuple[float, float]] = {}
@@ -466,13 +471,13 @@ def evaluate(base: FlowBundle, tamed: FlowBundle, sets: TamingSets, config: Tami
         if len(sets.forget) <= config.forget_batch:  # eq. 10 on expected NLLs, as the stopping rule judges it
             model = base if label == "base" else tamed
             f_values = expected_nlls_bpd(model, sets.forget, config.check_pairs, seed + 7).numpy()
-        mu, sigma = stats[label]
+        mu, sigma = (stop_stats or stats)[label]
         d = (f_values - losses.threshold(mu, sigma, config.delta, direction)) / sigma
         metrics[f"forget_distance_max_abs_{suffix}"] = float(np.nanmax(np.abs(d)))
         test = normality_test(np.asarray(nll[label]["reference"]))
         metrics[f"normality_p_{suffix}"] = test.p_value
         metrics["normality_test"] = test.test_name
-        metrics[f"mu_R_{suffix}"], metrics[f"sigma_R_{suffix}"] = mu, sigma
+        metrics[f"mu_R_{suffix}"], metrics[f"sigma_R_{suffix}"] = stats[label]
     if metrics["bpd_remember_before"]:
         metrics["bpd_remember_change"] = (metrics["bpd_remember_after"] / metrics["bpd_remember_before"]) - 1
     metrics["q_threshold"] = float(1 - _phi(config.delta))  # eq. 13: 1 - Phi(delta), ~3.2e-5 at delta = 4
