@@ -30,8 +30,9 @@ require_app_shell()
 TARGETS = ("Identity", "Attribute", "Label", "Picked images", "Saved forget set")
 DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise (raise it)",
               "target": "Target share (debias)"}
-LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "distance_mean", "within_epsilon", "kl_forward",
-               "kl_reverse", "remember_bpd", "share")
+# Two live charts, so each has one scale and a one-row legend: eq. 10's distances, and what the remember loss keeps.
+DISTANCE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "distance_mean", "within_epsilon")
+REMEMBER_CURVES = ("kl_forward", "kl_reverse", "remember_bpd", "share")
 
 
 def _use_flow(name: str) -> None:
@@ -173,10 +174,13 @@ def live_panel(run: RunRecord) -> None:
         right.image(image_grid(np.concatenate([first[:8], last[:8]]), ncol=8, scale=2),
                     caption="same latents: base (top), latest tamed (bottom)")
     history = run_history(run)
-    history = history[history["metric"].isin(LIVE_CURVES)]
-    if not history.empty:
-        st.plotly_chart(curves_figure(history, [c for c in LIVE_CURVES if c in set(history["metric"])]),
-                        key=f"tame_live_curves_{run.id}", width="stretch")
+    charts = ((DISTANCE_CURVES, "Distances to the threshold (σ_R) and the share within ε"),
+              (REMEMBER_CURVES, "Remember KLs, remember BPD and attribute share"))
+    for names, title in charts:
+        part = history[history["metric"].isin(names)]
+        if not part.empty:
+            st.plotly_chart(curves_figure(part, [c for c in names if c in set(part["metric"])], title=title),
+                            key=f"tame_live_{names[0]}_{run.id}", width="stretch")
 
 
 @st.fragment(run_every=1.0)

@@ -300,6 +300,15 @@ def test_figures_flag_non_finite_nlls_and_draw_each_models_threshold():
     assert "D_F (1 non-finite!)" in names
     thresholds = [s.x0 for s in fig.layout.shapes if s.line.dash == "dash"]
     assert thresholds == pytest.approx([1.4, 1.4])
+    # A remember sample is a histogram; a person's few images are a rug of one tick per image under the axis.
+    many = np.random.default_rng(0).normal(1.0, 0.1, 400).tolist()
+    fig = nll_histogram_figure({**data, "nll": {"base": {"remember_eval": many, "forget": [1.2, 1.3, 1.25]}}})
+    kinds = {t.name: t.type for t in fig.data}
+    assert kinds == {"D_R": "bar", "D_F": "scatter"}
+    bars = next(t for t in fig.data if t.name == "D_R")
+    assert float(np.sum(bars.y) * bars.width) == pytest.approx(1.0)  # a density over shared bins
+    rug = next(t for t in fig.data if t.name == "D_F")
+    assert list(rug.x) == [1.2, 1.3, 1.25] and max(rug.y) < 0
     live = live_nll_figure({"mu_R": 1.0, "sigma_R": 0.1, "distance_min": -2, "distance_mean": -1,
                             "distance_max": 0}, 4.0)
     assert any(t.name == "D_F NLL range" for t in live.data)

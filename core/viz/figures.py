@@ -25,10 +25,20 @@ def _np(values: torch.Tensor | np.ndarray | Sequence) -> np.ndarray:
 
 
 def _layout(fig: go.Figure, title: str = "", height: int | None = None) -> go.Figure:
+    # The legend sits in a row above the plot, under the title: below the plot it collided with the x-axis title
+    # (Streamlit's chart theme draws a legend placed below the axis inside the plot instead).
     fig.update_layout(
         title=title or None, template="plotly_white", height=height,
-        margin=dict(l=10, r=10, t=40 if title else 10, b=10), legend=dict(orientation="h", y=-0.12),
+        margin=dict(l=10, r=10, t=(40 if title else 10) + 28, b=10),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"),
     )
+    return fig
+
+
+def legend_right(fig: go.Figure) -> go.Figure:
+    """A vertical legend right of the plot, for figures whose subplot titles occupy the row above the plots."""
+    fig.update_layout(legend=dict(orientation="v", x=1.01, xanchor="left", y=1, yanchor="top"),
+                      margin=dict(t=40 if fig.layout.title.text else 10))
     return fig
 
 

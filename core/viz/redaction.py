@@ -26,8 +26,8 @@ from core.viz.images import image_grid, png_bytes
 
 
 def _legend(fig: go.Figure, entries: int) -> go.Figure:
-    """A legend above the plot (below it, it collides with the x-axis title), only when there is a choice."""
-    fig.update_layout(showlegend=entries > 1, legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    """The legend (above the plot, as `_layout` puts it) only when there is a choice."""
+    fig.update_layout(showlegend=entries > 1)
     return fig
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.viz.figures import PALETTE, _layout
+from core.viz.figures import PALETTE, _layout, legend_right
 
 SET_LABELS = {"reference": "D_R (reference)", "remember_eval": "D_R", "forget": "D_F", "holdout": "D'_F",
               "identities": "D_R^id", "neighbours": "D_R^NN"}
@@ -34,10 +34,14 @@ def _finite(values: Sequence[float]) -> tuple[np.ndarray, int]:
     return arr[ok], int((~ok).sum())
 
 
+RUG_BELOW = 50  # sets with fewer NLLs than this are drawn as a rug of ticks, not a histogram
+
+
 def nll_histogram_figure(data: Mapping[str, Any], sets: Sequence[str] = ("remember_eval", "forget", "holdout"),
                          title: str = "") -> go.Figure:
     """Histograms of NLLs (bits/dim) per set, base model on the left and tamed model on the right, with the
-    threshold mu_R + delta sigma_R (dashed) and mu_R (dotted) of each model. `data` is a run's `nlls` figure:
+    threshold mu_R + delta sigma_R (dashed) and mu_R (dotted) of each model. Sets of fewer than RUG_BELOW images
+    (a person's D_F and D'_F) are drawn as rugs below the axis. `data` is a run's `nlls` figure:
     {"nll": {"base": {set: [...]}, "tamed": {...}}, "stats": {"base": {"mu", "sigma"}, ...}, "delta", ...}."""
     models = [m for m in ("base", "tamed") if m in data.get("nll", {})]
     fig = make_subplots(rows=1, cols=len(models), shared_yaxes=False, horizontal_spacing=0.06,
@@ -45,15 +49,24 @@ def nll_histogram_figure(data: Mapping[str, Any], sets: Sequence[str] = ("rememb
     sign = -1.0 if data.get("direction") == "emphasize" else 1.0
     delta = float(data.get("delta", 4.0))
     for col, model in enumerate(models, start=1):
-        for key in sets:
-            values = data["nll"][model].get(key)
-            if values is None:
-                continue
-            finite, bad = _finite(values)
+        present = {key: _finite(data["nll"][model][key]) for key in sets if data["nll"][model].get(key) is not None}
+        pooled = np.concatenate([finite for finite, _ in present.values()] + [np.zeros(0)])
+        edges = np.histogram_bin_edges(pooled, bins=50) if len(pooled) else np.linspace(0, 1, 51)
+        height = max([np.histogram(f, edges, density=True)[0].max() for f, _ in present.values()
+                      if len(f) >= RUG_BELOW] + [1.0])
+        rugs = 0
+        for key, (finite, bad) in present.items():
             name = SET_LABELS.get(key, key) + (f" ({bad} non-finite!)" if bad else "")
-            fig.add_trace(go.Histogram(
-                x=finite, name=name, legendgroup=key, showlegend=col == 1, opacity=0.6, histnorm="probability density",
-                marker_color=SET_COLOURS.get(key, PALETTE[5]), nbinsx=40), row=1, col=col)
+            style = dict(name=name, legendgroup=key, showlegend=col == 1, marker_color=SET_COLOURS.get(key, PALETTE[5]))
+            if len(finite) >= RUG_BELOW:  # one shared set of bins per model, so the densities compare
+                density, _ = np.histogram(finite, edges, density=True)
+                fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=density, width=edges[1] - edges[0],
+                                     opacity=0.6, **style), row=1, col=col)
+            else:  # a few images (one person): a rug of ticks under the axis, one per image, not a spiky density
+                rugs += 1
+                fig.add_trace(go.Scatter(x=finite, y=np.full(len(finite), -0.08 * height * rugs), mode="markers",
+                                         marker_symbol="line-ns-open", marker_size=14, marker_line_width=2,
+                                         **style), row=1, col=col)
         stats = data.get("stats", {}).get(model)
         if stats:
             t = stats["mu"] + sign * delta * stats["sigma"]
@@ -63,7 +76,7 @@ def nll_histogram_figure(data: Mapping[str, Any], sets: Sequence[str] = ("rememb
             fig.add_vline(x=stats["mu"], line_dash="dot", line_color="#888888", row=1, col=col)
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title_text=f"NLL ({data.get('unit', 'bits/dim')}, lower = more likely)")
-    return _layout(fig, title or "NLL histograms with the forgetting threshold", height=380)
+    return legend_right(_layout(fig, title or "NLL histograms with the forgetting threshold", height=380))
 
 
 def live_nll_figure(metrics: Mapping[str, float], delta: float, direction: str = "forget", title: str = "") -> go.Figure:
@@ -126,7 +139,8 @@ def toy_figure(data: Mapping[str, Any], title: str = "") -> go.Figure:
                                  showlegend=col == 1 or True), row=1, col=col)
     fig.update_xaxes(range=[min(data["density_before"]["x"]), max(data["density_before"]["x"])])
     fig.update_yaxes(range=[min(data["density_before"]["y"]), max(data["density_before"]["y"])], scaleanchor="x")
-    return _layout(fig, title or "Density and samples from the same latents, before and after", height=420)
+    return legend_right(_layout(fig, title or "Density and samples from the same latents, before and after",
+                                height=420))
 
 
 def quantile_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
