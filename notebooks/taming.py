@@ -259,5 +259,8 @@ print(f"whole notebook: {time.perf_counter() - started:.0f} s")
 # Measured at the defaults: dark hair, under-represented in samples (9% of 2,000 samples at T = 0.7 against 46%
 # of the training faces), is emphasised and its share doubles to 17.6% within the 800-iteration cap, short of the
 # 30% target (FID -3.6%); emphasising a set that large (4,600 faces, a random batch of 32 per iteration) moves
-# the share slowly, and a longer run or a higher learning rate would go further. Pushing an over-represented
-# attribute down to a target stops on time: `bench/taming.py` rebalances smile toward 0.5 (see its output).
+# the share slowly. A higher learning rate does not help: at 5e-4 the share first dips to 2% and is back at 10%
+# after 400 iterations. Part of the gap is the judge: `synthfaces-attributes` was trained on clean renders and
+# finds dark hair in 46% of the training faces but in only 9% of the blurry samples, so shares measured on
+# samples are the classifier's reading of them. Pushing an over-represented attribute down to a target stops on
+# time: `bench/taming.py` rebalances smile toward 0.5 (see its output).
