@@ -136,16 +136,23 @@ def to_bpd(flow: FlowBundle, nll: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _bpd_in_batches(flow: FlowBundle, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Per-row NLL in bits/dim (CPU float64) of inputs already on the flow's continuous scale (dequantized)."""
+    out = [to_bpd(flow, -flow.log_prob(x[i:i + batch_size].to(flow.device))).double().cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+
+
+@torch.no_grad()
 def nlls_bpd(flow: FlowBundle, x: torch.Tensor, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
     """Per-image NLL in bits/dim (CPU float64), dequantized with `seed`; non-finite values are kept (not raised),
     so a caller can flag them in a histogram and stop with a clear message."""
     gen = torch.Generator().manual_seed(seed)
     flow.eval()
-    out = []
-    for start in range(0, len(x), batch_size):
-        batch = flow.dequantize(x[start:start + batch_size].cpu(), generator=gen).to(flow.device)
-        out.append(to_bpd(flow, -flow.log_prob(batch)).double().cpu())
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.float64)
+    # Dequantized batch by batch (not all at once) so a seed gives the same noise it always has.
+    batches = (flow.dequantize(x[i:i + batch_size].cpu(), generator=gen) for i in range(0, len(x), batch_size))
+    return torch.cat([_bpd_in_batches(flow, b, batch_size) for b in batches] or
+                     [torch.zeros(0, dtype=torch.float64)])
 
 
 @torch.no_grad()
@@ -158,9 +165,7 @@ def expected_nlls_bpd(flow: FlowBundle, x: torch.Tensor, pairs: int, seed: int =
     gen = torch.Generator().manual_seed(seed)
     flow.eval()
     copies = flow.dequantize_antithetic(x.cpu(), pairs, gen).reshape(2 * pairs, len(x), *x.shape[1:])
-    out = torch.stack([torch.cat([to_bpd(flow, -flow.log_prob(c[i:i + 256].to(flow.device))).double().cpu()
-                                  for i in range(0, len(x), 256)]) for c in copies])
-    return out.mean(0)
+    return torch.stack([_bpd_in_batches(flow, c) for c in copies]).mean(0)
 
 
 def _finite_or_raise(values: torch.Tensor, what: str, model: str) -> None:
