@@ -4,6 +4,7 @@ toy flow (forgetting the centre mode must lower the centre's density), both dire
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -16,8 +17,9 @@ from core.data import load
 from core.data.selection import Selection
 from core.errors import EmptySelection, LetheError, NonFiniteError
 from core.methods import taming
-from core.methods.taming import (ABLATIONS, TamingConfig, build_sets, forget_loss, normal_fit, normal_kl, prepare,
-                                 reached, remember_loss, signed_distance, tame, threshold, total_loss)
+from core.methods.taming import (ABLATIONS, TamingConfig, build_sets, config_from, forget_loss, normal_fit, normal_kl,
+                                 prepare, reached, remember_loss, signed_distance, tame, threshold, total_loss)
+from core.methods.taming.algorithm import random_rows
 from core.models.spec import load_model
 
 # --------------------------------------------------------------------------------------------- eq. 8-12
@@ -90,7 +92,30 @@ def test_config_names_its_sources_and_rejects_bad_values():
                 {"nll_term": False, "forward_kl": False, "reverse_kl": False}):
         with pytest.raises(LetheError):
             TamingConfig(**bad).validate()
-    assert set(ABLATIONS) == {"none", "no-remember", "no-forward-kl", "no-reverse-kl", "no-nll"}
+    assert set(ABLATIONS) == {"none", "no-remember", "no-forward-kl", "no-reverse-kl", "no-nll", "no-kl"}
+
+
+def test_the_no_kl_ablation_leaves_the_nll_term_alone_in_the_remember_loss():
+    # Table 2's "L_KL_F + L_KL_R" row: both KL terms dropped, so L_R = (1 - gamma) A_T(D_R), whatever the spread.
+    config = TamingConfig(**ABLATIONS["no-kl"])
+    config.validate()
+    assert (config.forward_kl, config.reverse_kl, config.nll_term, config.remember_loss) == (False, False, True, True)
+    base, tamed = torch.tensor([1.0, 1.2, 1.4, 1.1]), torch.tensor([0.5, 2.0, 3.0, 1.0])
+    loss, _ = remember_loss(tamed, base, gamma=0.6, forward_kl=config.forward_kl, reverse_kl=config.reverse_kl)
+    assert float(loss) == pytest.approx(0.4 * float(tamed.mean()), rel=1e-6)
+    args = argparse.Namespace(ablation="no-kl", delta=4.0, lr=2e-4)
+    assert not config_from(args).forward_kl and not config_from(args).reverse_kl
+
+
+def test_the_fid_reference_is_a_seeded_random_sample_of_the_remember_pool_not_its_first_rows():
+    # A remember pool sorted by identity, as build_sets leaves it: 50 people with 10 images each.
+    identity = torch.arange(50).repeat_interleave(10)
+    pool = identity.float().reshape(-1, 1)
+    ref = random_rows(pool, 100, seed=3)
+    assert len(ref) == 100 and len(set(ref.flatten().tolist())) > 35  # the first 100 rows hold 10 people
+    assert len(torch.unique(ref, dim=0)) <= 50 and torch.equal(ref, random_rows(pool, 100, seed=3))
+    assert not torch.equal(ref, random_rows(pool, 100, seed=4))
+    assert torch.equal(random_rows(pool[:30], 100, seed=3), pool[:30])  # a small pool is used whole
 
 
 # ----------------------------------------------------------------------------------------------- the toy

@@ -41,8 +41,11 @@ ABLATIONS = {
     "no-forward-kl": {"forward_kl": False},
     "no-reverse-kl": {"reverse_kl": False},
     "no-nll": {"nll_term": False},
+    "no-kl": {"forward_kl": False, "reverse_kl": False},
 }
-"""Table 2's ablations: which part of the loss (eq. 11-12) each one drops."""
+"""Table 2's ablations: which part of the loss (eq. 11-12) each one drops. The paper names a row by what it drops:
+L_R (no-remember), L_KL_R (no-reverse-kl), L_KL_F (no-forward-kl), A_theta_T (no-nll) and L_KL_F + L_KL_R (no-kl:
+both KL terms dropped, the remember loss is the NLL term alone)."""
 
 
 def zoo_judges(dataset: str, device: torch.device | str = "cpu") -> dict[str, ClassifierBundle]:

@@ -232,6 +232,14 @@ def _batch(x: torch.Tensor, n: int, gen: torch.Generator) -> torch.Tensor:
     return x if len(x) <= n else x[torch.randperm(len(x), generator=gen)[:n]]
 
 
+def random_rows(x: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """A seeded uniform sample of n rows of x without replacement (all of x when it has at most n rows).
+
+    FID's real reference must be a random sample of its pool: the remember pool is ordered by identity, so its
+    first rows would cover a few people with their own attribute shares."""
+    return _batch(x, n, torch.Generator().manual_seed(seed))
+
+
 def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None, seed: int = 0,
          progress: ProgressFn = NO_PROGRESS, cancel: CancelToken | None = None,
          judges: Judges | None = None) -> TamingResult:
@@ -504,11 +512,9 @@ def evaluate(base: FlowBundle, tamed: FlowBundle, sets: TamingSets, config: Tami
         # FID by itself; FID against D_R and D_F together (the data as it was) is reported beside it.
         metrics["fid_judge"] = metric_name("FID", judges.fid)
         feats = {"before": judges.fid.features(x_base), "after": judges.fid.features(x_tamed)}
-        refs = {"fid": sets.remember[: config.eval_samples]}  # as many real images as samples
+        refs = {"fid": random_rows(sets.remember, config.eval_samples, seed + 3)}  # as many real images as samples
         if sets.attribute is not None or sets.labels is not None:
-            both = torch.cat([sets.remember, sets.forget])
-            pick = torch.randperm(len(both), generator=torch.Generator().manual_seed(seed + 3))[: config.eval_samples]
-            refs["fid_all"] = both[pick]
+            refs["fid_all"] = random_rows(torch.cat([sets.remember, sets.forget]), config.eval_samples, seed + 3)
         for key, ref in refs.items():
             feats_ref = judges.fid.features(ref)
             for when, f in feats.items():
