@@ -16,8 +16,10 @@ from torch.nn import functional as F
 from core.data import load
 from core.errors import Cancelled, EmptySelection, LetheError, NonFiniteError
 from core.methods.redaction import RedactionConfig, RedactionSet, deletion_job, redact, redaction_context
-from core.methods.redaction.algorithm import guide, smoothed_bce
-from core.methods.redaction.deletion import retrain_without
+from core.methods.redaction.algorithm import guide, guided_bce
+from core.methods.redaction.averaging import GeneratorAverage, short_horizon_decay
+from core.methods.redaction.deletion import correlated_with, deleted_rows, retrain_without
+from core.metrics import wilson_interval
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit, redaction_scores
 from core.methods.redaction.sets import (ambiguity_set, attribute_set, boundary_set, fuzzy_expression, label_set,
                                          parse_redaction_spec, union)
@@ -37,9 +39,35 @@ def test_guide_is_eq_6():
     assert torch.allclose(out, torch.tensor([0.9, 0.9, 0.05, 0.05 + 0.15 * 0.25]))
 
 
-def test_smoothed_bce_is_eq_3s_term():
-    p = torch.tensor([0.1, 0.7, 0.99])
-    assert torch.isclose(smoothed_bce(p, 0.95), F.binary_cross_entropy(p, torch.full_like(p, 0.95)))
+def test_guided_loss_is_eq_3s_term_on_eq_6s_discriminator():
+    logit = torch.tensor([-2.0, 0.3, 2.5, 1.0, -0.7])
+    f = torch.tensor([0.9, 0.5, 0.2, 0.0, 0.45])
+    for target in (0.95, 0.05, 1.0):
+        expected = F.binary_cross_entropy(guide(torch.sigmoid(logit), f, 0.5, 0.05), torch.full_like(f, target))
+        assert torch.isclose(guided_bce(logit, f, target, tau=0.5, alpha_neg=0.05), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("f_value", [0.9, 1.0, 0.3, 0.0])
+def test_guided_loss_keeps_a_finite_non_zero_gradient_where_d_is_sure_a_sample_is_fake(f_value):
+    # G's loss -log D'(G(z)) at D's logit -50: a probability clamped at 1e-6 had no gradient there at all.
+    logit = torch.tensor([-50.0], requires_grad=True)
+    f = torch.tensor([f_value], requires_grad=True)
+    loss = guided_bce(logit, f, 1.0, tau=0.5, alpha_neg=0.05)
+    loss.backward()
+    assert torch.isfinite(loss) and torch.isfinite(logit.grad).all() and torch.isfinite(f.grad).all()
+    if f_value >= 0.5:  # outside Omega D' = D: the gradient of -logsigmoid(-50) is -(1 - sigmoid(-50)) = -1
+        assert float(logit.grad) == pytest.approx(-1.0)
+        assert float(loss.detach()) == pytest.approx(50.0, rel=1e-4)
+    elif f_value > 0:  # inside Omega D' = alpha- (1 - f) + f D: D's pull f D (1 - D) / D' is tiny but not zero
+        assert float(logit.grad) < 0 and float(f.grad) != 0
+    else:  # at f = 0 eq. 6 gives D' = alpha- whatever D says; G is moved through f alone
+        assert float(logit.grad) == 0 and float(f.grad) != 0
+
+
+def test_the_classifier_based_algorithm_needs_a_positive_alpha_minus():
+    with pytest.raises(LetheError, match="alpha- > 0"):
+        RedactionConfig(algorithm="classifier", alpha_neg=0.0).validate()
+    RedactionConfig(algorithm="data", alpha_neg=0.0).validate()
 
 
 def test_fuzzy_expression_matches_the_hard_expression_at_one_half():
@@ -64,6 +92,9 @@ class _FixedLogits(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1)
+
+    def head_logits(self, h: torch.Tensor) -> torch.Tensor:
+        return h[:, : self.classes] + 0 * self.dummy
 
 
 def _judge(classes: int = 4) -> ClassifierBundle:
@@ -163,6 +194,60 @@ def test_each_algorithm_redacts_the_half_plane_and_leaves_the_base_untouched(toy
     assert abs(float(kept[:, 1].mean()) - float(data.x[data.x[:, 0] <= 2, 1].mean())) < 0.4
 
 
+def test_redaction_reports_the_moving_average_of_g_when_the_pre_trained_g_is_one(toy):
+    gan, data = toy
+    live = redact(gan, _half_plane(), data, RedactionConfig(**{**FAST, "epochs": 1}), seed=0)
+    assert live.metrics["generator_ema"] == 0 and "live G" in live.metrics["generator"]  # toy-gan keeps no average
+    averaged_gan = gan.copy()
+    averaged_gan.card.training = {**gan.card.training, "generator_ema": 0.995}
+    short = redact(averaged_gan, _half_plane(), data, RedactionConfig(**{**FAST, "epochs": 1}), seed=0)
+    steps = (len(data) - int((data.x[:, 0] > 2).sum())) // FAST["batch_size"]
+    assert short.metrics["generator_ema"] == pytest.approx(1 - 10 / steps)  # the horizon fits a tenth of the run
+    assert short.bundle.card.training["generator_ema"] == short.metrics["generator_ema"]
+    # An average that barely moves (decay -> 1) reports the pre-trained G: invalidity stays where it started.
+    frozen = redact(averaged_gan, _half_plane(), data, RedactionConfig(**{**FAST, "epochs": 1}, ema=0.999999), seed=0)
+    g0, g1 = gan.generator.state_dict(), frozen.bundle.generator.state_dict()
+    assert all(torch.allclose(g0[k].float(), g1[k].float(), atol=1e-3) for k in g0)
+    assert frozen.metrics["invalidity_after"] == pytest.approx(frozen.metrics["invalidity_before"], abs=0.01)
+    assert live.metrics["invalidity_after"] < live.metrics["invalidity_before"] / 2
+
+
+def test_the_moving_average_follows_the_zoo_update_rule():
+    live = nn.Linear(2, 1)
+    average = GeneratorAverage(live, decay=0.9)
+    start = live.weight.detach().clone()
+    with torch.no_grad():
+        live.weight.add_(1.0)
+    average.update()
+    assert torch.allclose(average.module.weight, 0.9 * start + 0.1 * (start + 1.0))
+    assert short_horizon_decay(0.995, 56) == pytest.approx(1 - 10 / 56) and short_horizon_decay(0.995, 10_000) == 0.995
+    assert short_horizon_decay(0.0, 56) == 0.0 and short_horizon_decay(0.995, 5) == 0.0
+
+
+def test_every_algorithm_measures_quality_against_the_same_valid_training_samples(toy):
+    # Members (x0 > 1.5) differ from the validity rule (x0 > 2), so the data- and validity-based algorithms train
+    # on different real data; their FID must still compare with one reference, the valid training samples.
+    gan, data = toy
+    wide = RedactionSet("x0 > 2", validity=lambda x: x[:, 0] <= 2.0,
+                        classifier=lambda x: torch.sigmoid(4.0 * (2.0 - x[:, 0])), members=lambda d: d.x[:, 0] > 1.5)
+    config = dict(epochs=1, eval_samples=1000, batch_size=100, first_epoch_checks=1)
+    runs = {a: redact(gan, wide, data, RedactionConfig(algorithm=a, **config), seed=0, judge=_judge(2)).metrics
+            for a in ("data", "validity")}
+    assert runs["data"]["real_size"] != runs["validity"]["real_size"]
+    for m in runs.values():
+        assert m["fid_reference_size"] == int((data.x[:, 0] <= 2).sum())
+    assert runs["data"]["fid_before"] == pytest.approx(runs["validity"]["fid_before"], rel=1e-9)
+
+
+def test_invalidity_comes_with_its_wilson_interval(toy):
+    gan, data = toy
+    m = redact(gan, _half_plane(), data, RedactionConfig(**{**FAST, "epochs": 1}), seed=0).metrics
+    for when in ("before", "after"):
+        n_invalid = round(m[f"invalidity_{when}"] * FAST["eval_samples"])
+        assert (m[f"invalidity_{when}_lower"], m[f"invalidity_{when}_upper"]) == wilson_interval(n_invalid, 4000)
+        assert m[f"invalidity_{when}_lower"] <= m[f"invalidity_{when}"] <= m[f"invalidity_{when}_upper"]
+
+
 def test_fixed_discriminator_updates_only_g(toy):
     gan, data = toy
     result = redact(gan, _half_plane(), data, RedactionConfig(algorithm="classifier", fixed_discriminator=True,
@@ -206,8 +291,32 @@ def test_deletion_baseline_retrains_from_scratch_without_the_set(toy):
     assert not torch.equal(model.generator.state_dict()["net.0.weight"], gan.generator.state_dict()["net.0.weight"])
     ctx = redaction_context(gan, _half_plane(), data=data)
     result = deletion_job(gan, ctx, "data", epochs=1, eval_samples=2000)(lambda e: None, CancelToken())
-    assert result.metrics["deleted"] == int((data.x[:, 0] > 2).sum())
-    assert 0 <= result.metrics["invalidity_after"] <= 1
+    assert result.metrics["deleted"] == int((data.x[:, 0] > 2).sum()) and result.metrics["deleted_correlated"] == 0
+    assert 0 <= result.metrics["invalidity_after"] <= result.metrics["invalidity_after_upper"] <= 1
+    assert result.metrics["deletion_variant"] == "exact" and "live G" in result.metrics["generator"]
+    with pytest.raises(LetheError, match="images"):  # correlation between 2-D points says nothing
+        deletion_job(gan, ctx, "data", variant="correlated")
+    with pytest.raises(LetheError, match="variant"):
+        deletion_job(gan, ctx, "data", variant="nearby")
+
+
+def test_correlated_deletion_adds_the_samples_that_correlate_with_a_member():
+    # Table III's variant: a member's copy with other brightness and contrast correlates perfectly with it, a
+    # noisy copy strongly; an unrelated image and the member's negative do not.
+    gen = torch.Generator().manual_seed(0)
+    member, unrelated = torch.rand(2, 1, 8, 8, generator=gen)
+    noisy = member + 0.1 * torch.randn(1, 8, 8, generator=gen)
+    x = torch.stack([member, 0.5 * member + 0.2, noisy, unrelated, 1.0 - member])
+    members = torch.tensor([True, False, False, False, False])
+    assert deleted_rows(x, members, "exact").tolist() == [True, False, False, False, False]
+    assert deleted_rows(x, members, "correlated").tolist() == [True, True, True, False, False]
+    assert deleted_rows(x, members, "correlated", max_distance=0.0).tolist() == [True, True, False, False, False]
+    with pytest.raises(LetheError, match="cosine distance"):
+        correlated_with(x, members, max_distance=1.5)
+    mnist = load("mnist", "train")
+    zeros = mnist.labels == 0
+    wider = deleted_rows(mnist.x, zeros, "correlated")
+    assert bool(wider[zeros].all()) and int(zeros.sum()) < int(wider.sum()) < int(zeros.sum()) + 200
 
 
 # --------------------------------------------------------------------------------------- scores and Fig. 1
@@ -276,8 +385,10 @@ def test_the_redact_verb_prints_the_promised_json(capsys, tmp_path):
                  "--batch-size", "256", "--eval-samples", "1000", "--runs-dir", str(tmp_path), "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    for key in ("invalidity_before", "invalidity_after", "is_before", "is_after", "fid_after", "seconds", "model"):
+    for key in ("invalidity_before", "invalidity_after", "invalidity_after_upper", "is_before", "is_after",
+                "fid_after", "fid_reference_size", "generator", "generator_ema", "seconds", "model"):
         assert key in out, key
+    assert 0 < out["generator_ema"] < 0.995  # mnist-dcgan's average, shortened to a 14-step run
     assert out["invalidity_after"] < out["invalidity_before"]
     assert load_model(out["model"], "cpu").card.parent == "mnist-dcgan"
 
@@ -289,3 +400,6 @@ def test_the_redact_verb_rejects_a_flow_and_an_empty_set(capsys, tmp_path):
     assert "works on gan models" in capsys.readouterr().err
     assert main(["redact", "mnist-dcgan", "--forget", "ids=999999", "--runs-dir", str(tmp_path)]) == 2
     assert "no samples match" in capsys.readouterr().err
+    assert main(["redact", "mnist-dcgan", "--forget", "label=0", "--baseline", "deletion", "--deletion-variant",
+                 "correlated", "--correlated-distance", "1.5", "--runs-dir", str(tmp_path)]) == 2
+    assert "cosine distance" in capsys.readouterr().err

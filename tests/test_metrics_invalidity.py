@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from core.errors import EmptySelection, LetheError, NonFiniteError, ShapeMismatch
-from core.metrics import Estimate, binomial_stderr, gan_invalidity, invalidity
+from core.metrics import Estimate, binomial_stderr, gan_invalidity, invalidity, wilson_interval
 from core.models.bundles import GANBundle
 from core.models.card import ModelCard
 
@@ -31,6 +31,30 @@ def test_all_valid_gives_zero_with_zero_stderr():
 
 def test_binomial_stderr_known_value():
     assert binomial_stderr(0.5, 100) == pytest.approx(0.05)
+
+
+def test_wilson_interval_of_zero_invalid_samples_has_a_positive_upper_end():
+    # 0 of N: the standard error is 0, but the Wilson upper end is z^2 / (N + z^2), about 3.84 / N at 95%
+    z2 = 1.959963984540054**2
+    assert wilson_interval(0, 2000) == (0.0, pytest.approx(z2 / (2000 + z2)))
+    assert wilson_interval(2000, 2000) == (pytest.approx(2000 / (2000 + z2)), 1.0)
+    assert wilson_interval(0, 10_000)[1] < wilson_interval(0, 2000)[1]  # more samples, a tighter bound
+
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(5, 10)  # symmetric around one half
+    assert low + high == pytest.approx(1.0) and high == pytest.approx(0.7634, abs=1e-4)
+    low, high = wilson_interval(81, 1000)
+    assert (low, high) == (pytest.approx(0.06565, abs=1e-5), pytest.approx(0.09956, abs=1e-5))
+    assert wilson_interval(81, 1000, confidence=0.99)[1] > high
+
+
+def test_wilson_interval_rejects_impossible_counts():
+    for k, n in ((1, 0), (-1, 10), (11, 10)):
+        with pytest.raises(LetheError, match="binomial interval"):
+            wilson_interval(k, n)
+    with pytest.raises(LetheError, match="confidence"):
+        wilson_interval(1, 10, confidence=1.0)
 
 
 def test_bad_inputs_raise_actionable_errors():

@@ -1,6 +1,6 @@
 """Metrics: pure functions on tensors/arrays, plus thin wrappers that take model bundles.
 
-- invalidity: `invalidity`, `gan_invalidity`, `binomial_stderr` (redaction paper)
+- invalidity: `invalidity`, `gan_invalidity`, `binomial_stderr`, `wilson_interval` (redaction paper)
 - quality: `inception_score`, `frechet_distance`, `fid_from_features`, `classifier_inception_score`,
   `classifier_fid`, `gan_inception_score`, `gan_fid`, `metric_name`, `class_shares` (IS/FID judged by a named domain classifier)
 - likelihood: `kde_log_likelihood` (influence paper's ALL), `nll_nats`, `bits_per_dim`, `flow_nll`,
@@ -13,7 +13,7 @@
 """
 
 from core.metrics.fitting_capacity import fitting_capacity, gan_fitting_capacity
-from core.metrics.invalidity import binomial_stderr, gan_invalidity, invalidity
+from core.metrics.invalidity import binomial_stderr, gan_invalidity, invalidity, wilson_interval
 from core.metrics.likelihood import bits_per_dim, flow_bits_per_dim, flow_nll, kde_log_likelihood, nll_nats
 from core.metrics.normality import NormalityResult, normality_test
 from core.metrics.quality import (
@@ -67,4 +67,5 @@ __all__ = [
     "quantile_drop",
     "remember_stats",
     "topk_jaccard",
+    "wilson_interval",
 ]

@@ -3,11 +3,16 @@
 Inv(p_G) = integral over Omega of p_G(x) dx, measured as "the fraction of N generated samples that fall into Omega"
 (the paper uses N = 50K). The fraction of N independent samples is a binomial proportion, so its standard error
 is sqrt(p (1 - p) / N); it is reported with the value so that two invalidities can be told apart honestly.
+
+That standard error is 0 when no sample is invalid, which would claim an invalidity of exactly 0. The Wilson score
+interval (Wilson 1927) does not collapse there: for 0 of N its upper end is z^2 / (N + z^2), about 3.8 / N at 95%,
+so "0 of 2,000" honestly reads "below 0.19%". `wilson_interval` gives it for any count.
 """
 
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any, Callable
 
 import numpy as np
@@ -24,6 +29,26 @@ from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 def binomial_stderr(p: float, n: int) -> float:
     """Standard error sqrt(p (1 - p) / n) of a proportion p measured on n independent samples."""
     return math.sqrt(max(p * (1.0 - p), 0.0) / n)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval (lower, upper) for a binomial proportion of `successes` in `n` trials.
+
+    centre = (k + z^2/2) / (n + z^2), half-width = z sqrt(k (n - k) / n + z^2 / 4) / (n + z^2), with z the two-sided
+    normal quantile of `confidence`. Unlike p +- z SE it stays inside [0, 1] and has a positive width at k = 0
+    (upper end z^2 / (n + z^2)) and at k = n."""
+    if n < 1 or not 0 <= successes <= n:
+        raise LetheError(f"a binomial interval needs 0 <= successes <= n and n >= 1 (got {successes} of {n}).",
+                         "Count the invalid samples among at least one generated sample.")
+    if not 0.0 < confidence < 1.0:
+        raise LetheError(f"confidence {confidence} is not in (0, 1).", "Use e.g. 0.95.")
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    z2 = z * z
+    centre = (successes + z2 / 2.0) / (n + z2)
+    half = z * math.sqrt(successes * (n - successes) / n + z2 / 4.0) / (n + z2)
+    lower = 0.0 if successes == 0 else max(0.0, centre - half)
+    upper = 1.0 if successes == n else min(1.0, centre + half)
+    return lower, upper
 
 
 def invalidity(invalid_flags: Any = None, *, valid_mask: Any = None) -> Estimate:

@@ -21,9 +21,12 @@ import torch
 from core.cli.methods import MethodCall, MethodVerb
 from core.data import load as load_data
 from core.data.base import ImageData
-from core.methods.redaction.algorithm import RedactionConfig, RedactionResult, redact
-from core.methods.redaction.deletion import retrain_without
-from core.methods.redaction.measure import Meter
+from core.errors import LetheError
+from core.methods.redaction.algorithm import (RedactionConfig, RedactionResult, generator_reported, invalidity_keys,
+                                              redact)
+from core.methods.redaction.deletion import (CORRELATED_DISTANCE, DELETION_VARIANTS, check_variant, deleted_rows,
+                                             retrain_without)
+from core.methods.redaction.measure import Meter, valid_training
 from core.methods.redaction.scores import redaction_scores
 from core.methods.redaction.sets import ALGORITHMS, Judges, RedactionSet, parse_redaction_spec
 from core.models.bundles import ClassifierBundle, GANBundle
@@ -66,8 +69,6 @@ def redaction_context(gan: GANBundle, forget: str | RedactionSet, tau: float = 0
     dataset = card_dataset(gan.card)
     if data is None:
         if dataset is None:
-            from core.errors import LetheError
-
             raise LetheError(f"the card of {gan.card.name!r} names no training dataset.",
                              "Pass the training data to redaction_context(data=...).")
         data = load_data(dataset, "train")
@@ -101,15 +102,20 @@ def redaction_job(gan: GANBundle, ctx: RedactionContext, config: RedactionConfig
 
 
 def deletion_job(gan: GANBundle, ctx: RedactionContext, algorithm: str = "data", tau: float = 0.5, seed: int = 0,
-                 epochs: int | None = None, eval_samples: int = 10_000) -> Job:
-    """The runner's job for the deletion baseline: retrain without X ∩ Omega (as `algorithm` defines it on X),
-    and measure invalidity / IS / FID of the pre-trained and the retrained model on the same latents."""
+                 epochs: int | None = None, eval_samples: int = 10_000, variant: str = "exact",
+                 max_distance: float = CORRELATED_DISTANCE) -> Job:
+    """The runner's job for the deletion baseline: retrain without X ∩ Omega (as `algorithm` defines it on X;
+    with `variant="correlated"` also without the samples correlated with it, Table III), and measure invalidity /
+    IS / FID of the pre-trained and the retrained model on the same latents, against the same reference (the
+    valid training samples) as the redaction runs."""
+    check_variant(variant, ctx.data.is_image, max_distance)
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
-        omega = ctx.redaction_set.training_omega(ctx.data, algorithm, tau)
+        members = ctx.redaction_set.training_omega(ctx.data, algorithm, tau)
+        omega = deleted_rows(ctx.data.x, members, variant, max_distance)
         retain = ctx.data.x[~omega]
-        meter = Meter(ctx.redaction_set, ctx.judge, retain if ctx.judge is not None else None, n=eval_samples,
-                      seed=seed + 1)
+        reference = valid_training(ctx.redaction_set, ctx.data) if ctx.judge is not None else None
+        meter = Meter(ctx.redaction_set, ctx.judge, reference, n=eval_samples, seed=seed + 1)
         before = meter(gan, cancel)
         progress(ProgressEvent(0, 1, {"epoch": 0.0, **before}, stage="deletion", message="pre-trained model"))
 
@@ -122,10 +128,15 @@ def deletion_job(gan: GANBundle, ctx: RedactionContext, algorithm: str = "data",
         epochs_run = int(model.card.training["epochs"])
         progress(ProgressEvent(epochs_run, epochs_run, {"epoch": float(epochs_run), **after}, stage="deletion",
                                message="retrained model"))
-        metrics = {"algorithm": "deletion", "redaction_set": ctx.redaction_set.name, "deleted": int(omega.sum()),
+        metrics = {"algorithm": "deletion", "redaction_set": ctx.redaction_set.name, "deletion_variant": variant,
+                   "deleted": int(omega.sum()), "deleted_correlated": int((omega & ~members).sum()),
                    "real_size": len(retain), "epochs": epochs_run, "seconds": seconds,
-                   "invalidity_before": before["invalidity"], "invalidity_before_se": before["invalidity_se"],
-                   "invalidity_after": after["invalidity"], "invalidity_after_se": after["invalidity_se"]}
+                   **invalidity_keys(before, after),
+                   **generator_reported(float(model.card.training.get("generator_ema") or 0.0))}
+        if variant == "correlated":
+            metrics["correlated_distance"] = max_distance
+        if reference is not None:
+            metrics.update(fid_reference="valid training samples (v(x) = 1)", fid_reference_size=len(reference))
         for name in before:
             for key, short in (("IS[", "is"), ("FID[", "fid")):
                 if name.startswith(key):
@@ -157,6 +168,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="update only G (App. H: on-manifold adversarial samples)")
     parser.add_argument("--baseline", choices=("deletion",), default=None,
                         help="run the data-deletion baseline instead: retrain from scratch without X ∩ Omega")
+    parser.add_argument("--deletion-variant", choices=DELETION_VARIANTS, default="exact",
+                        help="with --baseline deletion: delete X ∩ Omega (exact) or also the samples correlated "
+                             "with it (correlated, the paper's Table III)")
+    parser.add_argument("--correlated-distance", type=float, default=CORRELATED_DISTANCE,
+                        help="correlated deletion: delete samples within this cosine distance (1 - Pearson "
+                             f"correlation) of a member of X ∩ Omega (default {CORRELATED_DISTANCE})")
+    parser.add_argument("--ema", type=float, default=None,
+                        help="decay of the moving average of G that is measured and kept (default: as the "
+                             "pre-trained G, shortened to the run; 0 = the live G)")
     for f in fields(RedactionConfig):
         if f.name in _FLAGS:
             parser.add_argument(_FLAGS[f.name], dest=f.name, type=type(getattr(defaults, f.name)),
@@ -170,9 +190,10 @@ def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) 
     ctx = redaction_context(bundle, args.forget, config.tau)
     params = {"forget": args.forget, "redaction_set": ctx.redaction_set.name, **asdict(config)}
     if args.baseline == "deletion":
-        params.update(baseline="deletion", epochs=args.epochs)
+        params.update(baseline="deletion", epochs=args.epochs, deletion_variant=args.deletion_variant,
+                      correlated_distance=args.correlated_distance)
         return MethodCall(params, deletion_job(bundle, ctx, config.algorithm, config.tau, args.seed, args.epochs,
-                                               config.eval_samples))
+                                               config.eval_samples, args.deletion_variant, args.correlated_distance))
     return MethodCall(params, redaction_job(bundle, ctx, config, args.seed))
 
 

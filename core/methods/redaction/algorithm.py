@@ -19,12 +19,18 @@ The three algorithms differ only in how Omega is described (see `core.methods.re
   (initialised with the invalid training samples). Validity queries are counted: |X| + T R.
 - Alg. 3, classifier-based: p_Omega is uniform on {x in X : f(x) < tau}, and D is replaced by the guided
   discriminator of eq. 6, guide(D, f)(x) = D(x) if f(x) >= tau else alpha- + (D(x) - alpha-) f(x), in both
-  players' losses, so G receives f's gradient.
+  players' losses, so G receives f's gradient. The losses take log D' and log(1 - D') computed from D's logit
+  (`guided_log_probs`), never a clamped probability, so G keeps its gradient where D is sure a sample is fake.
 
 Real data are X minus the algorithm's X ∩ Omega. Each minibatch of real data makes K_D discriminator updates
 then K_G generator updates (App. D); an epoch is one pass over the real data. G minimises the non-saturating
 -log D'(G(z)), as in the zoo's pre-training recipe (the paper writes the minimax form). With
 `fixed_discriminator=True` only G is updated: App. H's on-manifold adversarial samples.
+
+Like with like: when the pre-trained G is a moving average of generators (the zoo's DCGANs), redaction keeps an
+average of G from the pre-trained weights and measures and returns that average (`averaging`); the metrics and
+the card name the generator reported (`generator`, `generator_ema`). Invalidity, IS and FID of every algorithm
+are measured against one reference, the valid training samples (`measure.valid_training`).
 
 Defaults are App. D-E's MNIST base setting: alpha+ 0.95, alpha- 0.05, lambda 0.85, T 1000, tau 0.5, 8 epochs,
 batch 64, Adam 2e-4 (0.5, 0.999), K_D 1, K_G 1.
@@ -33,7 +39,7 @@ batch 64, Adam 2e-4 (0.5, 0.999), K_D 1, K_G 1.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +48,8 @@ from torch.nn import functional as F
 
 from core.data.base import ImageData
 from core.errors import EmptySelection, LetheError, NonFiniteError
-from core.methods.redaction.measure import Meter, film_latents
+from core.methods.redaction.averaging import GeneratorAverage, card_decay, short_horizon_decay
+from core.methods.redaction.measure import Meter, film_latents, valid_training
 from core.methods.redaction.sets import ALGORITHMS, RedactionSet
 from core.models.bundles import ClassifierBundle, GANBundle, from_unit
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
@@ -68,6 +75,7 @@ class RedactionConfig:
     eval_samples: int = 10_000  # samples per invalidity / IS / FID measurement
     first_epoch_checks: int = 4  # measurements inside the first epoch (invalidity falls fastest there)
     film_size: int = 8  # latents in the redaction film
+    ema: float | None = None  # decay of the averaged G that is reported; None: as the pre-trained G (see averaging)
 
     def validate(self) -> None:
         """Raise LetheError naming the first out-of-range hyperparameter."""
@@ -83,6 +91,10 @@ class RedactionConfig:
             (self.batch_size >= 2, "batch size must be at least 2"),
             (self.lr > 0, "learning rate must be positive"),
             (self.eval_samples >= 100, "measure invalidity on at least 100 samples (the paper uses 50,000)"),
+            (self.ema is None or 0.0 <= self.ema < 1.0, "the moving-average decay must be in [0, 1) (0 = live G)"),
+            (self.algorithm != "classifier" or self.alpha_neg > 0.0,
+             "the classifier-based algorithm needs alpha- > 0: with alpha- = 0, eq. 6 gives D'(x) = 0 where f(x) = 0 "
+             "and G's loss -log D' is infinite"),
         ]
         for ok, message in checks:
             if not ok:
@@ -101,15 +113,32 @@ class RedactionResult:
     figures: dict[str, Any] = field(default_factory=dict)
 
 
-def smoothed_bce(prob: torch.Tensor, target: float) -> torch.Tensor:
-    """-[t log p + (1 - t) log(1 - p)] averaged: eq. 3's terms as a loss, for probabilities (guided D)."""
-    p = prob.clamp(1e-6, 1 - 1e-6)
-    return -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).mean()
-
-
 def guide(d_prob: torch.Tensor, f: torch.Tensor, tau: float, alpha_neg: float) -> torch.Tensor:
     """Eq. 6: D(x) where f(x) >= tau, else alpha- + (D(x) - alpha-) f(x), which pulls D toward alpha- on Omega."""
     return torch.where(f >= tau, d_prob, alpha_neg + (d_prob - alpha_neg) * f)
+
+
+def guided_log_probs(logit: torch.Tensor, f: torch.Tensor, tau: float,
+                     alpha_neg: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log D'(x), log(1 - D'(x))) of eq. 6's guided discriminator, from D's logit, without forming D'.
+
+    Where f >= tau, D' = sigmoid(logit): the logs are logsigmoid(+-logit), whose gradient stays near 1 however
+    sure D is (a clamped probability has none there). Where f < tau, D' = alpha- (1 - f) + f sigmoid(logit) and
+    1 - D' = (1 - alpha-) (1 - f) + f sigmoid(-logit); each is a positive floor times 1 + a small ratio, so
+    log(floor) + log1p(ratio) is exact. f is zeroed outside its branch so that no infinite log leaks through
+    `where` into the gradient (needs alpha- > 0, which the config checks)."""
+    on = f < tau
+    f_on = torch.where(on, f, torch.zeros_like(f))
+    floor_pos, floor_neg = alpha_neg * (1 - f_on), (1 - alpha_neg) * (1 - f_on)
+    log_pos = torch.log(floor_pos) + torch.log1p(f_on * torch.sigmoid(logit) / floor_pos)
+    log_neg = torch.log(floor_neg) + torch.log1p(f_on * torch.sigmoid(-logit) / floor_neg)
+    return torch.where(on, log_pos, F.logsigmoid(logit)), torch.where(on, log_neg, F.logsigmoid(-logit))
+
+
+def guided_bce(logit: torch.Tensor, f: torch.Tensor, target: float, tau: float, alpha_neg: float) -> torch.Tensor:
+    """-[t log D' + (1 - t) log(1 - D')] averaged over the batch: eq. 3's terms for the guided D' of eq. 6."""
+    log_d, log_not_d = guided_log_probs(logit, f, tau, alpha_neg)
+    return -(target * log_d + (1 - target) * log_not_d).mean()
 
 
 class _Game:
@@ -127,7 +156,7 @@ class _Game:
             return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, target))
         with torch.set_grad_enabled(f_grad):
             f = self.f(x_unit).reshape(-1)  # type: ignore[misc]
-        return smoothed_bce(guide(torch.sigmoid(logit), f, self.config.tau, self.config.alpha_neg), target)
+        return guided_bce(logit, f, target, self.config.tau, self.config.alpha_neg)
 
 
 def _check_inputs(gan: GANBundle, data: ImageData, config: RedactionConfig) -> None:
@@ -189,12 +218,16 @@ def redact(
         raise EmptySelection(f"only {len(real)} training samples remain outside {redaction_set.name!r}; a "
                              f"minibatch needs {config.batch_size}.", "Redact a smaller set or lower the batch size.")
     queries = len(data) if config.algorithm == "validity" else 0
-    meter = Meter(redaction_set, judge, real if judge is not None else None, n=config.eval_samples, seed=seed + 1)
+    reference = valid_training(redaction_set, data) if judge is not None else None
+    meter = Meter(redaction_set, judge, reference, n=config.eval_samples, seed=seed + 1)
     z_film = film_latents(model, redaction_set, config.film_size, seed + 2) if data.is_image else None
     started = time.perf_counter()  # redaction time: after the set-up of the measurements (reference, film latents)
     batches_per_epoch = len(real) // config.batch_size
     check_steps = _checkpoints(batches_per_epoch, config.epochs, config.first_epoch_checks)
     total = batches_per_epoch * config.epochs
+    decay = _decay(gan, config, total * config.k_g)
+    average = GeneratorAverage(model.generator, decay) if decay > 0 else None
+    shown = replace(model, generator=average.module) if average is not None else model  # what is measured
     history: list[dict[str, float]] = []
     film: list[np.ndarray] = []
     losses: dict[str, list[float]] = {"loss_d": [], "loss_g": []}
@@ -203,7 +236,7 @@ def redact(
     def checkpoint(step: int, message: str) -> None:
         nonlocal eval_seconds
         t0 = time.perf_counter()
-        row = {"epoch": step / batches_per_epoch, **meter(model, cancel), "validity_queries": queries,
+        row = {"epoch": step / batches_per_epoch, **meter(shown, cancel), "validity_queries": queries,
                "omega_size": len(omega)}
         for name, values in losses.items():
             if values:
@@ -212,8 +245,8 @@ def redact(
         images = None
         if z_film is not None:
             with torch.no_grad():
-                model.eval()
-                images = model.generate(z_film).cpu().numpy()
+                shown.eval()
+                images = shown.generate(z_film).cpu().numpy()
             film.append(images)
         history.append(row)
         eval_seconds += time.perf_counter() - t0
@@ -243,6 +276,8 @@ def redact(
                 _, from_g = _fake_batch(model, omega[:0], len(x_real), 1.0, gen, with_grad=True)
                 loss_g = game.loss(from_g, 1.0, True)
                 _step(opt_g, loss_g, "generator")
+                if average is not None:
+                    average.update()
                 losses["loss_g"].append(loss_g.item())
             step += 1
             if step in check_steps:
@@ -251,9 +286,29 @@ def redact(
                 checkpoint(step, f"epoch {step / batches_per_epoch:.2f} of {config.epochs}")
                 model.generator.train()
                 model.discriminator.train()
+    if average is not None:
+        model.generator.load_state_dict(average.module.state_dict())
     model.eval()
     seconds = time.perf_counter() - started - eval_seconds
-    return _result(model, gan, config, history, film, redaction_set, omega_mask, len(real), queries, seconds)
+    result = _result(model, gan, config, history, film, redaction_set, omega_mask, len(real), queries, seconds)
+    result.metrics.update(generator_reported(decay))
+    if reference is not None:
+        result.metrics.update(fid_reference="valid training samples (v(x) = 1)", fid_reference_size=len(reference))
+    model.card.training["generator_ema"] = decay
+    return result
+
+
+def _decay(gan: GANBundle, config: RedactionConfig, generator_steps: int) -> float:
+    """The averaged G's decay: the config's, else the pre-trained card's shortened to the run (0: live G)."""
+    if config.ema is not None:
+        return config.ema
+    return short_horizon_decay(card_decay(gan.card.training), generator_steps)
+
+
+def generator_reported(decay: float) -> dict[str, Any]:
+    """Result keys that say which G a run measured and returned: the moving average (with its decay) or live."""
+    what = f"moving average of G (decay {decay:.3g})" if decay > 0 else "live G (no moving average)"
+    return {"generator": what, "generator_ema": decay}
 
 
 def _checkpoints(batches_per_epoch: int, epochs: int, first_epoch_checks: int) -> set[int]:
@@ -282,14 +337,19 @@ def _query_round(model: GANBundle, redaction_set: RedactionSet, omega: torch.Ten
     return torch.cat([omega, found]), queries + t
 
 
+def invalidity_keys(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """invalidity_{before,after} with their standard error (_se) and 95% Wilson interval (_lower, _upper)."""
+    return {f"invalidity_{when}{suffix}": row[f"invalidity{suffix}"] for when, row in (("before", before),
+            ("after", after)) for suffix in ("", "_se", "_lower", "_upper")}
+
+
 def _result(model: GANBundle, base: GANBundle, config: RedactionConfig, history: list[dict[str, float]],
             film: list[np.ndarray], redaction_set: RedactionSet, omega_mask: torch.Tensor, n_real: int,
             queries: int, seconds: float) -> RedactionResult:
     first, last = history[0], history[-1]
     metrics: dict[str, Any] = {
         "algorithm": config.algorithm, "redaction_set": redaction_set.name,
-        "invalidity_before": first["invalidity"], "invalidity_before_se": first["invalidity_se"],
-        "invalidity_after": last["invalidity"], "invalidity_after_se": last["invalidity_se"],
+        **invalidity_keys(first, last),
         "omega_train_size": int(omega_mask.sum()), "real_size": n_real, "seconds": seconds,
         "eval_samples": config.eval_samples,
     }

@@ -1,8 +1,11 @@
 """What a redaction run measures at each checkpoint (paper Sec. IV, "Evaluation metrics"; App. D "Evaluation").
 
-- invalidity: the fraction of n generated samples that fall in Omega, with its binomial standard error;
+- invalidity: the fraction of n generated samples that fall in Omega, with its binomial standard error and its
+  95% Wilson interval (`invalidity_lower`, `invalidity_upper`), which stays informative at 0 of n;
 - IS[judge] of those samples on the dataset's label classifier, and FID[judge] between them and the *valid*
-  training samples X minus Omega (App. D: "we ... compare to the set of valid training samples");
+  training samples {x in X : v(x) = 1} (Sec. IV and Table I: "between 50K generated samples and X ∩ Ω̄"). The
+  reference is the same for the three algorithms and the deletion baseline, whatever X ∩ Omega each of them
+  trains without (`valid_training`), so their quality columns are comparable;
 - the redaction film (Fig. 3): G(z) for fixed latents z whose pre-trained sample G0(z) was invalid.
 
 The same latents are used at every checkpoint (common random numbers), so differences between checkpoints are
@@ -15,11 +18,18 @@ from dataclasses import dataclass
 
 import torch
 
-from core.metrics import binomial_stderr, frechet_distance, gaussian_stats, inception_score, metric_name
+from core.data.base import ImageData
+from core.metrics import (binomial_stderr, frechet_distance, gaussian_stats, inception_score, metric_name,
+                          wilson_interval)
 from core.metrics.sampling import iter_gan_samples
 from core.methods.redaction.sets import RedactionSet
 from core.models.bundles import ClassifierBundle, GANBundle
 from core.progress import CancelToken
+
+
+def valid_training(redaction_set: RedactionSet, data: ImageData) -> torch.Tensor:
+    """The valid training samples {x in X : v(x) = 1}: FID's real reference, one for every algorithm."""
+    return data.x[~redaction_set.invalid(data.x)]
 
 
 @dataclass
@@ -47,7 +57,8 @@ class Meter:
 
     @torch.no_grad()
     def __call__(self, gan: GANBundle, cancel: CancelToken | None = None) -> dict[str, float]:
-        """{"invalidity", "invalidity_se"} and, with a judge, IS and FID, all on the same n samples."""
+        """{"invalidity", "invalidity_se", "invalidity_lower", "invalidity_upper"} and, with a judge, IS and FID,
+        all on the same n samples."""
         invalid, logits, feats = 0, [], []
         for x, _ in iter_gan_samples(gan, self.n, self.seed, self.batch_size):
             if cancel is not None:
@@ -58,7 +69,9 @@ class Meter:
                 logits.append(batch_logits)
                 feats.append(batch_feats)
         p = invalid / self.n
-        out = {"invalidity": p, "invalidity_se": binomial_stderr(p, self.n)}
+        lower, upper = wilson_interval(invalid, self.n)
+        out = {"invalidity": p, "invalidity_se": binomial_stderr(p, self.n), "invalidity_lower": lower,
+               "invalidity_upper": upper}
         if self.quality_names is not None and logits:
             is_name, fid_name = self.quality_names
             if self.judge.kind == "labels":  # type: ignore[union-attr]
