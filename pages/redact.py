@@ -176,6 +176,8 @@ def start_panel(gan: GANBundle, spec: str) -> None:
         deletion_epochs = epochs_col.number_input("Retrain epochs", 1, 500, None, key="redact_deletion_epochs",
                                                   placeholder="zoo recipe's",
                                                   help="Empty: the zoo recipe's own epochs (a full retrain).")
+        correlated = st.checkbox("Deletion baseline also deletes the samples correlated with X ∩ Ω (Table III)",
+                                 key="redact_deletion_correlated", disabled=not data.is_image)
         params = {"forget": forget, "redaction_set": ctx.redaction_set.name, **config.__dict__}
         if go_col.button("Run redaction", type="primary", icon=":material/play_arrow:", key="redact_start",
                          width="stretch"):
@@ -185,10 +187,12 @@ def start_panel(gan: GANBundle, spec: str) -> None:
             st.toast(f"Started {run_id}")
         if base_col.button("Run deletion baseline", icon=":material/restart_alt:", key="redact_deletion",
                            width="stretch", help="Retrain from scratch without X ∩ Ω (the paper's baseline)."):
+            variant = "correlated" if correlated else "exact"
             job = deletion_job(gan, ctx, config.algorithm, config.tau, seed,
-                               int(deletion_epochs) if deletion_epochs else None, config.eval_samples)
+                               int(deletion_epochs) if deletion_epochs else None, config.eval_samples, variant)
             run_id = runner().start(job, method="redact", model=spec, seed=seed, device=device_name(),
-                                    params={**params, "baseline": "deletion", "epochs": deletion_epochs})
+                                    params={**params, "baseline": "deletion", "epochs": deletion_epochs,
+                                            "deletion_variant": variant})
             st.session_state["redact_run"] = run_id
             st.toast(f"Started {run_id}")
         st.code(_command(spec, forget, config, seed, False), language="bash")
@@ -270,7 +274,8 @@ def compare_panel(runs: list[RunRecord]) -> None:
                       if r.config.get("params", {}).get("baseline") == "deletion" and short in r.metrics}
             st.plotly_chart(metric_figure(redactions, metric, levels, title=metric), key="redact_compare_q",
                             width="stretch")
-    keys = ["invalidity_before", "invalidity_after", "is_after", "fid_after", "seconds", "validity_queries"]
+    keys = ["invalidity_before", "invalidity_after", "invalidity_after_upper", "is_after", "fid_after", "generator",
+            "seconds", "validity_queries"]
     st.dataframe(pd.DataFrame([{"run": run_label(r), **{k: r.metrics.get(k) for k in keys}} for r in picked]),
                  hide_index=True, width="stretch")
 
