@@ -2,8 +2,9 @@
 
 A saved model is `model.safetensors` + `card.json` (see `core.models.checkpoint`). An archive is a zip holding
 those two files (at any depth: zips made by hand often wrap them in a folder). Unpacking reads only those two
-members by name and writes them into a fresh folder, so a crafted archive cannot write elsewhere, and loading
-still goes through `load_bundle`'s validation.
+members by name and writes them into a fresh folder, so a crafted archive cannot write elsewhere; each member is
+decompressed in chunks and abandoned once it passes the size cap, so an archive that lies about its sizes costs
+no more than the cap; loading still goes through `load_bundle`'s validation.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from core.errors import BadCheckpoint
 from core.models.checkpoint import CARD, WEIGHTS
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # an upload (archive, or the two files) and everything unpacked from it
+MAX_ENTRIES = 10_000  # archive members looked at (a zip's directory can list millions)
+CHUNK = 1 << 20
 
 
 def zip_model(folder: str | Path) -> bytes:
@@ -32,22 +36,47 @@ def zip_model(folder: str | Path) -> bytes:
 
 
 def _from_zip(data: bytes) -> dict[str, bytes]:
+    """The two model files from zip bytes, each read through `_read_capped` (the header's sizes are not trusted)."""
+    fix = "Zip the model folder again (zip -r model.zip FOLDER), without a password."
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise BadCheckpoint("The uploaded archive is not a valid zip file.", "Zip the model folder again.") from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        raise BadCheckpoint("The uploaded archive is not a valid zip file.", fix) from exc
     found: dict[str, bytes] = {}
+    budget = MAX_UPLOAD_BYTES
     with zf:
-        for info in zf.infolist():
+        for info in zf.infolist()[:MAX_ENTRIES]:
             name = PurePosixPath(info.filename).name
             if name in (WEIGHTS, CARD) and not info.is_dir():
                 if name in found:
                     raise BadCheckpoint(f"The archive holds more than one {name}.", "Zip exactly one model folder.")
-                if info.file_size > MAX_UPLOAD_BYTES:
-                    raise BadCheckpoint(f"{name} in the archive is larger than {MAX_UPLOAD_BYTES >> 20} MB.",
-                                        "Upload a smaller model or load it by path instead.")
-                found[name] = zf.read(info)
+                found[name] = _read_capped(zf, info, budget, fix)
+                budget -= len(found[name])
     return found
+
+
+def _read_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int, fix: str) -> bytes:
+    """Decompress one entry, stopping as soon as it passes `cap` bytes whatever its header claims; encrypted,
+    corrupt or unsupported entries become BadCheckpoint."""
+    name = PurePosixPath(info.filename).name
+    if info.flag_bits & 0x1:
+        raise BadCheckpoint(f"{name} in the archive is encrypted.", fix)
+    chunks, size = [], 0
+    try:
+        with zf.open(info) as member:
+            while chunk := member.read(CHUNK):
+                size += len(chunk)
+                if size > cap:
+                    raise BadCheckpoint(f"{name} in the archive unpacks to more than the upload limit of "
+                                        f"{MAX_UPLOAD_BYTES >> 20} MB (Lethe stops reading there).",
+                                        "Upload a smaller model, or load it by folder path.")
+                chunks.append(chunk)
+    except BadCheckpoint:
+        raise
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise BadCheckpoint(f"{name} in the archive cannot be unpacked ({type(exc).__name__}: {str(exc)[:120]}).",
+                            fix) from exc
+    return b"".join(chunks)
 
 
 def unpack_model(files: dict[str, bytes], dest_root: str | Path) -> Path:
@@ -60,6 +89,10 @@ def unpack_model(files: dict[str, bytes], dest_root: str | Path) -> Path:
     if len(zips) > 1 or (zips and len(files) > 1):
         raise BadCheckpoint("Upload either one zip archive or the two files model.safetensors and card.json.",
                             "Remove the extra files from the upload.")
+    total = sum(len(v) for v in files.values())
+    if total > MAX_UPLOAD_BYTES:
+        raise BadCheckpoint(f"The upload is {total >> 20} MB; Lethe accepts at most {MAX_UPLOAD_BYTES >> 20} MB.",
+                            "Load a larger model by folder path instead.")
     found = _from_zip(files[zips[0]]) if zips else {PurePosixPath(k).name: v for k, v in files.items()}
     missing = [name for name in (WEIGHTS, CARD) if name not in found]
     if missing:

@@ -74,7 +74,7 @@ def call_factory(path: str, hparams: dict | None = None) -> Bundle:
     factory = import_factory(path)
     try:
         bundle = factory(**(hparams or {}))
-    except Exception as exc:  # noqa: BLE001 - user code: any failure is reported as the factory's
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code: any failure is reported as the factory's
         raise ModelSpecError(f"The factory {path!r} failed: {type(exc).__name__}: {str(exc)[:300]}",
                              "Fix the factory (run it in Python to see the traceback); it must return a Lethe "
                              "bundle.") from exc
