@@ -319,6 +319,7 @@ def test_messages_quote_only_a_few_ids():
     (["redact", "toy-gan", "--forget", "label=0", "--eval-samples", "1000000000000"], "--eval-samples"),
     (["tame", "toy-flow", "--forget", "ids=0", "--lr", "inf"], "--lr"),
     (["sample", "toy-gan", "-n", "0"], "-n"),
+    (["tame", "toy-flow", "--forget", "ids=0", "--epsilon", "1e9"], "--epsilon"),
 ])
 def test_numeric_flags_are_checked_where_parsed_with_the_range_in_the_message(tmp_path, capsys, argv, flag):
     code, err = _cli(capsys, *argv, "--out", str(tmp_path / "s.npy")) if argv[0] == "sample" else \
@@ -364,3 +365,27 @@ def test_probe_on_load_checks_a_factorys_output_shape_against_its_data_shape(tmp
     with pytest.raises(ModelSpecError, match=r"output has shape \(1, 28, 28\).*data_shape \[3, 32, 32\]"):
         load_model("lethe_liar:build", "cpu")
     sys.modules.pop("lethe_liar", None)
+
+
+def test_a_run_whose_folder_becomes_unwritable_mid_run_still_records_its_failure(tmp_path, monkeypatch):
+    import core.runs.store as store_module
+    from core.runs import RunStore, run_now
+
+    def job(progress, cancel):  # the folder turns read-only under the job (simulated: the tests may run as root)
+        def refuse(*args, **kwargs):
+            raise PermissionError(13, "Permission denied")
+
+        monkeypatch.setattr(store_module, "_atomic_write_json", refuse)
+        monkeypatch.setattr(store_module.RunWriter, "save_traceback", refuse)
+        raise LetheError("the job failed", "because of the test")
+
+    record = run_now(job, method="test", model="none", store=RunStore(tmp_path / "runs"))
+    assert record.status == "failed"
+    assert record.error["message"] == "the job failed"
+    assert "could not be written" in record.error["hint"]
+
+
+def test_tame_checks_data_errors_before_creating_a_run_folder(tmp_path, capsys):
+    code, err = _cli(capsys, "tame", "toy-flow", "--forget", "label=9", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and "error: no samples match label=9" in err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -39,6 +39,10 @@ RANGES: dict[str, tuple[type, float, float, bool, bool]] = {
     "--max-iterations": (int, 1, 1_000_000, False, False),
     "--refresh-every": (int, 1, 1_000_000, False, False),
     "--target-share": (float, 0, 1, False, False),
+    "--epsilon": (float, 0, 2, True, False),
+    "--delta": (float, 0, 100, True, False),
+    "--alpha": (float, 0, 1, True, False),
+    "--gamma": (float, 0, 1, False, False),
 }
 
 

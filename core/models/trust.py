@@ -25,7 +25,9 @@ _granted: list[str] = []  # modules trusted for the duration of a `trusting(...)
 
 
 class UntrustedFactory(ModelSpecError):
-    """A saved card names a factory whose module nobody trusted."""
+    """A saved card names a factory whose module nobody trusted; `module` is that module."""
+
+    module: str = ""
 
 
 def trusted_modules() -> tuple[str, ...]:
@@ -55,9 +57,11 @@ def require_trusted(factory: str, where: str) -> None:
     """Raise UntrustedFactory unless the module of `factory` (`pkg.module:fn`) is trusted."""
     module = factory.partition(":")[0]
     if not is_trusted(module):
-        raise UntrustedFactory(
+        error = UntrustedFactory(
             f"The model card of {where} names the factory {factory!r}; loading it would import and run "
             f"{module!r}, code chosen by whoever wrote the card, so Lethe refused.",
             f"If you trust {module!r}, say so deliberately: on the command line add --trust-factory {module}, or "
             f"start Lethe (command line or app server) with {ENV}={module} in the environment.",
         )
+        error.module = module
+        raise error
