@@ -389,3 +389,23 @@ def test_tame_checks_data_errors_before_creating_a_run_folder(tmp_path, capsys):
     code, err = _cli(capsys, "tame", "toy-flow", "--forget", "label=9", "--runs-dir", str(tmp_path / "runs"))
     assert code == 2 and "error: no samples match label=9" in err
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_a_runs_folder_that_is_a_file_is_a_clear_error_for_the_runs_verbs(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    code, err = _cli(capsys, "runs", "list", "--runs-dir", str(tmp_path / "afile"))
+    assert code == 2 and "is a file, not a folder" in err
+
+
+def test_a_runs_model_spec_resolves_against_the_run_store_from_any_folder(tmp_path, monkeypatch):
+    from core.models.spec import saved_model_path
+    from core.runs import JobResult, RunStore, run_now
+
+    monkeypatch.setenv("LETHE_RUNS", str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)  # no runs/ folder here: only the run store knows the run
+    record = run_now(lambda progress, cancel: JobResult(load_model("toy-gan", "cpu").copy(), {}), method="test",
+                     model="toy-gan", store=RunStore(tmp_path / "store"))
+    for spec in (f"runs/{record.id}/model", f"{record.id}/model", record.id):
+        assert saved_model_path(spec) == tmp_path / "store" / record.id / "model"
+    assert load_model(f"runs/{record.id}/model", "cpu").card.name == "toy-gan"
+    assert saved_model_path("runs/nope/model") is None and saved_model_path("x" * 5000) is None
