@@ -135,7 +135,7 @@ def test_a_flow_with_ten_million_couplings_is_refused_before_building(tmp_path):
 
 def test_in_range_hyperparameters_cannot_allocate_more_than_the_weights_justify(tmp_path):
     # g_hidden 16384 is within the schema, but a 2-layer MLP that wide needs ~1 GB more than toy-gan's 3 KB
-    folder = _edit_card(_saved(tmp_path), hparams_update={"g_hidden": 16384, "d_hidden": 16384, "dim": 4096})
+    folder = _edit_card(_saved(tmp_path), hparams_update={"g_hidden": 16384, "d_hidden": 16384, "dim": 1024})
     with pytest.raises(BadCheckpoint, match="more memory than its weights file justifies"):
         load_bundle(folder)
 
@@ -409,3 +409,10 @@ def test_a_runs_model_spec_resolves_against_the_run_store_from_any_folder(tmp_pa
         assert saved_model_path(spec) == tmp_path / "store" / record.id / "model"
     assert load_model(f"runs/{record.id}/model", "cpu").card.name == "toy-gan"
     assert saved_model_path("runs/nope/model") is None and saved_model_path("x" * 5000) is None
+
+
+def test_a_flow_card_cannot_declare_a_giant_image_its_weights_do_not_bound(tmp_path):
+    # a Glow's parameters do not depend on H and W, so only the data-shape bound stops 4096 x 4096 samples
+    folder = _edit_card(_saved(tmp_path, spec="mnist-flow"), data_shape=[1, 4096, 4096])
+    with pytest.raises(BadCheckpoint, match="data_shape"):
+        load_bundle(folder)

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None, method_verbs: Sequence[methods.Metho
     """Parse `argv`, run the verb, print its output; return the exit code (2 for errors the user can fix)."""
     try:
         args = build_parser(method_verbs).parse_args(argv)
-        with trusting(args.trust_factory or ()):
+        with trusting(getattr(args, "trust_factory", None) or ()):
             return print_output(args.handler(args), args.json)
     except LetheError as error:
         print_error(error)

@@ -21,8 +21,10 @@ from core.models.card import ModelCard
 from core.models.degradations import degradation_names
 from core.models.registry import is_registered
 
-MAX_DIM = 4096  # largest image side / point dimension a card may declare
-MAX_VALUES = 1 << 24  # largest number of values in one sample (C x H x W)
+# A sample's shape decides activation memory when the model runs (a flow's parameters do not depend on H and W, so
+# the weights file cannot bound it): up to 1024 x 1024 RGB (CelebA-HQ), far above every zoo model.
+MAX_DIM = 1024  # largest image side / point dimension a card may declare
+MAX_VALUES = 3 * 1024 * 1024  # largest number of values in one sample (C x H x W)
 MAX_CLASSES = 100_000
 MAX_NAME = 200  # characters of one class name
 
