@@ -43,15 +43,17 @@ def number(text: str | float | int, name: str, kind: type = float, low: float = 
     """`text` as a `kind` (int or float) within [low, high] (open ends with `low_open` / `high_open`); BadNumber
     naming `name` and the allowed range otherwise. Never accepts nan or inf."""
     allowed = describe_range(kind, low, high, low_open, high_open)
+    hint = f"Give a value in that range, or leave {name} out for its default." if name.startswith("-") else \
+        f"Write {name} as {allowed}."
     shown = str(text) if len(str(text)) <= 40 else str(text)[:37] + "..."
     try:
         value = float(text) if kind is float else _whole(text)
     except (TypeError, ValueError, OverflowError):
-        raise BadNumber(f"{name} must be {allowed}; got {shown!r}.", f"Give {name} as {allowed}.") from None
+        raise BadNumber(f"{name} must be {allowed}; got {shown!r}.", hint) from None
     ok = math.isfinite(value) and (low < value if low_open else low <= value) and \
         (value < high if high_open else value <= high)
     if not ok:
-        raise BadNumber(f"{name} must be {allowed}; got {shown}.", f"Give {name} as {allowed}.")
+        raise BadNumber(f"{name} must be {allowed}; got {shown}.", hint)
     return value
 
 

@@ -85,7 +85,11 @@ def writable_folder(path: str | Path, flag: str) -> Path:
 def output_file(path: str | Path, flag: str = "--out") -> Path:
     """`path` as a file whose folder exists (created if missing) and is writable."""
     path = Path(path).expanduser()
-    writable_folder(path.parent if str(path.parent) else Path("."), f"the folder of {flag}")
+    try:
+        writable_folder(path.parent, "folder")
+    except LetheError as exc:
+        raise LetheError(f"{flag} {path}: its {exc.message}", f"Give {flag} a file in a folder you can write to "
+                         "(every part of the path before the file name must be a folder, not a file).") from exc
     if path.is_dir():
         raise LetheError(f"{flag} {path} is a folder.", f"Give {flag} a file name, e.g. samples.png.")
     return path
