@@ -21,7 +21,8 @@ from core.data import ImageData, load
 from core.data.home import lethe_home
 from core.device import resolve_device
 from core.errors import LetheError
-from core.models import Bundle, load_model
+from core.models import Bundle, load_bundle, load_model
+from core.models.spec import saved_model_path
 from core.models.archive import unpack_model
 from core.runs import Runner, RunRecord, RunStore, default_root, shared_runner
 from core.runs.events import EVENT_COLUMNS
@@ -74,9 +75,18 @@ def guarded() -> Iterator[None]:
 # ----------------------------------------------------------------------------------------------- cached resources
 
 
+UPLOAD_LABEL = "the uploaded model"
+
+
 @st.cache_resource(show_spinner="Loading model...", max_entries=8)
 def pretrained(spec: str, device: str) -> Bundle:
-    """The model behind `spec`, loaded once per process; treat it as read-only (edit `bundle.copy()`)."""
+    """The model behind `spec`, loaded once per process; treat it as read-only (edit `bundle.copy()`).
+
+    An upload's folder lives under `<LETHE_HOME>/uploads`; its errors name it "the uploaded model", never the
+    server's temporary path."""
+    uploads = (lethe_home() / "uploads").resolve()
+    if Path(spec).resolve().parent == uploads:
+        return load_bundle(spec, device, label=UPLOAD_LABEL)
     return load_model(spec, device)
 
 
@@ -113,6 +123,37 @@ def _uploaded_spec(files: list) -> str:
     return str(folder)
 
 
+def _folder_spec() -> str | None:
+    """The Folder box: a path, `runs/<run id>/model` or a run id (resolved against the run store), or one of the
+    finished runs' edited models picked from a list."""
+    finished = [r for r in run_store().runs() if r.status == "succeeded" and r.model_spec][:50]
+    choices = {"": None} | {f"{r.id} · {r.config.get('method', '?')} · {r.config.get('model', '?')}": r.model_spec
+                            for r in finished}
+    picked = st.selectbox("A finished run's edited model", list(choices), key="pick_run",
+                          format_func=lambda k: k or "(type a folder below instead)") if len(choices) > 1 else ""
+    path = st.text_input("Folder with model.safetensors and card.json", key="pick_path",
+                         placeholder="runs/<run id>/model")
+    text = path.strip()
+    if not text:
+        return choices.get(picked)
+    folder = saved_model_path(text)
+    if folder is None:
+        raise LetheError(f"There is no saved model folder {text[:200]!r}.",
+                         "Type the path of a folder holding model.safetensors and card.json (on the server running "
+                         "the app), or runs/<run id>/model for a run's edited model, or pick a run above.")
+    return str(folder)
+
+
+def _app_advice(exc: BaseException) -> BaseException:
+    """A loading error worded for the app: trusting a factory is done when the server is started."""
+    from core.models.trust import ENV, UntrustedFactory
+
+    if isinstance(exc, UntrustedFactory):
+        return UntrustedFactory(exc.message, f"The app runs a saved factory only if whoever starts the server trusts "
+                                             f"its module: start it with {ENV}={exc.module} in the environment.")
+    return exc
+
+
 def device_name() -> str:
     """The device chosen in the sidebar as a torch device string (`cpu`, `cuda`)."""
     return str(resolve_device(st.session_state.get("device", "auto")))
@@ -136,21 +177,20 @@ def sidebar() -> None:
                 if missing:
                     st.caption(f"Not trained yet: {', '.join(missing)}")
             elif source == "Folder":
-                path = st.text_input("Folder with model.safetensors and card.json", key="pick_path",
-                                     placeholder="runs/<run id>/model")
-                spec = path.strip() or None
-                if spec and not Path(spec).exists():
-                    raise LetheError(f"There is no folder {spec}.", "Give the path of a saved model folder.")
+                spec = _folder_spec()
             else:
                 files = st.file_uploader("A zip, or model.safetensors + card.json", key="pick_upload",
                                          type=["zip", "safetensors", "json"], accept_multiple_files=True)
                 spec = _uploaded_spec(files) if files else None
-        st.session_state["model_spec"] = spec
         if spec:
-            with guarded():
+            try:
                 card = pretrained(spec, device_name()).card
                 st.caption(f"**{card.name}** · {card.family} · {card.architecture} · trained on "
                            f"{card.data.get('dataset', '?')}")
+            except Exception as exc:  # noqa: BLE001 - reported here, once; the pages then ask for another model
+                show_error(_app_advice(exc))
+                spec = None
+        st.session_state["model_spec"] = spec
         st.divider()
         st.selectbox("Device", ("auto", "cpu", "cuda"), key="device",
                      help="auto uses a GPU when torch sees one.")

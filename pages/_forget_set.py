@@ -19,7 +19,7 @@ import streamlit as st
 import torch
 
 from core.data import ImageData
-from core.data.selection import Selection, list_selections, load_selection, parse_spec, save_selection, select
+from core.data.selection import Selection, list_selections, load_selection, parse_spec, save_selection, select, spec_limits
 from core.errors import EmptySelection, LetheError
 from core.viz.embedding import features_of, project
 from core.viz.figures import embedding_figure, selected_ids
@@ -80,7 +80,8 @@ def filter_mask(data: ImageData, key: str) -> tuple[torch.Tensor, Selection | No
         return torch.ones(len(data), dtype=torch.bool), None
     try:
         if "identities" in criteria:
-            criteria["identities"] = parse_spec(f"identity={criteria['identities']}", data.name).identities
+            criteria["identities"] = parse_spec(f"identity={criteria['identities']}", data.name,
+                                                  limits=spec_limits(data)).identities
         rule = Selection(data.name, data.split, **criteria)
         return select(data, rule), rule
     except EmptySelection:

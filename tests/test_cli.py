@@ -193,7 +193,7 @@ def test_flow_temperature_scales_the_latent(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["--temperature", "0.5"], "--temperature applies to flows only"),
     (["--out-suffix", ".jpg"], "End --out with .png"),
-    (["-n", "0"], "-n must be at least 1"),
+    (["-n", "0"], "-n must be a whole number from 1 to 100,000"),
 ])
 def test_sample_refuses_bad_options_with_exit_code_2(tmp_path, capsys, argv, message):
     spec = _saved_cgan(tmp_path / "cgan")

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import torch
 
+import pytest
+
 from core.models import GANBundle, load_bundle, load_model, save_bundle
+from core.models.trust import UntrustedFactory, trusting
 
 
 def test_factory_spec_loads_a_gan_bundle_named_after_the_factory():
@@ -25,10 +28,13 @@ def test_factory_gan_samples_images_in_unit_range_and_discriminates_them():
     assert logit.shape == (16,) and class_logits is None
 
 
-def test_factory_gan_round_trips_through_save_bundle(tmp_path):
+def test_factory_gan_round_trips_through_save_bundle_once_its_module_is_trusted(tmp_path):
     bundle = load_model("examples.my_gan:build", device="cpu")
     save_bundle(bundle, tmp_path / "mine")
-    loaded = load_bundle(tmp_path / "mine")
+    with pytest.raises(UntrustedFactory, match="--trust-factory examples.my_gan"):
+        load_bundle(tmp_path / "mine")  # a saved card naming a factory is data: refused until trusted
+    with trusting(["examples.my_gan"]):
+        loaded = load_bundle(tmp_path / "mine")
     z = torch.randn(4, bundle.latent_dim)
     assert torch.equal(loaded.generate(z), bundle.generate(z))
     assert loaded.card.hparams == {"latent_dim": 64, "hidden": 256}

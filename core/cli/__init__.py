@@ -6,7 +6,8 @@
     python -m core runs list|show ID|cancel ID
     python -m core <method verb> MODEL ...      (one per method in core.methods, see core.cli.methods)
 
-Every verb takes `--json`, `--device auto|cpu|cuda` and `--runs-dir DIR`; output conventions are in
+Every verb takes `--json`, `--device auto|cpu|cuda`, `--runs-dir DIR` and `--trust-factory MODULE` (let saved
+cards that name a factory in MODULE run it; see `core.models.trust`); output conventions are in
 `core.cli.common`. This package is the one part of `core` that prints.
 """
 
@@ -18,7 +19,9 @@ from typing import Sequence
 
 from core.cli import evaluate, methods, runs, sample, zoo
 from core.cli.common import EXIT_USER_ERROR, common_options, print_error, print_output
+from core.cli.validate import harden
 from core.errors import LetheError
+from core.models.trust import trusting
 
 
 def build_parser(method_verbs: Sequence[methods.MethodVerb] | None = None) -> argparse.ArgumentParser:
@@ -32,6 +35,7 @@ def build_parser(method_verbs: Sequence[methods.MethodVerb] | None = None) -> ar
     runs.add_parser(sub, common)
     for verb in methods.discover() if method_verbs is None else method_verbs:
         methods.add_parser(sub, common, verb)
+    harden(parser)
     return parser
 
 
@@ -39,7 +43,8 @@ def main(argv: Sequence[str] | None = None, method_verbs: Sequence[methods.Metho
     """Parse `argv`, run the verb, print its output; return the exit code (2 for errors the user can fix)."""
     try:
         args = build_parser(method_verbs).parse_args(argv)
-        return print_output(args.handler(args), args.json)
+        with trusting(getattr(args, "trust_factory", None) or ()):
+            return print_output(args.handler(args), args.json)
     except LetheError as error:
         print_error(error)
         return EXIT_USER_ERROR

@@ -42,6 +42,8 @@ def common_options() -> argparse.ArgumentParser:
     parent.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:i] (default auto)")
     parent.add_argument("--runs-dir", "--run-dir", dest="runs_dir", default=None,
                         help="run store folder (default $LETHE_RUNS, else <repo>/runs)")
+    parent.add_argument("--trust-factory", action="append", metavar="MODULE", default=[],
+                        help="let saved model cards that name a factory in MODULE import and run it (repeatable)")
     return parent
 
 

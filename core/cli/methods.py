@@ -33,6 +33,7 @@ from typing import Any, Callable
 import torch
 
 from core.cli.common import Output, StderrProgress, key_values, run_failure, store_of
+from core.cli.validate import writable_folder
 from core.device import resolve_device
 from core.errors import LetheError
 from core.models.bundles import Bundle
@@ -82,6 +83,8 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
 def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
     """Load MODEL, let the verb prepare its job, run it as a run, report the run's final metrics."""
     device = resolve_device(args.device)
+    store = store_of(args)
+    writable_folder(store.root, "the runs folder (--runs-dir or $LETHE_RUNS)")
     bundle = load_model(args.model, device)
     if verb.families and bundle.family not in verb.families:
         raise LetheError(f"{verb.name} works on {' or '.join(verb.families)} models; {args.model!r} is a "
@@ -89,7 +92,7 @@ def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
     torch.manual_seed(args.seed)
     call = verb.prepare(args, bundle, device)
     run = run_now(call.job, method=verb.name, model=args.model, params=call.params, seed=args.seed,
-                  device=str(device), store=store_of(args), listener=StderrProgress(verb.name))
+                  device=str(device), store=store, listener=StderrProgress(verb.name))
     metrics = run.metrics
     result = {"seconds": run.duration, **metrics, "model": run.model_spec, "run": run.id, "run_dir": str(run.path),
               "status": run.status}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli.common import Output, key_values, store_of
+from core.errors import LetheError
 from core.runs.events import jsonable
 
 
@@ -21,17 +22,27 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     cancel.set_defaults(handler=runs_cancel)
 
 
-def runs_list(args: argparse.Namespace) -> Output:
+def _readable_store(args: argparse.Namespace):
+    """The run store of --runs-dir / $LETHE_RUNS; a path that is a file is an error (a missing one has no runs)."""
     store = store_of(args)
+    if store.root.exists() and not store.root.is_dir():
+        raise LetheError(f"The runs folder {store.root} is a file, not a folder.",
+                         "Point --runs-dir (or $LETHE_RUNS) at a folder.")
+    return store
+
+
+def runs_list(args: argparse.Namespace) -> Output:
+    store = _readable_store(args)
     index = store.index()
     records = [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
                for row in index.to_dict(orient="records")]
-    text = index.to_string(index=False, float_format=lambda v: f"{v:.4g}") if len(index) else f"no runs in {store.root}"
+    empty = f"no runs in {store.root}" if store.root.is_dir() else f"no runs folder at {store.root} yet (no runs)"
+    text = index.to_string(index=False, float_format=lambda v: f"{v:.4g}") if len(index) else empty
     return Output({"root": str(store.root), "runs": jsonable(records)}, text)
 
 
 def runs_show(args: argparse.Namespace) -> Output:
-    run = store_of(args).get(args.id)
+    run = _readable_store(args).get(args.id)
     summary = run.summary()
     events = run.event_records()
     summary["events"] = len(events)
@@ -51,5 +62,5 @@ def runs_show(args: argparse.Namespace) -> Output:
 
 
 def runs_cancel(args: argparse.Namespace) -> Output:
-    store_of(args).request_cancel(args.id)
+    _readable_store(args).request_cancel(args.id)
     return Output({"id": args.id, "cancel_requested": True}, f"asked run {args.id} to stop")

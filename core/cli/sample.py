@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from core.cli.common import Output
+from core.cli.validate import output_file
 from core.device import resolve_device
 from core.errors import LetheError
 from core.models.bundles import FlowBundle, GANBundle
@@ -46,6 +47,7 @@ def sample(args: argparse.Namespace) -> Output:
         raise LetheError(f"Cannot write samples to {out.name!r}.", "End --out with .png (a grid) or .npy (an array).")
     if args.n < 1:
         raise LetheError(f"-n must be at least 1 (got {args.n}).", "Ask for one or more samples.")
+    out = output_file(out)  # a folder that cannot exist fails now, not after sampling
     start = time.perf_counter()
     bundle = load_model(args.model, resolve_device(args.device))
     labels = None
@@ -70,7 +72,6 @@ def sample(args: argparse.Namespace) -> Output:
     if out.suffix == ".png" and x.dim() != 4:
         raise LetheError(f"{bundle.card.name!r} makes {tuple(x.shape[1:])}-shaped points, not images.",
                          "Write them to a .npy file instead.")
-    out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".png":
         save_png_grid(x, out)
     else:

@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 
 from core.cli.common import Output, StderrProgress, key_values, run_failure, store_of
+from core.cli.validate import writable_folder
 from core.device import resolve_device
 from core.errors import LetheError
 from core.models.card import ModelCard
@@ -101,6 +102,10 @@ def zoo_train(args: argparse.Namespace) -> Output:
         raise LetheError(f"{e.name} needs the zoo model(s) {', '.join(missing)}, which are not trained yet.",
                          f"Train them first: python -m core zoo train {missing[0]}")
     device = resolve_device(args.device)
+    store = store_of(args)
+    writable_folder(store.root, "the runs folder (--runs-dir or $LETHE_RUNS)")
+    if args.out:
+        writable_folder(args.out, "--out")
     torch.manual_seed(args.seed)
 
     def job(progress, cancel):
@@ -108,7 +113,7 @@ def zoo_train(args: argparse.Namespace) -> Output:
         return JobResult(bundle=bundle, metrics=dict(bundle.card.metrics))  # metrics.json feeds the runs index
 
     run = run_now(job, method="zoo-train", model=e.name, params={"smoke": args.smoke, "recipe": e.recipe},
-                  seed=args.seed, device=str(device), store=store_of(args), listener=StderrProgress(f"train {e.name}"))
+                  seed=args.seed, device=str(device), store=store, listener=StderrProgress(f"train {e.name}"))
     failure = run_failure(run)
     if failure is not None:
         return Output({"name": e.name, "run": run.id, "status": run.status, "error": run.error}, error=failure)

@@ -34,6 +34,10 @@ from core.errors import EmptySelection, LetheError
 Expr = Union[tuple[str, str], tuple[str, "Expr"], tuple[str, "Expr", "Expr"]]
 _TOKEN = re.compile(r"\s*(?:(?P<op>[&|~()!])|(?P<name>[A-Za-z0-9_]+)|(?P<bad>\S))")
 _WORD_OPS = {"and": "&", "or": "|", "not": "~"}
+MAX_EXPRESSION_TOKENS = 256  # names and operators in one attribute expression
+MAX_EXPRESSION_DEPTH = 32  # nested parentheses and negations
+MAX_SPEC_IDS = 1_000_000  # numbers one id / label / identity list may expand to (checked before expanding)
+MAX_ID = 2**31 - 1
 
 
 class ExpressionError(LetheError):
@@ -45,7 +49,7 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     for m in _TOKEN.finditer(text):
         if m.group("bad"):
             raise ExpressionError(f"unexpected character {m.group('bad')!r} at position {m.start('bad')} in "
-                                  f"{text!r}.", "Use attribute names with & (and), | (or), ~ (not) and parentheses.")
+                                  f"{_quote(text)}.", "Use attribute names with & (and), | (or), ~ (not) and parentheses.")
         if m.group("op"):
             out.append(("op", "~" if m.group("op") == "!" else m.group("op"), m.start("op")))
         elif m.group("name"):
@@ -55,12 +59,35 @@ def _tokens(text: str) -> list[tuple[str, str, int]]:
     return out
 
 
+def _quote(text: str, limit: int = 60) -> str:
+    """`text` quoted for a message, cut to `limit` characters (a hostile spec must not flood the message)."""
+    return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
+
+
 def parse_expression(text: str) -> Expr:
-    """Parse an attribute expression into a tree of ("attr", name), ("not", e), ("and", a, b), ("or", a, b)."""
+    """Parse an attribute expression into a tree of ("attr", name), ("not", e), ("and", a, b), ("or", a, b).
+
+    At most MAX_EXPRESSION_TOKENS tokens nested at most MAX_EXPRESSION_DEPTH deep, so parsing and evaluating
+    (both recursive) stay far from Python's recursion limit whatever the input."""
+    if len(text) > 8 * MAX_EXPRESSION_TOKENS:
+        raise ExpressionError(f"the attribute expression is {len(text)} characters long.",
+                              f"Write at most {MAX_EXPRESSION_TOKENS} names and operators.")
     toks = _tokens(text)
     if not toks:
         raise ExpressionError("empty attribute expression.", "Write for example 'glasses & ~smile'.")
+    if len(toks) > MAX_EXPRESSION_TOKENS:
+        raise ExpressionError(f"the attribute expression {_quote(text)} has {len(toks)} names and operators.",
+                              f"Write at most {MAX_EXPRESSION_TOKENS}; save a long selection by ids instead.")
     pos = 0
+    depth = 0
+
+    def deeper() -> None:
+        nonlocal depth
+        depth += 1
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionError(f"the attribute expression {_quote(text)} nests more than "
+                                  f"{MAX_EXPRESSION_DEPTH} parentheses or negations deep.",
+                                  "Simplify it: ~~a is a, and (a) is a.")
 
     def peek() -> tuple[str, str, int] | None:
         return toks[pos] if pos < len(toks) else None
@@ -90,9 +117,13 @@ def parse_expression(text: str) -> Expr:
     def parse_not() -> Expr:
         nonlocal pos
         tok = peek()
+        nonlocal depth
         if tok and tok[:2] == ("op", "~"):
             pos += 1
-            return ("not", parse_not())
+            deeper()
+            inner = parse_not()
+            depth -= 1
+            return ("not", inner)
         return parse_atom()
 
     def parse_atom() -> Expr:
@@ -104,8 +135,11 @@ def parse_expression(text: str) -> Expr:
             pos += 1
             return ("attr", tok[1])
         if tok[1] == "(":
+            nonlocal depth
             pos += 1
+            deeper()
             inner = parse_or()
+            depth -= 1
             if not (peek() and peek()[:2] == ("op", ")")):
                 raise fail("expected ')'")
             pos += 1
@@ -171,6 +205,9 @@ class Selection:
         for key in ("ids", "labels", "identities"):
             value = getattr(self, key)
             if value is not None:
+                if len(value) > MAX_SPEC_IDS:
+                    raise LetheError(f"a selection may name at most {MAX_SPEC_IDS:,} {key}, got {len(value):,}.",
+                                     "Select by label or attribute instead.")
                 object.__setattr__(self, key, tuple(int(v) for v in value))
         if self.mode not in ("all", "any"):
             raise LetheError(f"unknown selection mode {self.mode!r}.", "Use 'all' (every criterion) or 'any'.")
@@ -193,14 +230,19 @@ class Selection:
                  "predicate": "predicate"}
         return ("&" if self.mode == "all" else "|").join(names[c] for c in self.criteria)
 
-    def _part(self, criterion: str) -> str:
+    def _part(self, criterion: str, brief: bool = False) -> str:
+        """`key=value` of one criterion; number lists compacted to ranges (`3-7`), and with `brief` cut to a few
+        pieces so messages stay short."""
         value = getattr(self, criterion)
         if criterion == "attribute":
             return f"attr={value}"
         if criterion == "predicate":
             return getattr(value, "__name__", "predicate") + "(...)"
         key = {"ids": "ids", "labels": "label", "identities": "identity"}[criterion]
-        return f"{key}=" + ",".join(map(str, value))
+        pieces = _ranges(value)
+        if brief and len(pieces) > 6:
+            pieces = pieces[:5] + [f"... ({len(value):,} in all)"]
+        return f"{key}=" + ",".join(pieces)
 
     def to_spec(self) -> str:
         """The command-line spec that reproduces this selection (criteria joined by ';' all hold)."""
@@ -214,7 +256,7 @@ class Selection:
     def describe(self) -> str:
         """One line for people, e.g. 'label=0 of mnist/train'."""
         joiner = " and " if self.mode == "all" else " or "
-        return f"{joiner.join(self._part(c) for c in self.criteria)} of {self.dataset}/{self.split}"
+        return f"{joiner.join(self._part(c, brief=True) for c in self.criteria)} of {self.dataset}/{self.split}"
 
     def to_dict(self) -> dict:
         """JSON-ready dict (unset criteria omitted)."""
@@ -237,6 +279,22 @@ class Selection:
             raise LetheError(f"not a selection: unexpected keys {sorted(extra)} or no 'dataset'.",
                              f"A saved selection has keys among {sorted(allowed)}.")
         return cls(**{k: v for k, v in d.items() if k in allowed})
+
+
+def _ranges(values: tuple[int, ...]) -> list[str]:
+    """Numbers as comma pieces with consecutive runs joined: (1, 2, 3, 7) -> ["1-3", "7"] (order kept)."""
+    pieces: list[str] = []
+    start = prev = None
+    for v in values:
+        if prev is not None and v == prev + 1:
+            prev = v
+            continue
+        if start is not None:
+            pieces.append(str(start) if start == prev else f"{start}-{prev}")
+        start = prev = v
+    if start is not None:
+        pieces.append(str(start) if start == prev else f"{start}-{prev}")
+    return pieces
 
 
 def _present(values: torch.Tensor, limit: int = 12) -> str:
@@ -382,31 +440,55 @@ def delete_selection(name: str) -> None:
 
 # --- command-line specs --------------------------------------------------------------------------------------
 
-def _ints(key: str, text: str) -> tuple[int, ...]:
-    out: list[int] = []
+def _ints(key: str, text: str, limit: int | None = None) -> tuple[int, ...]:
+    """The numbers of a list such as `1,2,10-20`, each below `limit` when given (e.g. the dataset's size). Ranges
+    are checked before they are expanded, and the whole list may hold at most MAX_SPEC_IDS numbers."""
+    ranges: list[tuple[int, int]] = []
+    total = 0
     for part in filter(None, (p.strip() for p in text.split(","))):
-        m = re.fullmatch(r"(-?\d+)(?:\s*-\s*(\d+))?", part)
+        m = re.fullmatch(r"(-?\d{1,12})(?:\s*-\s*(\d{1,12}))?", part)
         if not m:
-            raise LetheError(f"bad {key} list {text!r}: {part!r} is not an integer or a range a-b.",
+            raise LetheError(f"bad {key} list {_quote(text)}: {_quote(part, 30)} is not an integer or a range a-b.",
                              f"Write for example {key}=1,2,10-20.")
         lo, hi = int(m.group(1)), int(m.group(2)) if m.group(2) else int(m.group(1))
         if hi < lo:
-            raise LetheError(f"bad range {part!r} in {key}.", "Ranges go low-high, e.g. 10-20.")
-        out.extend(range(lo, hi + 1))
-    if not out:
+            raise LetheError(f"bad range {_quote(part, 30)} in {key}.", "Ranges go low-high, e.g. 10-20.")
+        top = MAX_ID if limit is None else limit - 1
+        if lo < 0 or hi > top:
+            where = f"this dataset has {key} 0 to {top}" if limit is not None else f"{key} go from 0 to {MAX_ID}"
+            raise LetheError(f"{key} {_quote(part, 30)} is out of range: {where}.", f"Pick {key} between 0 and {top}.")
+        total += hi - lo + 1
+        if total > MAX_SPEC_IDS:
+            raise LetheError(f"the {key} list {_quote(text)} names more than {MAX_SPEC_IDS:,} numbers.",
+                             f"Select at most {MAX_SPEC_IDS:,} at once, or select by label or attribute.")
+        ranges.append((lo, hi))
+    if not ranges:
         raise LetheError(f"empty {key} list.", f"Write for example {key}=0 or {key}=1,2,3.")
-    return tuple(out)
+    return tuple(i for lo, hi in ranges for i in range(lo, hi + 1))
 
 
-def parse_spec(spec: str, dataset: str | None = None, split: str = "train") -> Selection:
+def spec_limits(data: ImageData) -> dict[str, int]:
+    """Exclusive upper bounds for the numbers of a spec on `data`: ids (rows of the full dataset), labels and
+    identities; pass to `parse_spec(..., limits=...)` so a range is checked against the data before expanding."""
+    limits = {"ids": int(data.ids.max()) + 1 if len(data) else 0}
+    if data.labels is not None and len(data):
+        limits["labels"] = max(int(data.labels.max()) + 1, len(data.class_names or ()))
+    if data.identities is not None and len(data):
+        limits["identities"] = int(data.identities.max()) + 1
+    return limits
+
+
+def parse_spec(spec: str, dataset: str | None = None, split: str = "train",
+               limits: dict[str, int] | None = None) -> Selection:
     """Parse a `--forget SPEC`: `label=0`, `ids=1,2,3`, `identity=17`, `attr=glasses & ~smile`, `saved=NAME`,
-    or several joined by `;` (all must hold). `dataset` may be omitted only for `saved=NAME`."""
+    or several joined by `;` (all must hold). `dataset` may be omitted only for `saved=NAME`. `limits` (from
+    `spec_limits(data)`) bounds ids, labels and identities by the data before any range is expanded."""
     fields: dict = {}
     for part in filter(None, (p.strip() for p in spec.split(";"))):
         key, eq, value = part.partition("=")
         key, value = key.strip().lower(), value.strip()
         if not eq or not value:
-            raise LetheError(f"bad selection spec {part!r}.",
+            raise LetheError(f"bad selection spec {_quote(part)}.",
                              "Use label=0, ids=1,2,3, identity=17, attr=glasses & ~smile or saved=NAME.")
         if key == "saved":
             saved = load_selection(value)
@@ -419,13 +501,13 @@ def parse_spec(spec: str, dataset: str | None = None, split: str = "train") -> S
         target = {"label": "labels", "labels": "labels", "ids": "ids", "id": "ids", "identity": "identities",
                   "identities": "identities", "attr": "attribute", "attribute": "attribute"}.get(key)
         if target is None:
-            raise LetheError(f"unknown selection key {key!r} in {spec!r}.",
+            raise LetheError(f"unknown selection key {_quote(key, 30)} in {_quote(spec)}.",
                              "Keys: label, ids, identity, attr, saved.")
         if target in fields:
-            raise LetheError(f"{key} given twice in {spec!r}.", "Give each key once (lists use commas).")
-        fields[target] = value if target == "attribute" else _ints(key, value)
+            raise LetheError(f"{key} given twice in {_quote(spec)}.", "Give each key once (lists use commas).")
+        fields[target] = value if target == "attribute" else _ints(key, value, (limits or {}).get(target))
     if dataset is None:
-        raise LetheError(f"selection {spec!r} needs a dataset.", "Pass the dataset of the model (or use saved=NAME).")
+        raise LetheError(f"selection {_quote(spec)} needs a dataset.", "Pass the dataset of the model (or use saved=NAME).")
     if not fields:
         raise LetheError("empty selection spec.", "Use label=0, ids=1,2,3, identity=17, attr=... or saved=NAME.")
     return Selection(dataset, split, **fields)
@@ -434,5 +516,5 @@ def parse_spec(spec: str, dataset: str | None = None, split: str = "train") -> S
 __all__ = [
     "ExpressionError", "Selection", "delete_selection", "evaluate_expression", "expression_names",
     "list_selections", "load_selection", "parse_expression", "parse_spec", "save_selection", "select",
-    "split_forget_retain",
+    "spec_limits", "split_forget_retain",
 ]

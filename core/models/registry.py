@@ -2,7 +2,8 @@
 
 Architecture modules register their builders with `@register("name")`. Loading a saved model looks the name up
 here, builds the modules from the card's hyperparameters, then fills in the weights; no code ever comes from a
-weights file. A card whose architecture is `factory:pkg.module:fn` is rebuilt by calling that user factory.
+weights file. A card whose architecture is `factory:pkg.module:fn` is rebuilt by calling that user factory, but
+only when its module is trusted (`core.models.trust`): a card is data, and must not choose which code runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Callable
 from core.errors import ModelSpecError
 from core.models.bundles import Bundle
 from core.models.card import ModelCard
+from core.models.trust import require_trusted
 
 Builder = Callable[[ModelCard], Bundle]
 
@@ -42,6 +44,13 @@ def _import_architectures() -> None:
         importlib.import_module(module)
 
 
+def is_registered(name: str) -> bool:
+    """True if `name` is a registered architecture (built-in or registered from Python)."""
+    if name not in ARCHITECTURES:
+        _import_architectures()
+    return name in ARCHITECTURES
+
+
 def import_factory(path: str) -> Callable[..., Bundle]:
     """Import `pkg.module:fn`; raise a clear error if the module or function is missing."""
     module_name, _, attr = path.partition(":")
@@ -59,10 +68,32 @@ def import_factory(path: str) -> Callable[..., Bundle]:
     return factory
 
 
-def build(card: ModelCard) -> Bundle:
-    """A bundle with the card's architecture and freshly initialised weights; the card is attached."""
+def call_factory(path: str, hparams: dict | None = None) -> Bundle:
+    """Import and call the user factory `pkg.module:fn` (with `hparams` as keyword arguments); whatever goes
+    wrong inside it, or a result that is not a bundle, becomes a ModelSpecError naming the factory."""
+    factory = import_factory(path)
+    try:
+        bundle = factory(**(hparams or {}))
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - user code: any failure is reported as the factory's
+        raise ModelSpecError(f"The factory {path!r} failed: {type(exc).__name__}: {str(exc)[:300]}",
+                             "Fix the factory (run it in Python to see the traceback); it must return a Lethe "
+                             "bundle.") from exc
+    if not isinstance(bundle, Bundle):
+        raise ModelSpecError(f"The factory {path!r} returned {type(bundle).__name__}, not a Lethe bundle.",
+                             "Return core.models.GANBundle(...) (or FlowBundle, I2IBundle, ClassifierBundle); see "
+                             "examples/.")
+    return bundle
+
+
+def build(card: ModelCard, where: str | None = None) -> Bundle:
+    """A bundle with the card's architecture and freshly initialised weights; the card is attached.
+
+    A `factory:` card is built only if its module is trusted (UntrustedFactory otherwise); `where` names the
+    card's source in that message."""
     if card.architecture.startswith("factory:"):
-        bundle = import_factory(card.architecture.removeprefix("factory:"))(**card.hparams)
+        path = card.architecture.removeprefix("factory:")
+        require_trusted(path, where or repr(card.name))
+        bundle = call_factory(path, card.hparams)
         bundle.card = card
         return bundle
     if card.architecture not in ARCHITECTURES:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
+import dataclasses
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,9 +114,18 @@ def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: Progres
 
 
 def _fail(writer: RunWriter, exc: BaseException, message: str, hint: str) -> None:
-    trace = writer.save_traceback("".join(traceback.format_exception(exc)))
-    writer.update_status(status="failed", finished=time.time(), message=message, error={
-        "type": type(exc).__name__, "message": message, "hint": hint, "traceback": str(trace)})
+    """Record a failure; never raises. If the run folder cannot be written any more (it became read-only, the disk
+    is full), the failure is still kept in the writer's status, which `run_now` returns, with a note saying so."""
+    try:
+        trace: str | None = str(writer.save_traceback("".join(traceback.format_exception(exc))))
+    except OSError:
+        trace = None
+    error = {"type": type(exc).__name__, "message": message, "hint": hint, "traceback": trace}
+    try:
+        writer.update_status(status="failed", finished=time.time(), message=message, error=error)
+    except OSError as write_error:  # update_status changed the in-memory status before the write failed
+        note = f" (The run folder {writer.path} could not be written: {write_error.strerror or write_error}.)"
+        writer.update_status_in_memory(error={**error, "hint": hint + note})
 
 
 def _save_result(writer: RunWriter, result: JobResult, model: str) -> None:
@@ -201,4 +211,7 @@ def run_now(job: Job, *, method: str, model: str, params: dict[str, Any] | None 
     store = store or RunStore()
     writer = store.create(method, model, params, seed, device)
     _execute(writer, job, cancel or CancelToken(), listener, model)
-    return store.get(writer.id)
+    record = store.get(writer.id)
+    if record.status_doc.get("status") != writer.status_doc.get("status"):  # the folder became unwritable
+        record = dataclasses.replace(record, status_doc=writer.status_doc)
+    return record

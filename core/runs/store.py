@@ -185,11 +185,25 @@ class RunWriter:
             self._status.update(fields)
             self._write_status()
 
+    @property
+    def status_doc(self) -> dict[str, Any]:
+        """A copy of the status as this writer knows it (what status.json holds, unless a write failed)."""
+        with self._lock:
+            return dict(self._status)
+
+    def update_status_in_memory(self, **fields: Any) -> None:
+        """Merge `fields` into the status without writing it (for when the run folder cannot be written)."""
+        with self._lock:
+            self._status.update(fields)
+
     def heartbeat(self) -> None:
         """Tell readers the owning process is alive."""
         with self._lock:
             if self._status["status"] in ACTIVE:
-                self._write_status()
+                try:
+                    self._write_status()
+                except OSError:  # an unwritable run folder: the run's own writes report it; a beat may be missed
+                    pass
 
     def append(self, event: ProgressEvent) -> dict[str, Any]:
         """Persist one event (fsynced before returning); its images go to `events/<seq>.npy`."""

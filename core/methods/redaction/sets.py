@@ -27,8 +27,9 @@ from torch.nn import functional as F
 
 from core.data.base import ImageData
 from core.data.selection import (Expr, ExpressionError, Selection, attribute_index, evaluate_expression,
-                                 load_selection, parse_expression, parse_spec, select)
+                                 load_selection, parse_expression, parse_spec, select, spec_limits)
 from core.errors import EmptySelection, LetheError
+from core.validate import number
 from core.models.bundles import ClassifierBundle
 
 Images = torch.Tensor
@@ -324,14 +325,16 @@ def parse_redaction_spec(spec: str, data: ImageData, judges: Judges, tau: float 
         key, _, value = part.partition("=")
         key = key.strip().lower()
         if key == "boundary":
-            sets.append(boundary_set(data, int(value) if value.strip() else 1))
+            margin = number(value, "boundary=MARGIN", int, 1, max(1, min(data.shape[-2:]) // 2)) if value.strip() else 1
+            sets.append(boundary_set(data, margin))
         elif key == "ambiguity":
-            if value.strip() and float(value) != tau:  # one tau: Omega = {f < tau} must be what invalidity measures
+            if value.strip() and number(value, "ambiguity=TAU", float, 0, 1, True, True) != tau:  # one tau: Omega = {f < tau} must be what invalidity measures
                 raise LetheError(f"ambiguity={value} disagrees with the classifier threshold tau = {tau:g}.",
                                  "Set the threshold once, with --tau (the page's τ), and write just 'ambiguity'.")
             sets.append(ambiguity_set(judges.need("labels", "label ambiguity"), tau))
         elif key == "saved":
             sets.append(from_selection(load_selection(value.strip()), data, judges, f"forget set {value.strip()}"))
         else:
-            sets.append(from_selection(parse_spec(part, dataset=data.name, split=data.split), data, judges))
+            sets.append(from_selection(parse_spec(part, dataset=data.name, split=data.split,
+                                                                 limits=spec_limits(data)), data, judges))
     return union(sets)

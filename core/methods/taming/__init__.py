@@ -108,11 +108,15 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
 
 
 def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, seed: int = 0,
-               remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None):
-    """A job for `core.runs` (`runner.start(job, ...)` or `run_now`): prepare the sets, tame, return a JobResult."""
+               remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None,
+               prepared: tuple[TamingSets, Judges] | None = None):
+    """A job for `core.runs` (`runner.start(job, ...)` or `run_now`): prepare the sets (unless `prepared` holds
+    `prepare`'s result already, as the command line does so a data error fails before a run exists), tame, return
+    a JobResult."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
-        sets, judge = prepare(flow, forget, remember=remember, seed=seed, eval_size=eval_size, judges=judges)
+        sets, judge = prepared or prepare(flow, forget, remember=remember, seed=seed, eval_size=eval_size,
+                                          judges=judges)
         cancel.raise_if_set()
         result = tame(flow, sets, config, seed=seed, progress=progress, cancel=cancel, judges=judge)
         figures = dict(result.figures)
@@ -164,8 +168,10 @@ def config_from(args: argparse.Namespace) -> TamingConfig:
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
     config = config_from(args)
     config.validate()
-    selection_for(bundle, args.forget)  # a bad spec fails before a run is created
-    job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size)
+    # data errors (a bad spec, an empty or all-covering set, a missing judge) fail before a run is created
+    prepared = prepare(bundle, args.forget, remember=args.remember, seed=args.seed, eval_size=args.eval_size)
+    job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size,
+                     prepared=prepared)
     return MethodCall(params=job_params(args.forget, config, args.remember, args.ablation), job=job)
 
 

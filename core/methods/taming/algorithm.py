@@ -293,6 +293,11 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
 
     d0 = losses.signed_distance(base_forget, mu_b, sigma_b, config.delta, direction)
     beyond = (d0 >= -config.epsilon) if direction == "forget" else (d0 <= config.epsilon)
+    if bool(beyond.all()) and bool(((d0 < 0) if direction == "forget" else (d0 > 0)).any()):
+        raise LetheError(  # only the tolerance makes them count as done: epsilon is too large for these images
+            f"epsilon = {config.epsilon:g} sigma_R already counts every forget image as at the threshold (distances "
+            f"{float(d0.min()):.2f} to {float(d0.max()):.2f} sigma_R), so taming would stop before its first step.",
+            "Lower epsilon (--epsilon on the command line; the authors use 0.15).")
     if bool(beyond.all()):
         where = "above" if direction == "forget" else "below"
         raise LetheError(

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 
 from core.data import ImageData, load
-from core.data.selection import Selection, evaluate_expression, parse_expression, parse_spec, select
+from core.data.selection import Selection, evaluate_expression, parse_expression, parse_spec, select, spec_limits
 from core.errors import EmptySelection, LetheError
 from core.models.bundles import ClassifierBundle
 
@@ -204,7 +204,7 @@ def build_sets(
     elif remember == "test" or remember.startswith("test:"):
         pool_mask = torch.ones(len(test), dtype=torch.bool)
         if remember.startswith("test:"):
-            pool_mask = select(test, parse_spec(remember[5:], test.name, split="test"))
+            pool_mask = select(test, parse_spec(remember[5:], test.name, split="test", limits=spec_limits(test)))
         if test.identities is not None and len(forget_identities):
             pool_mask &= ~torch.isin(test.identities, forget_identities)
         if holdout_mask is not None:
