@@ -290,3 +290,13 @@ def test_the_papers_fcgan_recipe_runs_in_smoke_mode():
     bundle = train_influence_fcgan(smoke=True)
     assert bundle.card.training["compute_dtype"] == "float64" and bundle.discriminator is not None
     assert bundle.card.training["optimiser"].startswith("plain SGD lr=0.001")
+
+
+def test_the_shipped_influence_fcgan_meets_its_floors_when_re_measured():
+    from core.zoo.gans import evaluate_toy_gan
+    from core.zoo.lookup import floor_failures
+    from core.zoo.registry import ZOO
+
+    bundle = load_model("influence-fcgan", "cpu")
+    assert bundle.card.training["weight_decay"] == 1e-3 and bundle.card.training["epochs"] == 50
+    assert floor_failures(ZOO["influence-fcgan"], evaluate_toy_gan(bundle)) == []

@@ -6,9 +6,15 @@ plain SGD with lr 1e-3 for both players, batch 100, simultaneous updates, the no
 gamma = 1e-3 for K = 50 epochs on N = 10k points. It is trained with the very ASGD loop the influence method
 traces (`core.methods.influence.trace.run_asgd`), so tracing it continues its own training exactly.
 `toy-gan` is the workbench's faster-converging Adam variant of the same architecture.
+
+Measured (seed 0, 30 min on 2 shared cores): ALL -2.81, mean error 0.29, covariance error 1.44. The paper's
+recipe matches ALL (bandwidth 1 is blind to the spread) long before it matches the covariance; the card's
+floors say so.
 """
 
 from __future__ import annotations
+
+import time
 
 import torch
 
@@ -43,8 +49,6 @@ def train_influence_fcgan(
     bundle.to(resolve_device(device))
     game = Game(bundle, torch.float64, weight_decay=config.weight_decay)
     total = config.epochs * config.steps_per_epoch(len(x))
-    import time
-
     start = time.perf_counter()
     state = run_asgd(game, x, schedule(len(x), game.latent_dim, config, seed), game.initial_state(), total=total,
                      progress=progress, cancel=cancel, stage="train")

@@ -81,7 +81,6 @@ class InfluenceResult:
     cleansing: Cleansing | None
     metrics: dict[str, Any]
     figures: dict[str, Any]
-    bundle: None = None  # the analysis edits no model
 
 
 def training_data(bundle: GANBundle) -> tuple[str, torch.Tensor]:
