@@ -83,13 +83,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = [measure(args.model, args.epochs, args.targets, seed, args.latents) for seed in range(args.seeds)]
-    keys = list(rows[0])
     print(f"influence bench: {args.model}, k = {args.epochs} epoch(s), {args.targets} targets, "
-          f"{args.threads} torch thread(s)")
-    print("seed  " + "  ".join(f"{k:>11}" for k in keys))
-    for seed, row in enumerate(rows):
-        print(f"{seed:>4}  " + "  ".join(f"{row[k]:>11.4g}" for k in keys))
+          f"{args.threads} torch thread(s)", flush=True)
+    rows = []
+    for seed in range(args.seeds):
+        rows.append(measure(args.model, args.epochs, args.targets, seed, args.latents))
+        keys = list(rows[0])
+        if seed == 0:
+            print("seed  " + "  ".join(f"{k:>11}" for k in keys))
+        print(f"{seed:>4}  " + "  ".join(f"{rows[-1][k]:>11.4g}" for k in keys), flush=True)
     if len(rows) > 1:
         print("mean  " + "  ".join(f"{statistics.mean(r[k] for r in rows):>11.4g}" for k in keys))
         print(" std  " + "  ".join(f"{statistics.stdev(r[k] for r in rows):>11.4g}" for k in keys))
