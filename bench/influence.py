@@ -14,7 +14,7 @@ One run measures, on this machine and for each seed:
 
 Torch uses `--threads` threads (default 1: on 2 shared cores more threads are slower for these tiny nets).
 
-    .venv/bin/python bench/influence.py [--model influence-fcgan] [--epochs 1] [--targets 40] [--seeds 1]
+    .venv/bin/python bench/influence.py [--model influence-fcgan] [--epochs 1] [--targets 40] [--seeds 1] [--first-seed 0]
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--targets", type=int, default=40)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--latents", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
@@ -86,10 +87,10 @@ def main() -> None:
     print(f"influence bench: {args.model}, k = {args.epochs} epoch(s), {args.targets} targets, "
           f"{args.threads} torch thread(s)", flush=True)
     rows = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         rows.append(measure(args.model, args.epochs, args.targets, seed, args.latents))
         keys = list(rows[0])
-        if seed == 0:
+        if len(rows) == 1:
             print("seed  " + "  ".join(f"{k:>11}" for k in keys))
         print(f"{seed:>4}  " + "  ".join(f"{rows[-1][k]:>11.4g}" for k in keys), flush=True)
     if len(rows) > 1:
