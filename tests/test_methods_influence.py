@@ -274,7 +274,7 @@ def test_the_influence_verb_records_a_run_and_prints_tau_and_jaccard(gan, tmp_pa
     assert code == 0, capsys.readouterr().err
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert -1 <= result["kendall_tau"] <= 1 and 0 <= result["jaccard"] <= 1
-    assert result["status"] == "succeeded" and result["log_bytes_per_step"] > 0
+    assert result["status"] == "succeeded" and result["log_bytes_per_step"] > 0 and result["metric_name"] == "ALL"
     assert RunStore(tmp_path / "runs").get(result["run"]).config["method"] == "influence"
     assert small.card.data["size"] == N
 

@@ -25,6 +25,7 @@ from core.methods.influence.executor import EXECUTORS
 from core.methods.influence.game import Game, check_traceable
 from core.methods.influence.metrics import METRICS, DiscriminatorLoss, MetricSets, check_metric_fits, make_metric
 from core.methods.influence.trace import TraceConfig, TraceLog, trace
+from core.metrics import metric_name
 from core.methods.influence.verify import ReplayJob, Verification, pick_targets, verify
 from core.models.bundles import ClassifierBundle, GANBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
@@ -83,6 +84,13 @@ class InfluenceResult:
     figures: dict[str, Any]
 
 
+def display_name(metric: str, judge: ClassifierBundle | None) -> str:
+    """How Lethe names the metric elsewhere: "ALL", "IS[mnist-lenet]", "FID[mnist-lenet]", "D loss"."""
+    if metric in ("is", "fid") and judge is not None:
+        return metric_name(metric.upper(), judge)
+    return {"all": "ALL", "dloss": "D loss"}.get(metric, metric.upper())
+
+
 def training_data(bundle: GANBundle) -> tuple[str, torch.Tensor]:
     """(dataset, the training instances in [0, 1]) named by the card; a LetheError when Lethe lacks them."""
     dataset = card_dataset(bundle.card)
@@ -129,7 +137,8 @@ def run_influence(ctx: InfluenceContext, config: InfluenceConfig, seed: int = 0,
         metric = make_metric(config.metric, game, ctx.sets, ctx.judge, ctx.dataset)
         influence = estimate(game, ctx.x, log, metric, progress, cancel)
         metrics: dict[str, Any] = {
-            "metric": config.metric, "metric_value": influence.metric_value, "trace_epochs": tc.epochs,
+            "metric": config.metric, "metric_name": display_name(config.metric, ctx.judge),
+            "metric_value": influence.metric_value, "trace_epochs": tc.epochs,
             "steps": log.n_steps, "trace_seconds": trace_seconds, "inference_seconds": influence.seconds,
             "inference_over_trace": influence.seconds / trace_seconds, "log_bytes_per_step": log.bytes_per_step,
         }
