@@ -172,7 +172,7 @@ def _decode(entry: _Entry, mode: str | None) -> np.ndarray:
                                          f"({MAX_PIXELS:,}).", "Resize your images before giving them to Lethe.")
                     img.seek(0)
                     img = img.convert(mode or ("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"))
-                    pixels = np.asarray(img, dtype=np.uint8)
+                    pixels = np.array(img, dtype=np.uint8)
             finally:
                 Image.MAX_IMAGE_PIXELS = previous
     except LetheError:
