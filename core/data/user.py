@@ -91,7 +91,7 @@ def _capped_read(stream: io.BufferedIOBase, where: str) -> bytes:
     cap = max_image_bytes()
     payload = stream.read(cap + 1)
     if len(payload) > cap:
-        raise LetheError(f"the image {where} is larger than {cap // 2**20} MB.",
+        raise LetheError(f"the image {where} is larger than {cap:,} bytes.",
                          "Resize your images (training images are usually tiny), or raise LETHE_MAX_IMAGE_BYTES.")
     return payload
 
@@ -155,9 +155,9 @@ def _too_many(where: Path) -> LetheError:
                       "Use a subset, or raise LETHE_MAX_IMAGES if you have the memory.")
 
 
-def _decode(entry: _Entry, mode: str | None) -> np.ndarray:
-    """H x W x C uint8 pixels of one image; a header announcing more than MAX_PIXELS pixels is refused before the
-    pixels are decoded."""
+def _decode(entry: _Entry) -> np.ndarray:
+    """H x W x C uint8 pixels of one image, grey (C = 1) or RGB (C = 3, alpha dropped); a header announcing more
+    than MAX_PIXELS pixels is refused before the pixels are decoded."""
     from PIL import Image
 
     payload = entry.read()
@@ -171,7 +171,7 @@ def _decode(entry: _Entry, mode: str | None) -> np.ndarray:
                         raise LetheError(f"{entry.where} is {img.width}x{img.height} pixels, more than Lethe decodes "
                                          f"({MAX_PIXELS:,}).", "Resize your images before giving them to Lethe.")
                     img.seek(0)
-                    img = img.convert(mode or ("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB"))
+                    img = img.convert("L" if img.mode in ("1", "L", "I", "I;16", "F") else "RGB")
                     pixels = np.array(img, dtype=np.uint8)
             finally:
                 Image.MAX_IMAGE_PIXELS = previous
@@ -195,8 +195,7 @@ def _from_entries(entries: list[_Entry], where: Path, shape: tuple[int, ...] | N
         loose = next(e.where for e in entries if not e.folder)
         raise LetheError(f"{where} mixes class sub-folders with loose images (e.g. {loose}).",
                          "Move every image into a class sub-folder, or use a flat folder without sub-folders.")
-    mode = {1: "L", 3: "RGB"}.get(shape[0]) if shape and len(shape) == 3 else None
-    images = [_decode(e, mode) for e in entries]
+    images = [_decode(e) for e in entries]
     sizes = {im.shape[:2] for im in images}
     if shape is None and len(sizes) > 1:
         raise ShapeMismatch(f"the images in {where} have {len(sizes)} different sizes (e.g. "
