@@ -26,6 +26,15 @@ from examples import classifier, dcgan
 TRUST = "examples.dcgan,examples.classifier"  # saved factory models are rebuilt only from trusted modules
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny nets run several times faster on one thread than on two threads of a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def write_bars(root, per_class: int = 100, size: int = 16, seed: int = 0) -> None:
     """`root/horizontal/*.png` and `root/vertical/*.png`: a 3-pixel bright bar at a random row or column."""
     rng = np.random.default_rng(seed)
@@ -49,7 +58,6 @@ def user_models(tmp_path_factory):
     images = root / "bars"
     write_bars(images)
     data = load(str(images), "train", shape=(1, 16, 16))
-    torch.set_num_threads(1)
     gan = dcgan.train(dcgan.build(nz=16, ngf=16, ndf=16), data.x, epochs=15, lr=1e-3)
     judge = classifier.train(classifier.build(["horizontal", "vertical"]), data.x, data.labels, epochs=8)
     assert float((judge.predict(data.x) == data.labels).float().mean()) > 0.95
