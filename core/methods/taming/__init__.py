@@ -17,13 +17,13 @@ Command line: `python -m core tame MODEL --forget SPEC [--direction forget|empha
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
-from core.data import load
+from core.data import ImageData, load
 from core.data.selection import Selection, parse_spec
 from core.errors import LetheError
 from core.methods.taming.algorithm import (DIRECTIONS, Judges, ShareJudge, TamingConfig, TamingResult, density_grid,
@@ -32,6 +32,7 @@ from core.methods.taming.losses import (forget_loss, normal_fit, normal_kl, reac
                                         threshold, total_loss)
 from core.methods.taming.sets import TamingSets, build_sets
 from core.models.bundles import Bundle, ClassifierBundle, FlowBundle
+from core.models.judge import load_judge
 from core.progress import CancelToken, ProgressFn
 from core.runs import JobResult
 
@@ -58,16 +59,16 @@ def zoo_judges(dataset: str, device: torch.device | str = "cpu") -> dict[str, Cl
     return out
 
 
-def selection_for(flow: Bundle, forget: str | Selection) -> Selection:
-    """A `Selection` on the flow's training split from a spec (`identity=17`, `ids=3`, `attr=glasses`,
-    `saved=NAME`, `label=0`) or a ready Selection."""
-    dataset = flow.card.data.get("dataset")
+def selection_for(flow: Bundle, forget: str | Selection, dataset: str | None = None) -> Selection:
+    """A `Selection` on the flow's training split (or on `dataset`, the name of the user's data) from a spec
+    (`identity=17`, `ids=3`, `attr=glasses`, `saved=NAME`, `label=0`) or a ready Selection."""
+    dataset = dataset or flow.card.data.get("dataset")
     if isinstance(forget, Selection):
         selection = forget
     else:
         if not dataset:
             raise LetheError(f"model {flow.card.name!r} does not name its training dataset on its card.",
-                             "Taming selects the forget images from the flow's own dataset; use a zoo flow.")
+                             "Pass --data DIR|FILE.npz (the flow's training images).")
         selection = parse_spec(forget, dataset)
     if dataset and selection.dataset != dataset:
         raise LetheError(f"the forget set is on {selection.dataset!r} but {flow.card.name} was trained on {dataset!r}.",
@@ -82,7 +83,7 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
     if not isinstance(flow, FlowBundle):
         raise LetheError(f"taming works on normalizing flows; {flow.card.name!r} is a {flow.family}.",
                          "Pick a flow: synthfaces-flow, mnist-flow or toy-flow.")
-    selection = selection_for(flow, forget)
+    selection = selection_for(flow, forget, data.name if data is not None else None)
     if judges is None:
         judges = zoo_judges(selection.dataset, flow.device)
     data = data if data is not None else load(selection.dataset, "train")
@@ -105,11 +106,14 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
 
 
 def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, seed: int = 0,
-               remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None):
-    """A job for `core.runs` (`runner.start(job, ...)` or `run_now`): prepare the sets, tame, return a JobResult."""
+               remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None,
+               data: ImageData | None = None, test: ImageData | None = None):
+    """A job for `core.runs` (`runner.start(job, ...)` or `run_now`): prepare the sets, tame, return a JobResult.
+    `data` / `test` replace the flow's dataset (the user's own images; see `user_data`)."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
-        sets, judge = prepare(flow, forget, remember=remember, seed=seed, eval_size=eval_size, judges=judges)
+        sets, judge = prepare(flow, forget, remember=remember, seed=seed, eval_size=eval_size, judges=judges,
+                              data=data, test=test)
         cancel.raise_if_set()
         result = tame(flow, sets, config, seed=seed, progress=progress, cancel=cancel, judges=judge)
         figures = dict(result.figures)
@@ -158,16 +162,41 @@ def config_from(args: argparse.Namespace) -> TamingConfig:
     return TamingConfig(**values)
 
 
+def requirements(bundle: Bundle) -> list[str]:
+    """What taming needs that `bundle` lacks: its training data (the card's dataset, else --data)."""
+    return [] if bundle.card.data.get("dataset") else ["its card names no training dataset: pass --data DIR|FILE.npz"]
+
+
+def user_data(spec: str, flow: Bundle) -> tuple[ImageData, ImageData]:
+    """(train, test) for the user's data spec: every image is training data, and the test split is empty, so no
+    held-out forget images (D'_F) are measured and `--remember test` has nothing to remember."""
+    data = load(spec, "train", shape=flow.data_shape)
+    return data, replace(data.subset(torch.zeros(len(data), dtype=torch.bool)), split="test")
+
+
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
     config = config_from(args)
     config.validate()
-    selection_for(bundle, args.forget)  # a bad spec fails before a run is created
-    job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size)
-    return MethodCall(params=job_params(args.forget, config, args.remember, args.ablation), job=job)
+    if args.data is None and requirements(bundle):
+        raise LetheError(f"cannot tame {bundle.card.name!r}: {requirements(bundle)[0]}.",
+                         "Run `python -m core show MODEL` to see what each verb needs.")
+    judges = None
+    if args.judge is not None:
+        own = load_judge(args.judge, device, bundle.data_shape)
+        judges = {**({} if args.data else zoo_judges(bundle.card.data.get("dataset"), device)), own.kind: own}
+    elif args.data is not None:
+        judges = {}  # the zoo's judges read the zoo's datasets, not the user's images
+    data, test = user_data(args.data, bundle) if args.data else (None, None)
+    selection_for(bundle, args.forget, data.name if data is not None else None)  # a bad spec fails before a run
+    job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size,
+                     judges=judges, data=data, test=test)
+    params = job_params(args.forget, config, args.remember, args.ablation)
+    params.update({k: v for k, v in (("data", args.data), ("judge", args.judge)) if v})
+    return MethodCall(params=params, job=job)
 
 
 CLI_VERB = MethodVerb("tame", "tame a normalizing flow: forget or emphasise images, identities or attributes",
-                      _add, _prepare, families=("flow",))
+                      _add, _prepare, families=("flow",), requirements=requirements, takes_data=True)
 
 __all__ = [
     "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
