@@ -49,8 +49,8 @@ def _builtin_verbs(bundle: Bundle, spec: str) -> list[dict[str, Any]]:
         entry = entry_for(bundle.card, spec)
         eval_why: list[str] = []
         note = f"measured like {entry.name}"
-    except LetheError as exc:
-        eval_why, note = [f"no zoo evaluator fits it ({exc.message.rstrip('.')}); pass --like ZOO_NAME"], ""
+    except LetheError:
+        eval_why, note = ["no zoo evaluator fits its family and data: pass --like ZOO_NAME"], ""
     verbs.append({"verb": "eval", "applies": not eval_why, "why_not": eval_why, "note": note})
     if isinstance(bundle, ClassifierBundle):
         why = [] if callable(getattr(bundle.net, "features", None)) else ["its network has no features(x) layer"]

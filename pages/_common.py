@@ -23,7 +23,7 @@ from core.device import resolve_device
 from core.errors import LetheError
 from core.models import Bundle, load_model
 from core.models.archive import unpack_model
-from core.overview import model_overview, overview_lines
+from core.overview import model_overview
 from core.runs import Runner, RunRecord, RunStore, default_root, shared_runner
 from core.runs.events import EVENT_COLUMNS
 from core.viz.figures import curves_figure, metric_history, scatter_figure
@@ -227,7 +227,24 @@ def data_judge_picker(spec: str) -> None:
                 raise LetheError(f"There is no file or folder {data}.", "Give the path of your training images.")
     with st.expander("What Lethe can do with it", icon=":material/info:"):
         with guarded():
-            st.code("\n".join(overview_lines(_overview(spec, device_name()))), language=None, wrap_lines=True)
+            st.markdown(overview_markdown(_overview(spec, device_name())))
+
+
+def overview_markdown(overview: dict) -> str:
+    """`core.overview.model_overview` as short markdown for the sidebar: networks, shape and range, data, judges,
+    then one line per verb (applies, or why not)."""
+    nets = overview["networks"]
+    present = " · ".join(f"{k} {':green[yes]' if v else ':red[no]'}" for k, v in nets.items() if isinstance(v, bool))
+    shape = "x".join(map(str, overview["data_shape"]))
+    rng = overview["pixel_range"]
+    judges = ", ".join(f"{v} ({k})" for k, v in overview["judges"].items()) or "none in the zoo"
+    lines = [present, f"data {shape} · pixel range {list(rng) if rng else 'raw values'}",
+             f"trained on {overview['dataset'] or 'data not named on the card'} · judges: {judges}", ""]
+    for verb in overview["verbs"]:
+        why = "; ".join(verb["why_not"]) if verb["why_not"] else verb.get("note", "")
+        mark = ":green[✓]" if verb["applies"] else ":red[✗]"
+        lines.append(f"- {mark} **{verb['verb']}**" + (f" · {why}" if why else ""))
+    return "  \n".join(lines[:3]) + "\n\n" + "\n".join(lines[4:])
 
 
 # ----------------------------------------------------------------------------------------------------- drawing

@@ -31,7 +31,7 @@ def own_data_panel() -> None:
         path = path_col.text_input("Folder, .zip or .npz on the server", key="data_own_path")
         go_col.button("Use", key="data_own_use", disabled=not path.strip(), on_click=_use_data,
                       args=(path.strip(),), width="stretch")
-        upload = st.file_uploader("Or upload a zip of your images", type=["zip", "npz"], key="data_own_upload")
+        upload = st.file_uploader("Or upload a zip of your images (or an .npz)", type=["zip", "npz"], key="data_own_upload")
         if upload is not None:
             with guarded():
                 saved = save_data_upload(upload.name, upload.getvalue())
