@@ -142,3 +142,22 @@ def test_redact_from_the_app_with_the_folder_and_the_users_judge(user_models, mo
     metrics = RunStore().get(run_id).metrics
     assert metrics["fid_metric"] == "FID[my-judge]"
     assert metrics["invalidity_after"] < metrics["invalidity_before"]
+
+
+def test_the_data_page_takes_a_folder_path_and_the_sidebar_says_what_the_model_can_do(user_models, monkeypatch):
+    images, gan, _ = user_models
+    monkeypatch.setenv("LETHE_TRUST_FACTORIES", TRUST)
+    at = app_test_factory(monkeypatch)().run()
+    at.radio(key="pick_source").set_value("Folder").run()
+    at.text_input(key="pick_path").set_value(str(gan)).run()
+    overview = next(m.value for m in at.sidebar.markdown if "**redact**" in m.value)
+    assert "data 1x16x16" in overview and "discriminator :green[yes]" in overview
+    assert ":red[✗] **tame** · it works on flow models and this is a gan" in overview
+    at.switch_page("pages/data.py").run()
+    at.text_input(key="data_own_path").set_value(str(images)).run()
+    at.button(key="data_own_use").click().run()
+    assert_clean(at)
+    assert at.session_state["pick_data"] == str(images)
+    assert at.text_input(key="pick_data").value == str(images)  # the sidebar's box follows
+    assert at.selectbox(key="data_name").value == str(images)
+    assert any("200 of 200 samples" in c.value for c in at.caption)  # the builder browses the user's images
