@@ -10,6 +10,7 @@ The images are 16x16 grey bars in two class folders, `horizontal/` and `vertical
 from __future__ import annotations
 
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -161,3 +162,25 @@ def test_the_data_page_takes_a_folder_path_and_the_sidebar_says_what_the_model_c
     assert at.text_input(key="pick_data").value == str(images)  # the sidebar's box follows
     assert at.selectbox(key="data_name").value == str(images)
     assert any("200 of 200 samples" in c.value for c in at.caption)  # the builder browses the user's images
+
+
+def test_an_uploaded_zip_of_the_folder_is_the_data_of_the_redact_page(user_models, monkeypatch, tmp_path):
+    images, gan, judge = user_models
+    monkeypatch.setenv("LETHE_TRUST_FACTORIES", TRUST)
+    archive = tmp_path / "bars.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(images.rglob("*.png")):
+            z.write(path, f"bars/{path.relative_to(images)}")
+    at = app_test_factory(monkeypatch)().run()
+    at.radio(key="pick_source").set_value("Folder").run()
+    at.text_input(key="pick_path").set_value(str(gan)).run()
+    at.text_input(key="pick_judge").set_value(str(judge)).run()
+    at.switch_page("pages/data.py").run()
+    at.get("file_uploader")[0].upload("bars.zip", archive.read_bytes(), "application/zip")
+    at.run()
+    at.button(key="data_own_use_upload").click().run()
+    assert_clean(at)
+    assert at.session_state["pick_data"].endswith(".zip")
+    at.switch_page("pages/redact.py").run()
+    assert_clean(at)
+    assert any("100 of 200 training samples" in c.value for c in at.caption)  # label 0 of the uploaded images
