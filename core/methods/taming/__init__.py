@@ -174,22 +174,32 @@ def user_data(spec: str, flow: Bundle) -> tuple[ImageData, ImageData]:
     return data, replace(data.subset(torch.zeros(len(data), dtype=torch.bool)), split="test")
 
 
+def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.device | str) -> dict[str, Any]:
+    """`taming_job`'s `data`, `test` and `judges` for the user's data spec and judge spec (None: the flow's own
+    dataset and the zoo's judges for it). Fails before anything is loaded when the flow names no data and none is
+    given, or when the judge cannot read the flow's images."""
+    if data is None and requirements(flow):
+        raise LetheError(f"cannot tame {flow.card.name!r}: {requirements(flow)[0]}.",
+                         "Run `python -m core show MODEL` to see what each verb needs.")
+    inputs: dict[str, Any] = {}
+    if judge is not None:
+        own = load_judge(judge, device, flow.data_shape)
+        inputs["judges"] = {**({} if data else zoo_judges(flow.card.data.get("dataset"), device)), own.kind: own}
+    elif data is not None:
+        inputs["judges"] = {}  # the zoo's judges read the zoo's datasets, not the user's images
+    if data is not None:
+        inputs["data"], inputs["test"] = user_data(data, flow)
+    return inputs
+
+
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
     config = config_from(args)
     config.validate()
-    if args.data is None and requirements(bundle):
-        raise LetheError(f"cannot tame {bundle.card.name!r}: {requirements(bundle)[0]}.",
-                         "Run `python -m core show MODEL` to see what each verb needs.")
-    judges = None
-    if args.judge is not None:
-        own = load_judge(args.judge, device, bundle.data_shape)
-        judges = {**({} if args.data else zoo_judges(bundle.card.data.get("dataset"), device)), own.kind: own}
-    elif args.data is not None:
-        judges = {}  # the zoo's judges read the zoo's datasets, not the user's images
-    data, test = user_data(args.data, bundle) if args.data else (None, None)
+    inputs = job_inputs(bundle, args.data, args.judge, device)
+    data = inputs.get("data")
     selection_for(bundle, args.forget, data.name if data is not None else None)  # a bad spec fails before a run
     job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size,
-                     judges=judges, data=data, test=test)
+                     **inputs)
     params = job_params(args.forget, config, args.remember, args.ablation)
     params.update({k: v for k, v in (("data", args.data), ("judge", args.judge)) if v})
     return MethodCall(params=params, job=job)
@@ -200,7 +210,8 @@ CLI_VERB = MethodVerb("tame", "tame a normalizing flow: forget or emphasise imag
 
 __all__ = [
     "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
-    "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_params", "nlls_bpd", "normal_fit",
+    "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_inputs", "job_params", "nlls_bpd",
+    "normal_fit",
     "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame", "taming_job",
     "threshold", "total_loss", "zoo_judges",
 ]
