@@ -49,3 +49,23 @@ def test_tame_refuses_a_judge_of_another_shape_before_any_run(digit_folder, caps
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 2 and "reads 3x32x32 images but the model makes 1x28x28" in out["error"]
     assert not RunStore().ids()
+
+
+def test_the_tame_page_tames_with_the_sidebars_data_and_judge(digit_folder, monkeypatch):
+    from app_harness import app_test_factory, assert_clean, pick_zoo
+    from core.runs import shared_runner
+
+    at = pick_zoo(app_test_factory(monkeypatch)().run(), "mnist-flow")
+    at.text_input(key="pick_data").set_value(str(digit_folder))
+    at.text_input(key="pick_judge").set_value("mnist-lenet").run()
+    at.switch_page("pages/tame.py").run()
+    assert_clean(at)
+    at.segmented_control(key="tame_kind").set_value("Label").run()
+    at.selectbox(key="tame_label").set_value(0)
+    at.number_input(key="tame_max_it").set_value(2).run()
+    at.button(key="tame_start").click().run()
+    assert_clean(at)
+    run = shared_runner().wait(at.session_state["tame_run"], timeout=300)
+    assert run.status == "succeeded", run.error
+    assert run.metrics["sizes"]["forget"] == 40 and run.metrics["fid_judge"] == "FID[mnist-lenet]"
+    assert RunStore().get(run.id).config["params"]["data"] == str(digit_folder)
