@@ -92,7 +92,7 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
                             "the model's card names)")
         p.add_argument("--judge", default=None, metavar="SPEC",
                        help="your classifier for invalidity, IS/FID and attributes: zoo name, saved folder or "
-                            "package.module:factory (default: the zoo's classifiers for the model's dataset)")
+                            "package.module:factory (default: the zoo's classifiers for the model's dataset; none with --data)")
     verb.add_arguments(p)
     p.set_defaults(handler=lambda args: run_method(verb, args))
 
