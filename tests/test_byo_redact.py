@@ -184,3 +184,13 @@ def test_an_uploaded_zip_of_the_folder_is_the_data_of_the_redact_page(user_model
     at.switch_page("pages/redact.py").run()
     assert_clean(at)
     assert any("100 of 200 training samples" in c.value for c in at.caption)  # label 0 of the uploaded images
+
+
+def test_the_deletion_baseline_of_a_users_gan_fails_before_loading_the_data(user_models, capsys, monkeypatch):
+    images, gan, _ = user_models
+    monkeypatch.setenv("LETHE_TRUST_FACTORIES", TRUST)
+    code = main(["redact", str(gan), "--data", str(images), "--forget", "ids=0-9", "--baseline", "deletion",
+                 "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 2 and "--baseline deletion retrains 'my-dcgan' from scratch with its zoo recipe" in out["error"]
+    assert not RunStore().ids()

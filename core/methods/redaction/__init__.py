@@ -219,11 +219,27 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                                 default=getattr(defaults, f.name), help=f"default {getattr(defaults, f.name)}")
 
 
+def _check_retrainable(gan: GANBundle) -> None:
+    """The deletion baseline retrains with the zoo recipe of the GAN's family: fail before any data is loaded
+    when the GAN has none (a user's own architecture)."""
+    from core.methods.redaction.deletion import zoo_recipe
+
+    try:
+        zoo_recipe(gan)
+    except LetheError as exc:
+        raise LetheError(f"--baseline deletion retrains {gan.card.name!r} from scratch with its zoo recipe, and it "
+                         f"has none ({exc.message.rstrip('.')}).",
+                         "Run the deletion baseline on a zoo GAN or a model edited from one; redaction itself "
+                         "works on your GAN.") from exc
+
+
 def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) -> MethodCall:
     config = RedactionConfig(**{f.name: getattr(args, f.name) for f in fields(RedactionConfig)
                                 if getattr(args, f.name, None) is not None})
     config.validate()
     preflight(bundle, args.forget, args.data)
+    if args.baseline == "deletion":
+        _check_retrainable(bundle)
     judges = dataset_judges(None if args.data else card_dataset(bundle.card), device, args.judge,
                             bundle.data_shape)
     preflight(bundle, args.forget, args.data, judges)
