@@ -238,13 +238,14 @@ def overview_markdown(overview: dict) -> str:
     shape = "x".join(map(str, overview["data_shape"]))
     rng = overview["pixel_range"]
     judges = ", ".join(f"{v} ({k})" for k, v in overview["judges"].items()) or "none in the zoo"
-    lines = [present, f"data {shape} · pixel range {list(rng) if rng else 'raw values'}",
-             f"trained on {overview['dataset'] or 'data not named on the card'} · judges: {judges}", ""]
+    head = [present, f"data {shape} · pixel range {list(rng) if rng else 'raw values'}",
+            f"trained on {overview['dataset'] or 'data not named on the card'} · judges: {judges}"]
+    verbs = []
     for verb in overview["verbs"]:
         why = "; ".join(verb["why_not"]) if verb["why_not"] else verb.get("note", "")
         mark = ":green[✓]" if verb["applies"] else ":red[✗]"
-        lines.append(f"- {mark} **{verb['verb']}**" + (f" · {why}" if why else ""))
-    return "  \n".join(lines[:3]) + "\n\n" + "\n".join(lines[4:])
+        verbs.append(f"- {mark} **{verb['verb']}**" + (f" · {why}" if why else ""))
+    return "  \n".join(head) + "\n\n" + "\n".join(verbs)
 
 
 # ----------------------------------------------------------------------------------------------------- drawing
