@@ -72,7 +72,7 @@ def model_overview(bundle: Bundle, spec: str) -> dict[str, Any]:
     for verb in discover():
         why = verb.missing(bundle)
         verbs.append({"verb": verb.name, "applies": not why, "why_not": why,
-                      "note": "takes --data and --judge" if verb.takes_data else ""})
+                      "note": "takes --data and --judge" if verb.takes_data and not why else ""})
     return {
         "spec": spec, "name": card.name, "family": card.family, "architecture": card.architecture,
         "description": card.description, "data_shape": list(bundle.data_shape), "pixel_range": _pixel_range(bundle),
