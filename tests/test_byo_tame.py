@@ -51,6 +51,7 @@ def test_tame_refuses_a_judge_of_another_shape_before_any_run(digit_folder, caps
     assert not RunStore().ids()
 
 
+@pytest.mark.slow  # the page measures with taming's default evaluation sizes: about 80 s on two busy cores
 def test_the_tame_page_tames_with_the_sidebars_data_and_judge(digit_folder, monkeypatch):
     from app_harness import app_test_factory, assert_clean, pick_zoo
     from core.runs import shared_runner
