@@ -17,13 +17,14 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core.data import ImageData, load
+from core.data import DATASETS, ImageData, is_data_path, load
 from core.data.home import lethe_home
 from core.device import resolve_device
 from core.errors import LetheError
 from core.models import Bundle, load_bundle, load_model
 from core.models.spec import saved_model_path
 from core.models.archive import unpack_model
+from core.overview import model_overview
 from core.runs import Runner, RunRecord, RunStore, default_root, shared_runner
 from core.runs.events import EVENT_COLUMNS
 from core.viz.figures import curves_figure, metric_history, scatter_figure
@@ -92,9 +93,20 @@ def pretrained(spec: str, device: str) -> Bundle:
 
 @st.cache_resource(show_spinner="Loading the data (rendered datasets such as synthfaces take up to a minute, once)...",
                    max_entries=8)
-def dataset(name: str, split: str) -> ImageData:
-    """A dataset split, loaded once per process (read-only)."""
-    return load(name, split)
+def _loaded(name: str, split: str, shape: tuple[int, ...] | None) -> ImageData:
+    return load(name, split, shape=shape)
+
+
+def dataset(name: str | None, split: str) -> ImageData:
+    """A dataset split, loaded once per process (read-only). `name` is a data spec: a Lethe dataset, or the
+    user's folder / .zip / .npz, which is fitted to the data shape of the model picked in the sidebar."""
+    if not name:
+        raise LetheError("This model's card names no training data.",
+                         "Give your training images under **Data & judge** in the sidebar, or on the Data page.")
+    if name in DATASETS or not is_data_path(name):
+        return _loaded(name, split, None)
+    spec = st.session_state.get("model_spec")
+    return _loaded(name, split, tuple(pretrained(spec, device_name()).data_shape) if spec else None)
 
 
 def shipped_zoo() -> list[str]:
@@ -191,6 +203,8 @@ def sidebar() -> None:
                 show_error(_app_advice(exc))
                 spec = None
         st.session_state["model_spec"] = spec
+        if spec:
+            data_judge_picker(spec)
         st.divider()
         st.selectbox("Device", ("auto", "cpu", "cuda"), key="device",
                      help="auto uses a GPU when torch sees one.")
@@ -220,8 +234,59 @@ def active_model() -> Bundle | None:
 
 
 def model_dataset(bundle: Bundle) -> str | None:
-    """The dataset a model was trained on, from its card."""
-    return bundle.card.data.get("dataset")
+    """The data the methods use for `bundle`: the user's own (sidebar or Data page), else its card's dataset."""
+    return st.session_state.get("pick_data", "").strip() or bundle.card.data.get("dataset")
+
+
+def judge_spec() -> str | None:
+    """The judge picked in the sidebar (a classifier spec), or None for the zoo's judges of the data."""
+    return st.session_state.get("pick_judge", "").strip() or None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _overview(spec: str, device: str) -> dict:
+    return model_overview(pretrained(spec, device), spec)
+
+
+def data_judge_picker(spec: str) -> None:
+    """The sidebar's data and judge boxes (the command line's --data and --judge) and what the model is: G and D,
+    data shape, pixel range, which verbs apply and why not (`core.overview`, as `python -m core show` prints)."""
+    with st.expander("Data & judge", icon=":material/dataset:"):
+        st.text_input("Training data", key="pick_data", placeholder="the card's dataset",
+                      help="Your own images: a folder (flat, or one sub-folder per class), a .zip of one, or an .npz "
+                           "with images and optional labels / attributes / identities. Empty: the dataset the "
+                           "model's card names. The Data page takes an uploaded zip too.")
+        st.text_input("Judge", key="pick_judge", placeholder="the zoo's judges for the data",
+                      help="Your classifier for invalidity, IS/FID and attribute sets: a zoo name, a saved "
+                           "classifier folder, or package.module:factory.")
+        with guarded():
+            data = st.session_state.get("pick_data", "").strip()
+            if data and not is_data_path(data) and data not in DATASETS:
+                raise LetheError(f"{data!r} is neither a dataset Lethe knows nor a path.",
+                                 f"Give a folder, .zip or .npz path, or one of {', '.join(DATASETS)}.")
+            if data and is_data_path(data) and not Path(data).expanduser().exists():
+                raise LetheError(f"There is no file or folder {data}.", "Give the path of your training images.")
+    with st.expander("What Lethe can do with it", icon=":material/info:"):
+        with guarded():
+            st.markdown(overview_markdown(_overview(spec, device_name())))
+
+
+def overview_markdown(overview: dict) -> str:
+    """`core.overview.model_overview` as short markdown for the sidebar: networks, shape and range, data, judges,
+    then one line per verb (applies, or why not)."""
+    nets = overview["networks"]
+    present = " · ".join(f"{k} {':green[yes]' if v else ':red[no]'}" for k, v in nets.items() if isinstance(v, bool))
+    shape = "x".join(map(str, overview["data_shape"]))
+    rng = overview["pixel_range"]
+    judges = ", ".join(f"{v} ({k})" for k, v in overview["judges"].items()) or "none in the zoo"
+    head = [present, f"data {shape} · pixel range {list(rng) if rng else 'raw values'}",
+            f"trained on {overview['dataset'] or 'data not named on the card'} · judges: {judges}"]
+    verbs = []
+    for verb in overview["verbs"]:
+        why = "; ".join(verb["why_not"]) if verb["why_not"] else verb.get("note", "")
+        mark = ":green[✓]" if verb["applies"] else ":red[✗]"
+        verbs.append(f"- {mark} **{verb['verb']}**" + (f" · {why}" if why else ""))
+    return "  \n".join(head) + "\n\n" + "\n".join(verbs)
 
 
 # ----------------------------------------------------------------------------------------------------- drawing

@@ -15,8 +15,9 @@ import streamlit as st
 import torch
 
 from core.data.selection import list_selections, load_selection
+from core.data import is_data_path
 from core.methods.redaction import (ALGORITHMS, RedactionConfig, RedactionContext, dataset_judges, deletion_job,
-                                    redaction_context, redaction_job)
+                                    preflight, redaction_context, redaction_job)
 from core.methods.redaction.measure import film_latents
 from core.methods.redaction.reports import checkpoint_history, is_redaction, run_film, run_label, run_scores
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit
@@ -27,8 +28,8 @@ from core.runs import RunRecord
 from core.viz.images import image_grid
 from core.viz.redaction import (film_figure, invalidity_figure, label_difficulty_figure, losses_figure,
                                 metric_figure, redaction_score_figure)
-from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pixel_scale, pretrained,
-                           require_app_shell, run_store, runner)
+from pages._common import (active_model, dataset, device_name, guarded, judge_spec, model_dataset, pixel_scale,
+                           pretrained, require_app_shell, run_store, runner)
 from pages._forget_set import forget_ids
 
 require_app_shell()
@@ -39,8 +40,8 @@ KINDS = ("Labels", "Attribute expression", "Forget set", "Boundary artifacts", "
 
 
 @st.cache_resource(show_spinner="Loading the dataset's judges...", max_entries=4)
-def judges_for(data_name: str, device: str) -> Judges:
-    return dataset_judges(data_name, device)
+def judges_for(data_name: str | None, device: str, judge: str | None = None, shape: tuple | None = None) -> Judges:
+    return dataset_judges(data_name if data_name and not is_data_path(data_name) else None, device, judge, shape)
 
 
 def _ranges(ids: list[int]) -> str:
@@ -128,6 +129,8 @@ def config_form(key: str = "redact") -> tuple[RedactionConfig, int]:
 
 def _command(spec: str, forget: str, config: RedactionConfig, seed: int, deletion: bool) -> str:
     words = ["python -m core redact", shlex.quote(spec), "--forget", shlex.quote(forget)]
+    for flag, value in (("--data", st.session_state.get("pick_data", "").strip()), ("--judge", judge_spec())):
+        words += [flag, shlex.quote(value)] if value else []
     if deletion:
         words += ["--baseline deletion", "--algorithm", config.algorithm]
     else:
@@ -135,13 +138,21 @@ def _command(spec: str, forget: str, config: RedactionConfig, seed: int, deletio
     return " ".join(words + ["--seed", str(seed), "--json"])
 
 
-@st.cache_resource(show_spinner="Building the redaction set...", max_entries=8)
 def context_for(spec: str, forget: str, device: str, tau: float) -> RedactionContext:
-    """The redaction context of a spec, built once per (model, set, tau): a nearest-neighbour set embeds the
+    """The redaction context of a spec with the data and judge picked in the sidebar."""
+    gan = pretrained(spec, device)
+    return _context(spec, forget, device, tau, model_dataset(gan), judge_spec())
+
+
+@st.cache_resource(show_spinner="Building the redaction set...", max_entries=8)
+def _context(spec: str, forget: str, device: str, tau: float, data_name: str, judge: str | None) -> RedactionContext:
+    """The redaction context, built once per (model, set, tau, data, judge): a nearest-neighbour set embeds the
     whole training split, which should not happen on every rerun of the page. Read-only, shared with jobs."""
     gan = pretrained(spec, device)
-    data_name = model_dataset(gan)
-    return redaction_context(gan, forget, tau, data=dataset(data_name, "train"), judges=judges_for(data_name, device))
+    preflight(gan, forget, data_name)
+    judges = judges_for(data_name, device, judge, tuple(gan.data_shape))
+    preflight(gan, forget, data_name, judges)
+    return redaction_context(gan, forget, tau, data=dataset(data_name, "train"), judges=judges)
 
 
 @st.cache_data(show_spinner="Finding pre-trained samples inside the redaction set...", max_entries=16)
@@ -155,7 +166,7 @@ def invalid_examples(spec: str, forget: str, device: str, tau: float) -> np.ndar
 
 def start_panel(gan: GANBundle, spec: str) -> None:
     data = dataset(model_dataset(gan), "train")
-    judges = judges_for(data.name, device_name())
+    judges = judges_for(model_dataset(gan), device_name(), judge_spec(), tuple(gan.data_shape))
     with st.container(border=True):
         st.markdown("##### What to redact")
         forget = forget_spec(data, judges)
@@ -179,6 +190,8 @@ def start_panel(gan: GANBundle, spec: str) -> None:
         correlated = st.checkbox("Deletion baseline also deletes the samples correlated with X ∩ Ω (Table III)",
                                  key="redact_deletion_correlated", disabled=not data.is_image)
         params = {"forget": forget, "redaction_set": ctx.redaction_set.name, **config.__dict__}
+        params.update({k: v for k, v in (("data", st.session_state.get("pick_data", "").strip()),
+                                         ("judge", judge_spec())) if v})
         if go_col.button("Run redaction", type="primary", icon=":material/play_arrow:", key="redact_start",
                          width="stretch"):
             run_id = runner().start(redaction_job(gan, ctx, config, seed), method="redact", model=spec,

@@ -14,15 +14,15 @@ import torch
 
 from core.data.selection import list_selections, load_selection
 from core.errors import LetheError
-from core.methods.taming import ABLATIONS, TamingConfig, job_params, taming_job
+from core.methods.taming import ABLATIONS, TamingConfig, job_inputs, job_params, taming_job
 from core.models.archive import zip_model
 from core.models.bundles import FlowBundle
 from core.runs import RunRecord
 from core.viz.figures import curves_figure
 from core.viz.images import image_grid
 from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table, share_figure, toy_figure
-from pages._common import (active_model, dataset, device_name, draw_run, guarded, model_dataset, pixel_scale,
-                           require_app_shell, run_history, run_store, runner, shipped_zoo)
+from pages._common import (active_model, dataset, device_name, draw_run, guarded, judge_spec, model_dataset,
+                           pixel_scale, require_app_shell, run_history, run_store, runner, shipped_zoo)
 from pages._forget_set import forget_ids
 
 require_app_shell()
@@ -126,9 +126,12 @@ def settings_form(bundle) -> tuple[TamingConfig, str, str, int]:
 
 def start(bundle, spec: str, forget: str, config: TamingConfig, remember: str, ablation: str, seed: int) -> None:
     config.validate()
-    run_id = runner().start(taming_job(bundle, forget, config, seed=seed, remember=remember), method="tame",
-                            model=spec, params=job_params(forget, config, remember, ablation), seed=seed,
-                            device=device_name())
+    data, judge = st.session_state.get("pick_data", "").strip() or None, judge_spec()  # the sidebar's own data/judge
+    inputs = job_inputs(bundle, data, judge, device_name())
+    params = {**job_params(forget, config, remember, ablation), **({"data": data} if data else {}),
+              **({"judge": judge} if judge else {})}
+    run_id = runner().start(taming_job(bundle, forget, config, seed=seed, remember=remember, **inputs), method="tame",
+                            model=spec, params=params, seed=seed, device=device_name())
     st.session_state["tame_run"] = run_id
     st.toast(f"Started {run_id}")
 
@@ -296,7 +299,8 @@ def main() -> None:
     spec = st.session_state["model_spec"]
     data_name = model_dataset(bundle)
     if not data_name:
-        raise LetheError(f"{bundle.card.name} does not name its training data.", "Pick a zoo flow.")
+        raise LetheError(f"{bundle.card.name} does not name its training data.",
+                         "Give your training images under **Data & judge** in the sidebar, or on the Data page.")
     data = dataset(data_name, "train")
     with st.container(border=True):
         forget, about = target_form(data)

@@ -148,7 +148,9 @@ def test_a_bad_model_spec_exits_2_with_a_hint_and_no_traceback():
     assert proc.returncode == 2
     assert "error: 'no-such-model' is not a zoo model" in proc.stderr
     assert "hint: Run `python -m core zoo list`" in proc.stderr
-    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    last = json.loads(proc.stdout.strip().splitlines()[-1])  # with --json, the error is the last stdout line too
+    assert set(last) == {"error", "hint"} and "'no-such-model' is not a zoo model" in last["error"]
 
 
 # --- sample ----------------------------------------------------------------------------------------------------

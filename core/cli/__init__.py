@@ -4,6 +4,7 @@
     python -m core sample MODEL -n N --seed S --out FILE.png|FILE.npy [--temperature T] [--label L]
     python -m core eval MODEL [--like ZOO_NAME]
     python -m core runs list|show ID|cancel ID
+    python -m core show MODEL                   (card, G/D, data shape, pixel range, which verbs apply and why not)
     python -m core <method verb> MODEL ...      (one per method in core.methods, see core.cli.methods)
 
 Every verb takes `--json`, `--device auto|cpu|cuda`, `--runs-dir DIR` and `--trust-factory MODULE` (let saved
@@ -17,7 +18,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from core.cli import evaluate, methods, runs, sample, zoo
+from core.cli import evaluate, methods, runs, sample, show, zoo
 from core.cli.common import EXIT_USER_ERROR, common_options, print_error, print_output
 from core.cli.validate import harden
 from core.errors import LetheError
@@ -33,6 +34,7 @@ def build_parser(method_verbs: Sequence[methods.MethodVerb] | None = None) -> ar
     sample.add_parser(sub, common)
     evaluate.add_parser(sub, common)
     runs.add_parser(sub, common)
+    show.add_parser(sub, common)
     for verb in methods.discover() if method_verbs is None else method_verbs:
         methods.add_parser(sub, common, verb)
     harden(parser)
@@ -41,12 +43,13 @@ def build_parser(method_verbs: Sequence[methods.MethodVerb] | None = None) -> ar
 
 def main(argv: Sequence[str] | None = None, method_verbs: Sequence[methods.MethodVerb] | None = None) -> int:
     """Parse `argv`, run the verb, print its output; return the exit code (2 for errors the user can fix)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser(method_verbs).parse_args(argv)
         with trusting(getattr(args, "trust_factory", None) or ()):
             return print_output(args.handler(args), args.json)
     except LetheError as error:
-        print_error(error)
+        print_error(error, as_json="--json" in argv)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

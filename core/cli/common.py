@@ -5,7 +5,9 @@ Conventions (the same for every verb, so scripts can rely on them):
   without it, a readable table or summary goes to stdout.
 - Progress lines and warnings go to stderr, never stdout.
 - A `LetheError` prints `error: <message>` and `hint: <hint>` on stderr and exits with code 2 (no traceback);
-  a run that failed or was cancelled does the same, after printing its JSON result when `--json` is given.
+  with `--json` it also prints `{"error": message, "hint": hint}` as the last line of stdout, so a script reads
+  every outcome from that line. A run that failed or was cancelled exits 2 too; with `--json` its last line is
+  the run's result with `error` and `hint` set.
 """
 
 from __future__ import annotations
@@ -87,20 +89,25 @@ def print_output(output: Output, as_json: bool) -> int:
     """Print a verb's output; return the exit code."""
     for warning in output.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if as_json:
-        print(json.dumps(strict_json(output.result), sort_keys=False))
-    elif output.text:
-        print(output.text)
     if output.error is not None:
         print_error(output.error)
-        return EXIT_USER_ERROR
-    return 0
+    if as_json:
+        result = output.result
+        if output.error is not None:
+            result = {**result, "error": output.error.message, "hint": output.error.hint}
+        print(json.dumps(strict_json(result), sort_keys=False))
+    elif output.text:
+        print(output.text)
+    return EXIT_USER_ERROR if output.error is not None else 0
 
 
-def print_error(error: LetheError) -> None:
+def print_error(error: LetheError, as_json: bool = False) -> None:
+    """`error:` / `hint:` lines on stderr; with `as_json`, also `{"error", "hint"}` as the last stdout line."""
     print(f"error: {error.message}", file=sys.stderr)
     if error.hint:
         print(f"hint: {error.hint}", file=sys.stderr)
+    if as_json:
+        print(json.dumps({"error": error.message, "hint": error.hint}))
 
 
 def key_values(pairs: dict[str, Any], indent: str = "  ") -> str:

@@ -51,13 +51,23 @@ class MethodCall:
 
 @dataclass(frozen=True)
 class MethodVerb:
-    """A method's command-line verb. `families` lists the model families it accepts (empty: any)."""
+    """A method's command-line verb. `families` lists the model families it accepts (empty: any);
+    `requirements(bundle)` lists what the verb needs that the model lacks (`python -m core show` prints it);
+    a verb that `takes_data` gets `--data DIR|FILE.npz` and `--judge SPEC` (the user's images and classifier)."""
 
     name: str
     help: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
     prepare: Callable[[argparse.Namespace, Bundle, torch.device], MethodCall]
     families: tuple[str, ...] = ()
+    requirements: Callable[[Bundle], list[str]] | None = None
+    takes_data: bool = False
+
+    def missing(self, bundle: Bundle) -> list[str]:
+        """Why this verb cannot run on `bundle` (empty when it can)."""
+        if self.families and bundle.family not in self.families:
+            return [f"it works on {' or '.join(self.families)} models and this is a {bundle.family}"]
+        return self.requirements(bundle) if self.requirements is not None else []
 
 
 def discover() -> list[MethodVerb]:
@@ -76,6 +86,14 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
     p = sub.add_parser(verb.name, parents=[common], help=verb.help, description=verb.help)
     p.add_argument("model", help="zoo name, saved model folder, or package.module:factory")
     p.add_argument("--seed", type=int, default=0)
+    if verb.takes_data:
+        p.add_argument("--data", default=None, metavar="DIR|FILE.npz",
+                       help="your training images: a folder (flat, or one sub-folder per class), a .zip of one, or "
+                            "an .npz with images and optional labels/attributes/identities (default: the dataset "
+                            "the model's card names)")
+        p.add_argument("--judge", default=None, metavar="SPEC",
+                       help="your classifier for invalidity, IS/FID and attributes: zoo name, saved folder or "
+                            "package.module:factory (default: the zoo's classifiers for the model's dataset; none with --data)")
     verb.add_arguments(p)
     p.set_defaults(handler=lambda args: run_method(verb, args))
 
@@ -98,7 +116,7 @@ def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
               "status": run.status}
     failure = run_failure(run)
     if failure is not None:
-        result["error"] = run.error
+        result["run_error"] = run.error
         return Output(result, error=failure)
     text = "\n".join([f"{verb.name} {args.model}: {run.status} in {run.duration:.1f} s (run {run.id})",
                       key_values(metrics), f"edited model: {run.model_spec}"])

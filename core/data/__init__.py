@@ -1,13 +1,15 @@
 """Datasets (bundled, torchvision roots, synthetic) and forget/retain selection.
 
 `load(name, split, root=None)` is the one entry point: it returns an `ImageData` with images in [0, 1] (or N x D
-points for the 2-D toys). `DATASETS` maps every name to a one-line description and `describe(name)` gives what
+points for the 2-D toys). `name` is a *data spec*: one of `DATASETS`, or a user's folder of images, .zip or .npz
+(`core.data.user`), fitted to a model's data shape when `shape` is given. `DATASETS` maps every name to a one-line description and `describe(name)` gives what
 the app's Data page shows (shape, splits, labels or attributes, where the data comes from) without loading it.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Iterable
 
 from core.data.base import ImageData
 from core.data.mnist_bundled import CLASS_NAMES as MNIST_CLASSES
@@ -16,6 +18,7 @@ from core.data.synthfaces import ATTRIBUTES as SYNTHFACES_ATTRIBUTES
 from core.data.synthfaces import IDENTITY_LEVEL, IMAGE_LEVEL, load_synthfaces
 from core.data.toy import SIZES as TOY_SIZES
 from core.data.toy import TOY_DATASETS, load_toy
+from core.data.user import is_data_path, load_user_data
 from core.errors import LetheError
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
@@ -59,7 +62,8 @@ for _toy in TOY_DATASETS:
 
 
 def _unknown(name: str) -> LetheError:
-    return LetheError(f"unknown dataset {name!r}.", f"Known datasets: {', '.join(DATASETS)}.")
+    return LetheError(f"unknown dataset {name!r}.", f"Known datasets: {', '.join(DATASETS)}; or give the path of "
+                      "your own folder of images, .zip or .npz.")
 
 
 def describe(name: str) -> dict:
@@ -71,11 +75,18 @@ def describe(name: str) -> dict:
             **_INFO[name]}
 
 
-def load(name: str, split: str = "train", root: str | os.PathLike | None = None) -> ImageData:
-    """Load dataset `name` (see `DATASETS`), split `train`, `test` or `all` (CelebA also `valid`).
+def load(name: str, split: str = "train", root: str | os.PathLike | None = None,
+         shape: Iterable[int] | None = None) -> ImageData:
+    """Load dataset `name` (see `DATASETS`), split `train`, `test` or `all` (CelebA also `valid`), or the user's
+    data at path `name` (its one split is `train`, also called `all`), resized to `shape` (C, H, W) when given.
 
     `root` names the folder of a real dataset (Fashion-MNIST, full MNIST, CelebA); it is ignored by the bundled and
     synthetic ones. A missing real dataset raises DatasetNotFound saying where Lethe looked."""
+    if name not in DATASETS and is_data_path(name):
+        if split not in ("train", "all"):
+            raise LetheError(f"your data {name} has one split, train (every image), not {split!r}.",
+                             "Keep held-out images in a second folder and pass that one where test data is asked.")
+        return load_user_data(name, shape)
     if name not in DATASETS:
         raise _unknown(name)
     if split not in _INFO[name]["splits"] and split != "all":
@@ -99,4 +110,4 @@ def load(name: str, split: str = "train", root: str | os.PathLike | None = None)
     raise _unknown(name)  # a name in DATASETS without a loader branch is a bug caught by the tests
 
 
-__all__ = ["DATASETS", "ImageData", "describe", "load"]
+__all__ = ["DATASETS", "ImageData", "describe", "is_data_path", "load", "load_user_data"]

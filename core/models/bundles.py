@@ -77,13 +77,17 @@ class Bundle(ABC):
 @dataclass
 class GANBundle(Bundle):
     """Generator `G(z[, y]) -> x` in `pixel_range`, discriminator `D(x) -> logit` (or `(logit, class_logits)`
-    for a conditional GAN with an auxiliary classifier), a standard-normal latent of `latent_dim`."""
+    for a conditional GAN with an auxiliary classifier), a standard-normal latent of `latent_dim`.
+
+    Lethe draws and stores latents as (N, latent_dim); `latent_shape` is the shape G takes per sample when it
+    differs, e.g. (nz, 1, 1) for the usual DCGAN, and `generate` reshapes z to (N, *latent_shape) before G."""
 
     generator: nn.Module = None  # type: ignore[assignment]
     discriminator: nn.Module | None = None
     latent_dim: int = 128
     num_classes: int = 0
     pixel_range: tuple[float, float] | None = (-1.0, 1.0)
+    latent_shape: tuple[int, ...] | None = None
     family: ClassVar[str] = "gan"
 
     def modules(self) -> dict[str, nn.Module]:
@@ -108,6 +112,8 @@ class GANBundle(Bundle):
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Samples in [0, 1] (or raw values for non-image data) from latents `z` and, if conditional, labels `y`."""
+        if self.latent_shape is not None:
+            z = z.reshape(len(z), *self.latent_shape)
         out = self.generator(z, y) if self.conditional else self.generator(z)
         return to_unit(out, self.pixel_range)
 

@@ -29,13 +29,14 @@ from core.methods.redaction.deletion import (CORRELATED_DISTANCE, DELETION_VARIA
 from core.methods.redaction.measure import Meter, valid_training
 from core.methods.redaction.scores import redaction_scores
 from core.methods.redaction.sets import ALGORITHMS, Judges, RedactionSet, parse_redaction_spec
-from core.models.bundles import ClassifierBundle, GANBundle
+from core.models.bundles import Bundle, ClassifierBundle, GANBundle
 from core.progress import CancelToken, ProgressEvent, ProgressFn
 from core.runs.runner import Job, JobResult
 from core.zoo.lookup import card_dataset, zoo_classifier
 
 __all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job",
-           "redact", "redaction_context", "redaction_job", "retrain_without"]
+           "judge_kinds", "preflight", "redact", "redaction_context", "redaction_job", "requirements",
+           "retrain_without", "training_data"]
 
 
 @dataclass
@@ -53,25 +54,81 @@ class RedactionContext:
         return self.judges.labels or self.judges.attributes
 
 
-def dataset_judges(dataset: str | None, device: torch.device | str = "cpu") -> Judges:
-    """The shipped zoo classifiers for `dataset` (any of them may be None)."""
+def dataset_judges(dataset: str | None, device: torch.device | str = "cpu", judge: str | None = None,
+                   data_shape: tuple[int, ...] | None = None) -> Judges:
+    """The judges of a redaction on `dataset`: the user's `judge` spec (a classifier, used for its kind: labels,
+    attributes or embedding) and the shipped zoo classifiers for `dataset` in the other roles (any may be None)."""
+    from core.models.judge import load_judge
     from core.models.spec import load_model
 
     names = {kind: zoo_classifier(dataset, kind) for kind in ("labels", "attributes", "embedding")}
     loaded = {kind: load_model(name, device) if name else None for kind, name in names.items()}
+    if judge is not None:
+        own = load_judge(judge, device, data_shape)
+        loaded[own.kind] = own
     return Judges(loaded["labels"], loaded["attributes"], loaded["embedding"])  # type: ignore[arg-type]
+
+
+def training_data(gan: GANBundle, data: str | None = None) -> ImageData:
+    """The GAN's training set X: the user's data spec `data` (a folder, .zip or .npz, fitted to the GAN's shape),
+    else the dataset its card names."""
+    spec = data or card_dataset(gan.card)
+    if spec is None:
+        raise LetheError(f"the card of {gan.card.name!r} names no training dataset, and redaction needs one.",
+                         "Pass --data DIR|FILE.npz (your training images), or pick the data in the sidebar.")
+    return load_data(spec, "train", shape=gan.data_shape)
+
+
+def requirements(bundle: Bundle, data: str | None = None) -> list[str]:
+    """What redaction needs of `bundle` that it lacks (empty when it can run): an unconditional GAN with its
+    discriminator, and training data (its card's dataset, or `data`)."""
+    if not isinstance(bundle, GANBundle):
+        return [f"it is a {bundle.family} model; redaction fine-tunes a GAN"]
+    missing = []
+    if bundle.conditional:
+        missing.append("it is a conditional GAN; the paper's redaction is defined for unconditional GANs")
+    if bundle.discriminator is None:
+        missing.append("it has no discriminator D (redaction fine-tunes G and D together): load a model saved "
+                       "with its discriminator")
+    if data is None and card_dataset(bundle.card) is None:
+        missing.append("its card names no training dataset: pass --data DIR|FILE.npz")
+    return missing
+
+
+def judge_kinds(forget: str) -> list[str]:
+    """The judge kinds a `--forget` spec needs, read from the spec alone (nothing is loaded): labels for
+    `label=` and `ambiguity`, attributes for `attr=`; ids, identities, saved sets and boundaries need none."""
+    kinds = []
+    for part in (p.strip() for p in forget.split(" + ")):
+        key = part.partition("=")[0].strip().lower()
+        if key in ("label", "labels", "ambiguity") and "labels" not in kinds:
+            kinds.append("labels")
+        elif key in ("attr", "attribute") and "attributes" not in kinds:
+            kinds.append("attributes")
+    return kinds
+
+
+def preflight(gan: Bundle, forget: str, data: str | None, judges: Judges | None = None) -> None:
+    """Fail in seconds, before any data is loaded or sample drawn, naming the first missing piece: the GAN's
+    own requirements, then (once `judges` are known) the judge the `--forget` spec needs."""
+    missing = requirements(gan, data)
+    if missing:
+        raise LetheError(f"cannot redact {gan.card.name!r}: {'; '.join(missing)}.",
+                         "Run `python -m core show MODEL` to see what each verb needs.")
+    for kind in judge_kinds(forget) if judges is not None else ():
+        if getattr(judges, kind) is None:
+            what = {"labels": "a label classifier", "attributes": "an attribute classifier"}[kind]
+            raise LetheError(f"--forget {forget!r} needs {what} as judge and none is known for this data.",
+                             f"Pass --judge SPEC ({what}: zoo name, saved folder or package.module:factory), "
+                             "or forget by ids=... / saved=NAME, which need no judge.")
 
 
 def redaction_context(gan: GANBundle, forget: str | RedactionSet, tau: float = 0.5,
                       data: ImageData | None = None, judges: Judges | None = None) -> RedactionContext:
     """Load the GAN's training split and judges and build the redaction set from a `--forget` spec (or take a
     ready `RedactionSet`, e.g. a predicate built through the API)."""
-    dataset = card_dataset(gan.card)
     if data is None:
-        if dataset is None:
-            raise LetheError(f"the card of {gan.card.name!r} names no training dataset.",
-                             "Pass the training data to redaction_context(data=...).")
-        data = load_data(dataset, "train")
+        data = training_data(gan)
     judges = judges if judges is not None else dataset_judges(data.name, gan.device)
     the_set = forget if isinstance(forget, RedactionSet) else parse_redaction_spec(forget, data, judges, tau)
     return RedactionContext(data, judges, the_set)
@@ -183,12 +240,33 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
                                 default=getattr(defaults, f.name), help=f"default {getattr(defaults, f.name)}")
 
 
+def _check_retrainable(gan: GANBundle) -> None:
+    """The deletion baseline retrains with the zoo recipe of the GAN's family: fail before any data is loaded
+    when the GAN has none (a user's own architecture)."""
+    from core.methods.redaction.deletion import zoo_recipe
+
+    try:
+        zoo_recipe(gan)
+    except LetheError as exc:
+        raise LetheError(f"--baseline deletion retrains {gan.card.name!r} from scratch with its zoo recipe, and it "
+                         f"has none ({exc.message.rstrip('.')}).",
+                         "Run the deletion baseline on a zoo GAN or a model edited from one; redaction itself "
+                         "works on your GAN.") from exc
+
+
 def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) -> MethodCall:
     config = RedactionConfig(**{f.name: getattr(args, f.name) for f in fields(RedactionConfig)
                                 if getattr(args, f.name, None) is not None})
     config.validate()
-    ctx = redaction_context(bundle, args.forget, config.tau)
+    preflight(bundle, args.forget, args.data)
+    if args.baseline == "deletion":
+        _check_retrainable(bundle)
+    judges = dataset_judges(None if args.data else card_dataset(bundle.card), device, args.judge,
+                            bundle.data_shape)
+    preflight(bundle, args.forget, args.data, judges)
+    ctx = redaction_context(bundle, args.forget, config.tau, data=training_data(bundle, args.data), judges=judges)
     params = {"forget": args.forget, "redaction_set": ctx.redaction_set.name, **asdict(config)}
+    params.update({k: v for k, v in (("data", args.data), ("judge", args.judge)) if v})
     if args.baseline == "deletion":
         params.update(baseline="deletion", epochs=args.epochs, deletion_variant=args.deletion_variant,
                       correlated_distance=args.correlated_distance)
@@ -198,4 +276,4 @@ def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) 
 
 
 CLI_VERB = MethodVerb("redact", "redact a set of samples from a pretrained GAN (Kong & Chaudhuri 2023)",
-                      _add_arguments, _prepare, families=("gan",))
+                      _add_arguments, _prepare, families=("gan",), requirements=requirements, takes_data=True)

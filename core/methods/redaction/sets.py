@@ -294,8 +294,9 @@ class Judges:
     def need(self, kind: str, what: str) -> ClassifierBundle:
         judge = getattr(self, kind)
         if judge is None:
-            raise LetheError(f"{what} needs a {kind} classifier for this dataset and the zoo has none.",
-                             "Build the set through the API with your own classifier, or redact by ids.")
+            raise LetheError(f"{what} needs a {kind} classifier as judge and none is known for this data.",
+                             "Pass --judge SPEC (a classifier: zoo name, saved folder or package.module:factory), "
+                             "or redact by ids=... / saved=NAME, which need no judge.")
         return judge
 
 

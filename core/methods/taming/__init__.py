@@ -17,13 +17,13 @@ Command line: `python -m core tame MODEL --forget SPEC [--direction forget|empha
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
-from core.data import load
+from core.data import ImageData, load
 from core.data.selection import Selection, parse_spec
 from core.errors import LetheError
 from core.methods.taming.algorithm import (DIRECTIONS, Judges, ShareJudge, TamingConfig, TamingResult, density_grid,
@@ -32,6 +32,7 @@ from core.methods.taming.losses import (forget_loss, normal_fit, normal_kl, reac
                                         threshold, total_loss)
 from core.methods.taming.sets import TamingSets, build_sets
 from core.models.bundles import Bundle, ClassifierBundle, FlowBundle
+from core.models.judge import load_judge
 from core.progress import CancelToken, ProgressFn
 from core.runs import JobResult
 
@@ -61,16 +62,16 @@ def zoo_judges(dataset: str, device: torch.device | str = "cpu") -> dict[str, Cl
     return out
 
 
-def selection_for(flow: Bundle, forget: str | Selection) -> Selection:
-    """A `Selection` on the flow's training split from a spec (`identity=17`, `ids=3`, `attr=glasses`,
-    `saved=NAME`, `label=0`) or a ready Selection."""
-    dataset = flow.card.data.get("dataset")
+def selection_for(flow: Bundle, forget: str | Selection, dataset: str | None = None) -> Selection:
+    """A `Selection` on the flow's training split (or on `dataset`, the name of the user's data) from a spec
+    (`identity=17`, `ids=3`, `attr=glasses`, `saved=NAME`, `label=0`) or a ready Selection."""
+    dataset = dataset or flow.card.data.get("dataset")
     if isinstance(forget, Selection):
         selection = forget
     else:
         if not dataset:
             raise LetheError(f"model {flow.card.name!r} does not name its training dataset on its card.",
-                             "Taming selects the forget images from the flow's own dataset; use a zoo flow.")
+                             "Pass --data DIR|FILE.npz (the flow's training images).")
         selection = parse_spec(forget, dataset)
     if dataset and selection.dataset != dataset:
         raise LetheError(f"the forget set is on {selection.dataset!r} but {flow.card.name} was trained on {dataset!r}.",
@@ -85,7 +86,7 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
     if not isinstance(flow, FlowBundle):
         raise LetheError(f"taming works on normalizing flows; {flow.card.name!r} is a {flow.family}.",
                          "Pick a flow: synthfaces-flow, mnist-flow or toy-flow.")
-    selection = selection_for(flow, forget)
+    selection = selection_for(flow, forget, data.name if data is not None else None)
     if judges is None:
         judges = zoo_judges(selection.dataset, flow.device)
     data = data if data is not None else load(selection.dataset, "train")
@@ -109,14 +110,15 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
 
 def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, seed: int = 0,
                remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None,
+               data: ImageData | None = None, test: ImageData | None = None,
                prepared: tuple[TamingSets, Judges] | None = None):
     """A job for `core.runs` (`runner.start(job, ...)` or `run_now`): prepare the sets (unless `prepared` holds
     `prepare`'s result already, as the command line does so a data error fails before a run exists), tame, return
-    a JobResult."""
+    a JobResult. `data` / `test` replace the flow's dataset (the user's own images; see `user_data`)."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         sets, judge = prepared or prepare(flow, forget, remember=remember, seed=seed, eval_size=eval_size,
-                                          judges=judges)
+                                          judges=judges, data=data, test=test)
         cancel.raise_if_set()
         result = tame(flow, sets, config, seed=seed, progress=progress, cancel=cancel, judges=judge)
         figures = dict(result.figures)
@@ -165,22 +167,57 @@ def config_from(args: argparse.Namespace) -> TamingConfig:
     return TamingConfig(**values)
 
 
+def requirements(bundle: Bundle) -> list[str]:
+    """What taming needs that `bundle` lacks: its training data (the card's dataset, else --data)."""
+    return [] if bundle.card.data.get("dataset") else ["its card names no training dataset: pass --data DIR|FILE.npz"]
+
+
+def user_data(spec: str, flow: Bundle) -> tuple[ImageData, ImageData]:
+    """(train, test) for the user's data spec: every image is training data, and the test split is empty, so no
+    held-out forget images (D'_F) are measured and `--remember test` has nothing to remember."""
+    data = load(spec, "train", shape=flow.data_shape)
+    return data, replace(data.subset(torch.zeros(len(data), dtype=torch.bool)), split="test")
+
+
+def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.device | str) -> dict[str, Any]:
+    """`taming_job`'s `data`, `test` and `judges` for the user's data spec and judge spec (None: the flow's own
+    dataset and the zoo's judges for it). Fails before anything is loaded when the flow names no data and none is
+    given, or when the judge cannot read the flow's images."""
+    if data is None and requirements(flow):
+        raise LetheError(f"cannot tame {flow.card.name!r}: {requirements(flow)[0]}.",
+                         "Run `python -m core show MODEL` to see what each verb needs.")
+    inputs: dict[str, Any] = {}
+    if judge is not None:
+        own = load_judge(judge, device, flow.data_shape)
+        inputs["judges"] = {**({} if data else zoo_judges(flow.card.data.get("dataset"), device)), own.kind: own}
+    elif data is not None:
+        inputs["judges"] = {}  # the zoo's judges read the zoo's datasets, not the user's images
+    if data is not None:
+        inputs["data"], inputs["test"] = user_data(data, flow)
+    return inputs
+
+
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
     config = config_from(args)
     config.validate()
+    inputs = job_inputs(bundle, args.data, args.judge, device)
     # data errors (a bad spec, an empty or all-covering set, a missing judge) fail before a run is created
-    prepared = prepare(bundle, args.forget, remember=args.remember, seed=args.seed, eval_size=args.eval_size)
+    prepared = prepare(bundle, args.forget, remember=args.remember, seed=args.seed, eval_size=args.eval_size,
+                       **inputs)
     job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size,
-                     prepared=prepared)
-    return MethodCall(params=job_params(args.forget, config, args.remember, args.ablation), job=job)
+                     prepared=prepared, **inputs)
+    params = job_params(args.forget, config, args.remember, args.ablation)
+    params.update({k: v for k, v in (("data", args.data), ("judge", args.judge)) if v})
+    return MethodCall(params=params, job=job)
 
 
 CLI_VERB = MethodVerb("tame", "tame a normalizing flow: forget or emphasise images, identities or attributes",
-                      _add, _prepare, families=("flow",))
+                      _add, _prepare, families=("flow",), requirements=requirements, takes_data=True)
 
 __all__ = [
     "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
-    "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_params", "nlls_bpd", "normal_fit",
+    "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_inputs", "job_params", "nlls_bpd",
+    "normal_fit",
     "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame", "taming_job",
     "threshold", "total_loss", "zoo_judges",
 ]
