@@ -37,6 +37,9 @@ DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise
 # Live panels, one metric each (core.viz.runs): eq. 10's distances first, then what the remember loss keeps.
 LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "within_epsilon", "share", "kl_forward", "kl_reverse",
                "remember_bpd", "distance_mean")
+LIVE_COST = ("The live view rereads the run and redraws its charts every 2 s in the same process as the run, so on a "
+             "machine with few cores it takes time from the run. Turn it off to run at the speed of "
+             "`python -m core tame` (`bench/taming.py --speed` measures both); the progress bar and the verdict stay.")
 
 
 def _use_flow(name: str) -> None:

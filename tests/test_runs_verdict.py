@@ -124,3 +124,18 @@ def test_measures_and_words_read_like_a_person_writes_them():
     assert run_words({"method": "tame", "params": {"forget": "identity=17", "ablation": "no-remember"}},
                      "20261201-1-tame-abcdef") == "person 17 · forget · no-remember · abcdef"
     json.dumps(forget_words("attr=glasses & ~smile"))
+
+
+def test_an_edited_model_is_titled_as_such():
+    from core.models.card import ModelCard
+    from core.runs.words import model_title
+
+    base = ModelCard(name="mnist-dcgan", family="gan", architecture="dcgan")
+    assert model_title(base, "mnist-dcgan") == "mnist-dcgan"
+    redacted = ModelCard(name="mnist-dcgan", family="gan", architecture="dcgan", parent="mnist-dcgan",
+                         training={"method": "redaction"})
+    assert model_title(redacted, "/r/runs/20261201-1-redact-abc/model") == \
+        "mnist-dcgan (redacted, run 20261201-1-redact-abc)"
+    tamed = ModelCard(name="synthfaces-flow-tamed", family="flow", architecture="glow", parent="synthfaces-flow",
+                      training={"taming": {}})
+    assert model_title(tamed, "x/model").startswith("synthfaces-flow (tamed")

@@ -66,3 +66,17 @@ def run_words(config: dict, run_id: str = "") -> str:
             how.append(str(params["ablation"]))
     what = forget_words(params["forget"]) if params.get("forget") else f"{method} {model_words(config.get('model', ''))}"
     return " · ".join([what, *how, *([run_id[-6:]] if run_id else [])])
+
+
+def model_title(card, spec: str) -> str:
+    """A model's name for a page title; an edited model says so and names its run:
+    "mnist-dcgan (redacted, run 20261201-174319-redact-617c83)"."""
+    if not card.parent:
+        return card.name
+    training = card.training or {}
+    method = str(training.get("method", ""))
+    kind = ("tamed" if "taming" in training else "redacted" if method == "redaction"
+            else "retrained without the set" if method.startswith("deletion") else "edited")
+    path = Path(spec)
+    run = f", run {path.parent.name}" if path.name == "model" and path.parent.name else ""
+    return f"{model_words(card.parent)} ({kind}{run})"
