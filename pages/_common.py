@@ -186,12 +186,18 @@ def active_model() -> Bundle | None:
 
 def keep_selection(key: str, options: list, default: list) -> None:
     """Before a multiselect with `key`: restore what the user chose on an earlier visit (Streamlit forgets a
-    widget's value when its page is left), dropping options that are gone; else start from `default`."""
+    widget's value when its page is left), dropping options that are gone; else start from `default`. A default
+    never offered before (a run that just finished) joins the selection; one the user removed stays removed."""
+    seen = st.session_state.setdefault(f"_defaults_{key}", set())
+    fresh = [v for v in default if v not in seen]  # e.g. a run that finished since the last visit joins in
+    seen.update(default)
     if key in st.session_state:
-        st.session_state[key] = [v for v in st.session_state[key] if v in options]
+        current = [v for v in st.session_state[key] if v in options]
+        st.session_state[key] = current + [v for v in fresh if v not in current]
         return
     kept = st.session_state.get(f"_kept_{key}")
-    st.session_state[key] = [v for v in kept if v in options] if kept is not None else list(default)
+    start = [v for v in kept if v in options] if kept is not None else []
+    st.session_state[key] = start + [v for v in (fresh if kept is not None else default) if v not in start]
 
 
 def remember_selection(key: str) -> None:
@@ -291,10 +297,8 @@ def progress_bar(run: RunRecord, events: pd.DataFrame | None = None, unit: str =
 def scroll_here(anchor: str) -> None:
     """Scroll the browser to the element with id `anchor` once (after a run starts: the live view is below the
     fold). A zero-height component runs the script in the page's own origin."""
-    import streamlit.components.v1 as components
-
-    components.html(f"<script>const el = window.parent.document.getElementById({anchor!r});"
-                    f"if (el) {{ el.scrollIntoView({{behavior: 'smooth', block: 'start'}}); }}</script>", height=0)
+    st.iframe(f"<script>const el = window.parent.document.getElementById({anchor!r});"
+              f"if (el) {{ el.scrollIntoView({{behavior: 'smooth', block: 'start'}}); }}</script>", height=1)
 
 
 def rounded_metrics(metrics: dict) -> pd.DataFrame:

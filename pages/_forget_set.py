@@ -28,14 +28,15 @@ from core.viz.images import image_grid, to_uint8_rgb
 from pages._common import guarded, pixel_scale, show_error
 
 GALLERY_COLUMNS = 12
-# Each gallery tile is an image with its checkbox; the checkbox's label is stretched over the whole tile, so a click
-# anywhere on the image toggles the sample (the box stays visible at the bottom, under the image).
+# Each gallery tile is an image with its checkbox under it; the checkbox label's ::before is stretched over the whole
+# tile, so a click anywhere on the image toggles the sample (a click on a label toggles its checkbox).
 TILE_CSS = """<style>
 [class*="st-key-tile-"] { position: relative; }
-[class*="st-key-tile-"] [data-testid="stCheckbox"] { position: absolute; inset: 0; z-index: 2; }
-[class*="st-key-tile-"] [data-testid="stCheckbox"] label { width: 100%; height: 100%; align-items: flex-end;
-  cursor: pointer; }
-[class*="st-key-tile-"] [data-testid="stImage"] { padding-bottom: 1.6rem; }
+[class*="st-key-tile-"] [data-testid="stElementContainer"], [class*="st-key-tile-"] [data-testid="stCheckbox"],
+[class*="st-key-tile-"] label { position: static; }
+[class*="st-key-tile-"] label::before { content: ""; position: absolute; inset: 0; z-index: 2; cursor: pointer; }
+[class*="st-key-tile-"] label div, [class*="st-key-tile-"] label p { white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; font-size: 0.8rem; min-width: 0; }
 </style>"""
 
 

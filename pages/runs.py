@@ -54,14 +54,16 @@ def runs_table(frame: pd.DataFrame) -> None:
     """Every run, newest first, named by what was forgotten and how; numbers rounded for reading."""
     store = run_store()
     shown = frame[["id", "method", "model", "status", "started", "duration", "progress"]].copy()
-    shown.insert(1, "what", [run_words(store.get(i).config) for i in shown["id"]])
+    shown.insert(0, "what", [run_words(store.get(i).config) for i in shown["id"]])
     shown["model"] = [model_words(str(m)) for m in shown["model"]]
     shown["started"] = shown["started"].dt.strftime("%Y-%m-%d %H:%M")
     st.dataframe(
         shown, hide_index=True, width="stretch", key="runs_table",
         column_config={
             "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-            "duration": st.column_config.NumberColumn("duration", format="%.0f s"),
+            "duration": st.column_config.NumberColumn("duration", format="%.0f s", width="small"),
+            "id": st.column_config.TextColumn("run id", width="medium"),
+            "method": st.column_config.TextColumn("method", width="small"),
         },
     )
 

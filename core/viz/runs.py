@@ -113,7 +113,7 @@ def metric_panels(frames: Mapping[str, pd.DataFrame], method: str = "", metrics:
                 se = part[f"{metric}_se"].fillna(0) * 1.96
                 fig.add_trace(go.Scatter(
                     x=list(part[x]) + list(part[x])[::-1], y=list(part[metric] + se) + list(part[metric] - se)[::-1],
-                    fill="toself", fillcolor=colour, opacity=0.18, line=dict(width=0), hoverinfo="skip",
+                    fill="toself", fillcolor=colour, opacity=0.18, mode="lines", line=dict(width=0), hoverinfo="skip",
                     showlegend=False, legendgroup=name), row=row, col=col)
             fig.add_trace(go.Scatter(x=part[x], y=part[metric], name=name, legendgroup=name, showlegend=m_i == 0,
                                      mode="lines+markers" if len(part) < 30 else "lines",
@@ -125,4 +125,6 @@ def metric_panels(frames: Mapping[str, pd.DataFrame], method: str = "", metrics:
             fig.update_xaxes(title=x if row == rows else None, row=row, col=col)
     fig.update_annotations(font_size=12)
     fig.update_layout(showlegend=True)
-    return legend_right(_layout(fig, title, height=60 + 230 * rows))
+    fig = legend_right(_layout(fig, title, height=70 + 230 * rows))
+    fig.update_layout(margin=dict(t=(70 if title else 36)))  # room for the first row's panel titles
+    return fig
