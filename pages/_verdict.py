@@ -28,12 +28,13 @@ def verdict_card(run: RunRecord, key: str) -> Verdict | None:
         st.markdown(f"##### Verdict: {verdict.request}")
         st.markdown(f"**{verdict.reading}**")
         quality = list(verdict.quality)[:3]
-        cols = st.columns([3] + [2] * len(quality) + [1])
+        cols = st.columns([3] + [2] * len(quality) + [2])
         if verdict.headline is not None:
             _metric(cols[0], verdict.headline)
         for col, m in zip(cols[1:], quality):
             _metric(col, m)
-        cols[-1].metric("time", time_text(verdict.seconds))
+        cols[-1].metric("time", time_text(verdict.seconds), help="The method's own time (set-up and the before/after "
+                        "measurements excluded where the method reports it so).")
         for note in verdict.notes:
             st.caption(note)
         if verdict.proof is not None:

@@ -60,7 +60,8 @@ def runs_table(frame: pd.DataFrame) -> None:
     st.dataframe(
         shown, hide_index=True, width="stretch", key="runs_table",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
+                                                        width="small"),
             "duration": st.column_config.NumberColumn("duration", format="%.0f s", width="small"),
             "id": st.column_config.TextColumn("run id", width="medium"),
             "method": st.column_config.TextColumn("method", width="small"),

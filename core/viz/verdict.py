@@ -25,7 +25,9 @@ def shares_figure(data: dict, title: str = "") -> go.Figure:
         go.Bar(x=classes, y=data["before"], name="before", marker_color=BEFORE,
                hovertemplate="class %{x}: %{y:.1%} before<extra></extra>"),
         go.Bar(x=classes, y=data["after"], name="after" + (" (forgotten in red)" if forgotten else ""),
-               marker_color=after_colours, hovertemplate="class %{x}: %{y:.1%} after<extra></extra>"),
+               marker_color=after_colours, hovertemplate="class %{x}: %{y:.1%} after<extra></extra>",
+               text=[f"{a:.1%}" if c in forgotten else "" for c, a in zip(classes, data["after"])],
+               textposition="outside", textfont=dict(color=FORGOTTEN)),
     ])
     fig.update_layout(barmode="group")
     fig.update_xaxes(type="category", title="class (as the label classifier reads the sample)")
