@@ -178,6 +178,6 @@ def test_live_taming_panels_use_human_names():
     events = pd.DataFrame({"step": [1, 2], "kl_forward": [0.01, 0.02], "distance_checked_max_abs": [None, 2.5]})
     fig = metric_panels({"person 17": events}, "tame")
     titles = [a.text for a in fig.layout.annotations]
-    assert titles == ["largest |distance| to the threshold, eq. 10 check (σ_R)", "KL(base ‖ tamed) of remember NLLs (nats)"]
+    assert titles == ["max |distance|, eq. 10 check (σ_R)", "KL(base ‖ tamed), remember (nats)"]
     assert label("something_new") == "something new"
     assert metric_panels({}, "tame").layout.annotations[0].text == "no metrics reported yet"
