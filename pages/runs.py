@@ -117,10 +117,14 @@ def comparison(ids: list[str]) -> None:
                 if m is not None:
                     row[f"{m.name} before"], row[f"{m.name} after"] = m.text(m.before), m.text(m.after)
             row["time"] = time_text(verdict.seconds)
-        else:
+        else:  # a method without a verdict (training, evaluation): its numeric final metrics
+            row.update({k: v for k, v in r.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
             row["time"] = time_text(r.duration)
         rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(c, format="%.4g") for c in table.columns
+        if pd.api.types.is_float_dtype(table[c])})
     methods = {r.config.get("method", "") for r in runs}
     frames = {run_words(r.config, r.id): r.events() for r in runs}
     st.plotly_chart(metric_panels(frames, methods.pop() if len(methods) == 1 else ""),

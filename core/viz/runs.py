@@ -33,14 +33,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "remember_bpd": ("remember images' NLL", "bits/dim"),
     "remember_sigma": ("spread of remember NLLs", "bits/dim"),
     "share": ("share of samples that have it", "%"),
-    "loss": ("total loss (eq. 12)", ""), "loss_forget": ("forget loss (eq. 9)", ""),
-    "loss_remember": ("remember loss (eq. 11)", ""),
     "mu_R": ("μ_R: mean remember NLL", "bits/dim"), "sigma_R": ("σ_R: spread of remember NLLs", "bits/dim"),
     "threshold": ("threshold μ_R + δσ_R", "bits/dim"),
     # training
     "loss_train": ("training loss", ""), "accuracy": ("accuracy", "%"),
 }
 """Metric name -> (what a person calls it, unit). "%" formats the axis as percentages."""
+
+METHOD_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "tame": {"loss": ("total loss (eq. 12)", ""), "loss_forget": ("forget loss (eq. 9)", ""),
+             "loss_remember": ("remember loss (eq. 11)", "")},
+}
+"""Names that mean something only for one method (a "loss" is eq. 12 for taming, anything elsewhere)."""
 
 NOT_CURVES = {"omega_size", "validity_queries", "epoch", "iteration", "deleted", "real_size"}
 """Counts and x-axes: shown in tables, never drawn as a curve (a count of 400 flattens every other line)."""
@@ -53,9 +57,9 @@ MAIN_METRICS: dict[str, tuple[str, ...]] = {
 """Per method, the metrics (or name prefixes) drawn first, in this order; the method's headline is the first."""
 
 
-def label(metric: str) -> str:
+def label(metric: str, method: str = "") -> str:
     """A metric's human name with its unit: "invalidity (share of samples in Ω)", "IS[mnist-lenet]"."""
-    name, unit = LABELS.get(metric, (metric.replace("_", " "), ""))
+    name, unit = METHOD_LABELS.get(method, {}).get(metric) or LABELS.get(metric, (metric.replace("_", " "), ""))
     return f"{name} ({unit})" if unit and unit != "%" else name
 
 
@@ -97,7 +101,7 @@ def metric_panels(frames: Mapping[str, pd.DataFrame], method: str = "", metrics:
     x = x or ("epoch" if all("epoch" in f for f in frames.values()) else "step")
     columns = max(1, min(columns, len(metrics)))
     rows = math.ceil(len(metrics) / columns)
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[label(m) for m in metrics],
+    fig = make_subplots(rows=rows, cols=columns, subplot_titles=[label(m, method) for m in metrics],
                         horizontal_spacing=0.07, vertical_spacing=0.32 / rows if rows > 1 else 0.1)
     for r_i, (name, frame) in enumerate(frames.items()):
         colour = PALETTE[r_i % len(PALETTE)]
