@@ -213,7 +213,6 @@ def result_panel(run: RunRecord) -> None:
     if run.status != "succeeded":
         draw_run(run, key="tame_result", live=False)
         return
-    verdict_card(run, "tame")
     m = run.metrics
     cols = st.columns(5)
     cols[0].metric("iterations", m.get("iterations"), help=f"stopped by: {m.get('stop_reason')}")
@@ -320,6 +319,7 @@ def main() -> None:
                 live_run(run_id)
             else:
                 draw_run_head(run, live=False)
+                verdict_card(run, "tame")  # the verdict first, then how the run got there
                 live_panel(run)
                 result_panel(run)
     taming_runs = [r for r in run_store().runs() if r.config.get("method") == "tame"]
