@@ -10,10 +10,16 @@
 3. Forget an attribute (default `glasses`): its share in 2,000 generated samples must at least halve while
    FID[synthfaces-attributes] rises by at most 10%.
 4. Rebalance an attribute toward a target share (default smile -> 0.5): within 5 points of the target.
+5. `--speed N`: seconds per iteration of the same taming run (N iterations, identity 17) three ways, interleaved:
+   `python -m core tame` in a subprocess (the command line), a job through the app's `shared_runner` in a
+   background thread, and that job while a viewer thread repeats what the Tame page's live view reads and draws
+   every `--redraw` seconds (events, latest metrics, the small-multiples and NLL figures, serialised to JSON as
+   Streamlit does). Prints each speed and the ratios to the command line.
 
     .venv/bin/python bench/taming.py [--identities 17 101 250 311] [--attribute glasses] [--attribute-iterations 300]
                                      [--rebalance smile=0.5]
                                      [--threads 2] [--skip-epoch]
+    .venv/bin/python bench/taming.py --speed 30 [--redraw 2] [--repeats 2]
 
 Prints one line per measurement and a summary table; the 2 CPU cores may be shared, so compare ratios measured in
 the same run, and repeat for medians.
@@ -58,6 +64,87 @@ def run(flow, spec: str, config: TamingConfig, judges, seed: int = 0) -> dict:
     return {"spec": spec, **result.metrics}
 
 
+def _cli_speed(model: str, spec: str, iterations: int, root: Path) -> float:
+    """Seconds per iteration of `python -m core tame` (the loop's own clock: metrics `seconds` / `iterations`)."""
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-m", "core", "tame", model, "--forget", spec, "--max-iterations",
+                          str(iterations), "--runs-dir", str(root), "--json"], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    m = json.loads(out.stdout.strip().splitlines()[-1])
+    return m["seconds"] / max(1, m["iterations"])
+
+
+def _view_once(store, run_id: str) -> None:
+    """What one redraw of the Tame page's live view computes (pages/tame.py live_run), minus the websocket."""
+    from core.runs.words import run_words
+    from core.viz.runs import metric_panels
+    from core.viz.taming import live_nll_figure
+
+    run = store.get(run_id)
+    events = run.events()
+    if events.empty:
+        return
+    numbers = events.select_dtypes("number").ffill()
+    metrics = {k: float(v) for k, v in numbers.iloc[-1].items() if v == v}
+    live_nll_figure(metrics, 4.0).to_json()
+    if "images" in events and events["images"].notna().any():
+        run.images(events["images"].dropna().iloc[-1])
+    metric_panels({run_words(run.config): events}, "tame", columns=4).to_json()
+
+
+def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: float | None) -> float:
+    """Seconds per iteration of the same run as a job of the app's runner (a background thread), optionally while
+    a viewer thread redraws the live view every `redraw` seconds."""
+    import threading
+
+    from core.methods.taming import job_params, taming_job
+    from core.runs import shared_runner
+
+    config = TamingConfig(max_iterations=iterations)
+    runner = shared_runner(root)
+    run_id = runner.start(taming_job(flow, spec, config, judges=judges), method="tame", model=flow.card.name,
+                          params=job_params(spec, config))
+    stop = threading.Event()
+
+    def view() -> None:
+        while not stop.wait(redraw):
+            _view_once(runner.store, run_id)
+
+    viewer = threading.Thread(target=view, daemon=True) if redraw else None
+    if viewer:
+        viewer.start()
+    record = runner.wait(run_id)
+    stop.set()
+    m = record.metrics
+    return m["seconds"] / max(1, m["iterations"])
+
+
+def speed(args) -> None:
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="lethe-bench-speed-"))
+    flow = load_model(args.model, "cpu")
+    judges = zoo_judges(flow.card.data["dataset"])
+    spec = f"identity={args.identities[0] if args.identities else 17}"
+    rows = []
+    for repeat in range(args.repeats):
+        cli = _cli_speed(args.model, spec, args.speed, root)
+        app = _app_speed(flow, spec, args.speed, root, judges, None)
+        viewed = _app_speed(flow, spec, args.speed, root, judges, args.redraw)
+        rows.append({"repeat": repeat, "cli_s_per_it": cli, "runner_s_per_it": app, "runner_viewed_s_per_it": viewed})
+        print(f"repeat {repeat}: command line {cli:.3f} s/it; app runner {app:.3f} s/it ({app / cli:.2f}x); "
+              f"app runner with the live view every {args.redraw:g} s {viewed:.3f} s/it ({viewed / cli:.2f}x)",
+              flush=True)
+    table = pd.DataFrame(rows)
+    med = table.median()
+    print(table.round(3).to_string(index=False))
+    print(f"median: command line {med['cli_s_per_it']:.3f} s/it, runner {med['runner_s_per_it']:.3f} s/it "
+          f"({med['runner_s_per_it'] / med['cli_s_per_it']:.2f}x), runner + live view "
+          f"{med['runner_viewed_s_per_it']:.3f} s/it ({med['runner_viewed_s_per_it'] / med['cli_s_per_it']:.2f}x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="synthfaces-flow")
@@ -70,9 +157,15 @@ def main() -> None:
                         help="ATTR=SHARE; smile is over-represented in samples (79% at T = 0.7 vs 45% of the data)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--skip-epoch", action="store_true")
+    parser.add_argument("--speed", type=int, default=0, help="only compare the app's and the CLI's speed, N iterations")
+    parser.add_argument("--redraw", type=float, default=2.0, help="seconds between live-view redraws (--speed)")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (--speed)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.speed:
+        speed(args)
+        return
     flow = load_model(args.model, "cpu")
     judges = zoo_judges(flow.card.data["dataset"])
     rows = []

@@ -27,10 +27,15 @@ from core.models.archive import unpack_model
 from core.overview import model_overview
 from core.runs import Runner, RunRecord, RunStore, default_root, shared_runner
 from core.runs.events import EVENT_COLUMNS
-from core.viz.figures import curves_figure, metric_history, scatter_figure
+from core.runs.estimate import estimate
+from core.runs.verdict import time_text
+from core.runs.words import model_words, run_words
+from core.viz.figures import metric_history, scatter_figure
+from core.viz.runs import metric_panels
 from core.viz.images import image_grid, thumbnails
 from core.viz.samples import Preview
 from core.zoo.registry import ZOO, zoo_folder
+from pages._verdict import verdict_card
 
 SOURCES = ("Zoo", "Folder", "Upload")
 LOG = logging.getLogger("lethe.app")
@@ -233,9 +238,35 @@ def active_model() -> Bundle | None:
     return pretrained(spec, device_name())
 
 
+def keep_selection(key: str, options: list, default: list) -> None:
+    """Before a multiselect with `key`: restore what the user chose on an earlier visit (Streamlit forgets a
+    widget's value when its page is left), dropping options that are gone; else start from `default`. A default
+    never offered before (a run that just finished) joins the selection; one the user removed stays removed."""
+    seen = st.session_state.setdefault(f"_defaults_{key}", set())
+    fresh = [v for v in default if v not in seen]  # e.g. a run that finished since the last visit joins in
+    seen.update(default)
+    if key in st.session_state:
+        current = [v for v in st.session_state[key] if v in options]
+        st.session_state[key] = current + [v for v in fresh if v not in current]
+        return
+    kept = st.session_state.get(f"_kept_{key}")
+    start = [v for v in kept if v in options] if kept is not None else []
+    st.session_state[key] = start + [v for v in (fresh if kept is not None else default) if v not in start]
+
+
+def remember_selection(key: str) -> None:
+    """After the widget: keep its value under a key no widget owns, so it survives leaving the page."""
+    st.session_state[f"_kept_{key}"] = list(st.session_state.get(key, []))
+
+
+def data_spec() -> str | None:
+    """The user's own training data picked in the sidebar or on the Data page (a data spec), or None."""
+    return st.session_state.get("pick_data", "").strip() or None
+
+
 def model_dataset(bundle: Bundle) -> str | None:
     """The data the methods use for `bundle`: the user's own (sidebar or Data page), else its card's dataset."""
-    return st.session_state.get("pick_data", "").strip() or bundle.card.data.get("dataset")
+    return data_spec() or bundle.card.data.get("dataset")
 
 
 def judge_spec() -> str | None:
@@ -343,6 +374,53 @@ def _status_badge(status: str) -> str:
     return f":{colour}-badge[{status}]"
 
 
+def progress_bar(run: RunRecord, events: pd.DataFrame | None = None, unit: str = "step",
+                 cap: bool = False) -> None:
+    """The run's progress with an estimate of the time left (`core.runs.estimate`), never "step 0 of ?".
+
+    `cap`: the total is an upper bound (taming stops when eq. 10 holds), so the estimate is "at most"."""
+    doc = run.status_doc
+    total, step = int(doc.get("total") or 0), int(doc.get("step") or 0)
+    if run.status == "queued":
+        st.progress(0.0, text=doc.get("message") or "queued: waiting for a running job to finish")
+        return
+    if run.status == "running" and not total:
+        st.progress(0.0, text=f"preparing ({time_text(run.duration)} so far)" +
+                    (f" · {doc.get('message')}" if doc.get("message") else ""))
+        return
+    guess = estimate(events if events is not None else run.events(), total) if run.status == "running" else None
+    parts = [f"{unit} {step:,} of {'at most ' if cap else ''}{total:,}" if total else f"{unit} {step:,}"]
+    if guess is not None:
+        if guess.seconds_left is None:
+            parts.append("estimating the time left...")
+        else:
+            parts.append(f"{'at most ' if cap else ''}about {time_text(guess.seconds_left)} left "
+                         f"({guess.seconds_per_step:.2g} s per {unit})")
+    parts.append(f"{time_text(run.duration)} so far" if run.status == "running" else f"{run.status} in "
+                 f"{time_text(run.duration)}")
+    if doc.get("message") and run.status == "running":
+        parts.append(str(doc["message"]))
+    fraction = min(1.0, step / total) if total else float(run.status == "succeeded")
+    st.progress(fraction, text=" · ".join(parts))
+
+
+def scroll_here(anchor: str) -> None:
+    """Scroll the browser to the element with id `anchor` once (after a run starts: the live view is below the
+    fold). A zero-height component runs the script in the page's own origin."""
+    st.iframe(f"<script>const el = window.parent.document.getElementById({anchor!r});"
+              f"if (el) {{ el.scrollIntoView({{behavior: 'smooth', block: 'start'}}); }}</script>", height=1)
+
+
+def rounded_metrics(metrics: dict) -> pd.DataFrame:
+    """Final metrics as a two-column table, numbers rounded for reading (4 significant digits)."""
+    def show(v) -> str:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return str(v)
+        return f"{v:,}" if isinstance(v, int) else f"{v:.4g}"
+
+    return pd.DataFrame({"metric": list(metrics), "value": [show(v) for v in metrics.values()]})
+
+
 def run_view(run_id: str, key: str) -> None:
     """A run's state: status, progress, message, metric curves, final metrics or error; a cancel button while it
     is active. Active runs are redrawn every second by a fragment, so the rest of the page stays usable."""
@@ -353,7 +431,7 @@ def run_view(run_id: str, key: str) -> None:
         draw_run(run, key, live=False)
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def _live_run(run_id: str, key: str) -> None:
     run = run_store().get(run_id)
     draw_run(run, key, live=True)
@@ -362,26 +440,27 @@ def _live_run(run_id: str, key: str) -> None:
 
 
 def draw_run(run: RunRecord, key: str, live: bool) -> None:
-    """One run's status line, progress bar, curves, error and final metrics (plus a cancel button if `live`)."""
-    doc = run.status_doc
-    total, step = doc.get("total") or 0, doc.get("step") or 0
+    """One run's title, progress with time left, verdict (when finished), curves as small multiples, error and
+    final metrics (plus a cancel button if `live`)."""
     head = st.columns([3, 1])
-    head[0].markdown(f"{_status_badge(run.status)} **{run.config.get('method')}** on `{run.config.get('model')}` · "
-                     f"{run.duration:.1f} s · `{run.id}`")
+    head[0].markdown(f"{_status_badge(run.status)} **{run_words(run.config)}** on "
+                     f"`{model_words(run.config.get('model', ''))}` · `{run.id}`")
     if live and head[1].button("Cancel run", key=f"{key}_cancel_{run.id}", icon=":material/stop_circle:",
                                type="primary"):
         with guarded():
             runner().cancel(run.id)
             st.toast(f"Asked {run.id} to stop")
-    fraction = min(1.0, step / total) if total else (1.0 if run.status == "succeeded" else 0.0)
-    st.progress(fraction, text=f"step {step} of {total or '?'}" + (f" · {doc.get('message')}" if doc.get("message") else ""))
-    history = run_history(run)
-    if not history.empty:
-        st.plotly_chart(curves_figure(history), key=f"{key}_curves_{run.id}", width="stretch")
+    events = run.events()
+    progress_bar(run, events)
     if run.status == "failed" or run.status == "interrupted":
         err = run.error or {}
         show_error(LetheError(err.get("message") or "The run failed.", err.get("hint") or ""))
+    if not live:
+        verdict_card(run, key)
+    if not events.empty:
+        st.plotly_chart(metric_panels({run_words(run.config): events}, run.config.get("method", "")),
+                        key=f"{key}_curves_{run.id}", width="stretch")
     metrics = run.metrics
     if metrics:
-        st.dataframe(pd.DataFrame({"metric": list(metrics), "value": [str(v) for v in metrics.values()]}),
-                     hide_index=True)
+        with st.expander("Every final metric", icon=":material/table:"):
+            st.dataframe(rounded_metrics(metrics), hide_index=True, width="stretch")

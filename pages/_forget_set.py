@@ -3,8 +3,8 @@
 A forget set is a set of sample ids of one dataset's training split, held in the user's session while it is being
 built and saved by name through `core.data.selection`. People add samples three ways:
 
-- clicking images in a paged gallery (a checkbox under each image: reliable with hundreds of picks, and the same
-  widget in the browser and in AppTest, where a test sets `pick::<dataset>::<id>`);
+- clicking images in a paged gallery (each image is covered by its checkbox's label, so a click anywhere on the
+  image toggles it; the same widget in the browser and in AppTest, where a test sets `pick::<dataset>::<id>`);
 - filters (label, attribute expression such as `glasses & ~smile`, identity) and "add all filtered";
 - a lasso or box selection in the embedding view (PCA by default, UMAP on request, both cached on disk).
 
@@ -19,7 +19,8 @@ import streamlit as st
 import torch
 
 from core.data import ImageData
-from core.data.selection import Selection, list_selections, load_selection, parse_spec, save_selection, select, spec_limits
+from core.data.selection import (Selection, delete_selection, list_selections, load_selection, parse_spec,
+                                 save_selection, select, spec_limits)
 from core.errors import EmptySelection, LetheError
 from core.viz.embedding import features_of, project
 from core.viz.figures import embedding_figure, selected_ids
@@ -27,6 +28,16 @@ from core.viz.images import image_grid, to_uint8_rgb
 from pages._common import guarded, pixel_scale, show_error
 
 GALLERY_COLUMNS = 12
+# Each gallery tile is an image with its checkbox under it; the checkbox label's ::before is stretched over the whole
+# tile, so a click anywhere on the image toggles the sample (a click on a label toggles its checkbox).
+TILE_CSS = """<style>
+[class*="st-key-tile-"] { position: relative; }
+[class*="st-key-tile-"] [data-testid="stElementContainer"], [class*="st-key-tile-"] [data-testid="stCheckbox"],
+[class*="st-key-tile-"] label { position: static; }
+[class*="st-key-tile-"] label::before { content: ""; position: absolute; inset: 0; z-index: 2; cursor: pointer; }
+[class*="st-key-tile-"] label div, [class*="st-key-tile-"] label p { white-space: nowrap; overflow: hidden;
+  text-overflow: ellipsis; font-size: 0.8rem; min-width: 0; }
+</style>"""
 
 
 def framed(tile: np.ndarray, width: int = 4) -> np.ndarray:
@@ -105,6 +116,7 @@ def gallery(data: ImageData, shown: ImageData, name: str, key: str) -> None:
     rows = shown.subset(torch.arange(start, min(start + per_page, len(shown))))
     ids = forget_ids(name)
     scale = pixel_scale(rows.x)
+    st.html(TILE_CSS)
     for row_start in range(0, len(rows), GALLERY_COLUMNS):
         cols = st.columns(GALLERY_COLUMNS)
         for col, i in zip(cols, range(row_start, min(row_start + GALLERY_COLUMNS, len(rows)))):
@@ -119,8 +131,10 @@ def gallery(data: ImageData, shown: ImageData, name: str, key: str) -> None:
             tile = to_uint8_rgb(rows.x[i], scale)
             if sample_id in ids:
                 tile = framed(tile)
-            col.image(tile, caption=caption, width="stretch")
-            col.checkbox("forget", key=widget, on_change=_toggle, args=(name, sample_id, widget))
+            with col.container(key=f"tile-{key}-{sample_id}", gap=None):
+                st.image(tile, width="stretch")
+                st.checkbox(caption, key=widget, on_change=_toggle, args=(name, sample_id, widget),
+                            help=None)
 
 
 @st.cache_data(show_spinner="Projecting the dataset...", max_entries=8)
@@ -143,13 +157,15 @@ def embedding_view(data: ImageData, shown_mask: torch.Tensor, name: str, key: st
     coords = _projection(name, data.split, method, features_of(data.x))
     rows = torch.nonzero(shown_mask).flatten().numpy()
     widget = f"{key}_embedding"
+    st.caption("Draw a lasso or a box around points to add them to the forget set: pick the tool in the toolbar at "
+               "the plot's top right (lasso is on by default).")
+    axes = {"pca": ("PC 1", "PC 2"), "umap": ("UMAP 1", "UMAP 2")}[method]
     st.plotly_chart(
         embedding_figure(coords[rows], data.ids.numpy()[rows], None if data.labels is None else data.labels.numpy()[rows],
-                         data.class_names, selected=forget_ids(name)),
+                         data.class_names, selected=forget_ids(name), axis_names=axes),
         key=widget, on_select=lambda: _add_lasso(name, widget), selection_mode=("points", "box", "lasso"),
-        width="stretch",
+        width="stretch", config={"displayModeBar": True},
     )
-    st.caption("Draw a lasso or a box (toolbar, top right) around points to add them to the forget set.")
 
 
 def _saved_ids(data: ImageData, name: str) -> list[int]:
@@ -163,7 +179,51 @@ def _saved_ids(data: ImageData, name: str) -> list[int]:
 def _load_saved(data: ImageData, widget: str) -> None:
     chosen = st.session_state.get(widget)
     if chosen:
-        _set_forget_ids(data.name, _saved_ids(data, chosen))
+        ids = _saved_ids(data, chosen)
+        _set_forget_ids(data.name, ids)
+        _set_origin(data.name, chosen, ids)
+
+
+def _set_origin(name: str, saved: str | None, ids) -> None:
+    """Remember which saved set the builder last matched (loaded or saved), to mark unsaved changes."""
+    st.session_state[f"forget_origin::{name}"] = (saved, frozenset(int(i) for i in ids))
+
+
+def unsaved_note(name: str, ids: set[int]) -> str:
+    """'' when the builder equals the saved set it came from (or is empty and new); else what differs."""
+    saved, was = st.session_state.get(f"forget_origin::{name}", (None, frozenset()))
+    if ids == set(was):
+        return ""
+    if saved is None:
+        return "not saved yet"
+    return f"unsaved changes to '{saved}' ({len(ids - was)} added, {len(was - ids)} removed)"
+
+
+def _delete_saved(widget: str) -> None:
+    chosen = st.session_state.get(widget)
+    if chosen:
+        delete_selection(chosen)
+        st.toast(f"Deleted the saved forget set {chosen!r}")
+
+
+def _rename_saved(widget: str, new_widget: str) -> None:
+    old, new = st.session_state.get(widget), (st.session_state.get(new_widget) or "").strip()
+    if not old:
+        return
+    if not new or new == old:
+        st.session_state["_forget_set_error"] = LetheError("Type the new name first.", "e.g. digit-seven-v2.")
+        return
+    if new in list_selections():
+        st.session_state["_forget_set_error"] = LetheError(f"A saved set is already called {new!r}.",
+                                                           "Pick another name, or delete that set first.")
+        return
+    try:
+        save_selection(new, load_selection(old))
+        delete_selection(old)
+        st.session_state[widget] = new
+        st.toast(f"Renamed {old!r} to {new!r}")
+    except LetheError as exc:
+        st.session_state["_forget_set_error"] = exc
 
 
 def _save(data: ImageData, ids: set[int], rule: Selection | None, widget: str) -> None:
@@ -174,6 +234,7 @@ def _save(data: ImageData, ids: set[int], rule: Selection | None, widget: str) -
         raise LetheError("The forget set is empty.", "Click images, lasso points or add the filtered samples first.")
     description = f"{len(ids)} samples picked in the builder" + (f" (filter: {rule.describe()})" if rule else "")
     save_selection(label, Selection(data.name, data.split, ids=sorted(ids)), description)
+    _set_origin(data.name, label, ids)
     st.success(f"Saved {label!r}: {len(ids)} samples of {data.name}/{data.split}.")
 
 
@@ -201,15 +262,25 @@ def forget_set_panel(data: ImageData, shown_mask: torch.Tensor, rule: Selection 
     ids = forget_ids(name)
     filtered = set(data.ids[shown_mask].tolist())
     size, actions, save = st.columns([2, 5, 5], vertical_alignment="bottom")
+    note = unsaved_note(name, ids)
     size.metric("Forget set size", f"{len(ids):,}", help=f"of {len(data):,} training samples of {name}")
+    if note:
+        size.markdown(f":orange-badge[:material/edit: {note}]")
     buttons = actions.columns(3)
+    add_why = ("Set a filter first (label, attribute or identity): without one, 'shown' is the whole dataset."
+               if rule is None else "No sample matches the filters." if not filtered
+               else "Add every sample the filters show.")
     buttons[0].button("Add shown", key=f"{key}_add_filtered", disabled=rule is None or not filtered, width="stretch",
-                      on_click=lambda: forget_ids(name).update(filtered), help="Add every sample the filters show.")
+                      on_click=lambda: forget_ids(name).update(filtered), help=add_why)
     buttons[1].button("Drop shown", key=f"{key}_remove_filtered", disabled=not (ids & filtered), width="stretch",
                       on_click=lambda: forget_ids(name).difference_update(filtered),
-                      help="Remove every sample the filters show.")
+                      help="Remove every sample the filters show." if ids & filtered
+                      else "None of the shown samples is in the forget set.")
     buttons[2].button("Clear", key=f"{key}_clear", disabled=not ids, width="stretch",
-                      on_click=lambda: _set_forget_ids(name, ()))
+                      on_click=lambda: _set_forget_ids(name, ()),
+                      help="Empty the forget set." if ids else "The forget set is already empty.")
+    if rule is None and not ids:
+        actions.caption("Add shown needs a filter; or tick images below, or lasso points in the embedding.")
     widget = f"{key}_save_name"
     name_col, button_col = save.columns([3, 2], vertical_alignment="bottom")
     name_col.text_input("Name", key=widget, placeholder="e.g. digit-seven")
@@ -228,6 +299,15 @@ def forget_set_panel(data: ImageData, shown_mask: torch.Tensor, rule: Selection 
         chosen = pick_col.selectbox("Saved set", [s[0] for s in saved], key=pick)
         pick_col.button("Load into the builder", key=f"{key}_load", on_click=_load_saved, args=(data, pick),
                         icon=":material/upload:", help="Replaces the forget set being built.")
+        rename_col, rename_button, delete_button = pick_col.columns([3, 2, 2], vertical_alignment="bottom")
+        rename_col.text_input("New name", key=f"{key}_rename_to", placeholder="new name")
+        rename_button.button("Rename", key=f"{key}_rename", on_click=_rename_saved, args=(pick, f"{key}_rename_to"),
+                             icon=":material/edit:", width="stretch")
+        delete_button.button("Delete", key=f"{key}_delete", on_click=_delete_saved, args=(pick,),
+                             icon=":material/delete:", width="stretch", help=f"Delete the saved set {chosen!r}.")
+        error = st.session_state.pop("_forget_set_error", None)
+        if error is not None:
+            show_error(error)
         with pick_col:
             _preview_strip(data, _saved_ids(data, chosen), limit=20, ncol=10, caption=f"preview of {chosen}")
 

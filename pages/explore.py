@@ -2,9 +2,11 @@
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from core.metrics.quality import class_shares
 from core.models.bundles import FlowBundle, GANBundle
+from core.runs.words import model_title
 from core.viz.figures import class_share_figure
 from core.viz.samples import default_temperature, preview
 from core.zoo.jobs import evaluate_job
@@ -45,6 +47,8 @@ def samples_tab(bundle) -> None:
     shown = preview(bundle, n=n, seed=int(seed), temperature=temperature, label=label, data=held_out)
     show_preview(shown, reference=reference, label_names=tuple(reference.class_names) if reference else (),
                  key="explore_scatter")
+    if isinstance(bundle, GANBundle) and bundle.conditional and shown.labels is not None and image_model:
+        agreement(bundle, shown)
     if label is None:
         class_share_view(bundle, int(seed))
 
@@ -57,6 +61,17 @@ def judge_for(data_name: str | None) -> str | None:
             if pretrained(name, device_name()).kind == "labels":
                 return name
     return None
+
+
+def agreement(bundle, shown) -> None:
+    """How many conditional samples the dataset's label classifier reads as the class they were asked for."""
+    judge_name = judge_for(model_dataset(bundle))
+    if judge_name is None:
+        return
+    judge = pretrained(judge_name, device_name())
+    agrees = int((judge.predict(torch.as_tensor(shown.images)).numpy() == shown.labels).sum())
+    st.markdown(f"**The classifier {judge_name} agrees on {agrees} of {len(shown.labels)}** samples: it reads them "
+                "as the class they were asked for.")
 
 
 def class_share_view(bundle, seed: int) -> None:
@@ -127,7 +142,7 @@ def main() -> None:
     if bundle is None:
         return
     spec = st.session_state["model_spec"]
-    st.title(f"Explore · {bundle.card.name}")
+    st.title(f"Explore · {model_title(bundle.card, spec)}")
     first = {"classifier": "Predictions", "i2i": "Restorations"}.get(bundle.family, "Samples")
     samples, card, metrics = st.tabs([first, "Model card", "Metrics"])
     with samples, guarded():

@@ -7,8 +7,6 @@ chart; keep or download the redacted model; read the redaction-score analysis.""
 
 from __future__ import annotations
 
-import shlex
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,7 +15,7 @@ import torch
 from core.data.selection import list_selections, load_selection
 from core.data import is_data_path
 from core.methods.redaction import (ALGORITHMS, RedactionConfig, RedactionContext, dataset_judges, deletion_job,
-                                    preflight, redaction_context, redaction_job)
+                                    preflight, redaction_command, redaction_context, redaction_job)
 from core.methods.redaction.measure import film_latents
 from core.methods.redaction.reports import checkpoint_history, is_redaction, run_film, run_label, run_scores
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit
@@ -25,11 +23,14 @@ from core.methods.redaction.sets import Judges
 from core.models.archive import zip_model
 from core.models.bundles import GANBundle
 from core.runs import RunRecord
+from core.runs.verdict import time_text, verdict_of
+from core.runs.words import model_words, run_words
 from core.viz.images import image_grid
 from core.viz.redaction import (film_figure, invalidity_figure, label_difficulty_figure, losses_figure,
                                 metric_figure, redaction_score_figure)
-from pages._common import (active_model, dataset, device_name, guarded, judge_spec, model_dataset, pixel_scale,
-                           pretrained, require_app_shell, run_store, runner)
+from pages._common import (active_model, data_spec, dataset, device_name, guarded, judge_spec, model_dataset, pixel_scale,
+                           pretrained, progress_bar, require_app_shell, run_store, runner, scroll_here)
+from pages._verdict import verdict_card
 from pages._forget_set import forget_ids
 
 require_app_shell()
@@ -127,17 +128,6 @@ def config_form(key: str = "redact") -> tuple[RedactionConfig, int]:
     return config, int(seed)
 
 
-def _command(spec: str, forget: str, config: RedactionConfig, seed: int, deletion: bool) -> str:
-    words = ["python -m core redact", shlex.quote(spec), "--forget", shlex.quote(forget)]
-    for flag, value in (("--data", st.session_state.get("pick_data", "").strip()), ("--judge", judge_spec())):
-        words += [flag, shlex.quote(value)] if value else []
-    if deletion:
-        words += ["--baseline deletion", "--algorithm", config.algorithm]
-    else:
-        words += ["--algorithm", config.algorithm, "--epochs", str(config.epochs), "--lambda", f"{config.lam:g}"]
-    return " ".join(words + ["--seed", str(seed), "--json"])
-
-
 def context_for(spec: str, forget: str, device: str, tau: float) -> RedactionContext:
     """The redaction context of a spec with the data and judge picked in the sidebar."""
     gan = pretrained(spec, device)
@@ -190,14 +180,13 @@ def start_panel(gan: GANBundle, spec: str) -> None:
         correlated = st.checkbox("Deletion baseline also deletes the samples correlated with X ∩ Ω (Table III)",
                                  key="redact_deletion_correlated", disabled=not data.is_image)
         params = {"forget": forget, "redaction_set": ctx.redaction_set.name, **config.__dict__}
-        params.update({k: v for k, v in (("data", st.session_state.get("pick_data", "").strip()),
-                                         ("judge", judge_spec())) if v})
+        params.update({k: v for k, v in (("data", data_spec()), ("judge", judge_spec())) if v})
         if go_col.button("Run redaction", type="primary", icon=":material/play_arrow:", key="redact_start",
                          width="stretch"):
             run_id = runner().start(redaction_job(gan, ctx, config, seed), method="redact", model=spec,
                                     params=params, seed=seed, device=device_name())
             st.session_state["redact_run"] = run_id  # the run picker (drawn later in this rerun) shows it
-            st.toast(f"Started {run_id}")
+            st.session_state["redact_scroll"] = True
         if base_col.button("Run deletion baseline", icon=":material/restart_alt:", key="redact_deletion",
                            width="stretch", help="Retrain from scratch without X ∩ Ω (the paper's baseline)."):
             variant = "correlated" if correlated else "exact"
@@ -207,8 +196,14 @@ def start_panel(gan: GANBundle, spec: str) -> None:
                                     params={**params, "baseline": "deletion", "epochs": deletion_epochs,
                                             "deletion_variant": variant})
             st.session_state["redact_run"] = run_id
-            st.toast(f"Started {run_id}")
-        st.code(_command(spec, forget, config, seed, False), language="bash")
+            st.session_state["redact_scroll"] = True
+        st.caption("The same run from a terminal (every setting above that differs from the paper's defaults):")
+        own = {"data": data_spec(), "judge": judge_spec()}
+        st.code(redaction_command(spec, forget, config, seed, **own), language="bash", wrap_lines=True)
+        with st.expander("Command of the deletion baseline", icon=":material/terminal:"):
+            st.code(redaction_command(spec, forget, config, seed, int(deletion_epochs) if deletion_epochs else None,
+                                      baseline=True, deletion_variant="correlated" if correlated else "exact", **own),
+                    language="bash", wrap_lines=True)
 
 
 def _redaction_runs(spec: str) -> list[RunRecord]:
@@ -217,18 +212,18 @@ def _redaction_runs(spec: str) -> list[RunRecord]:
 
 def draw_progress(run: RunRecord, live: bool) -> None:
     """Status, progress bar, invalidity and quality curves, and the film of one run."""
-    doc = run.status_doc
-    total, step = doc.get("total") or 0, doc.get("step") or 0
     head = st.columns([4, 1])
-    head[0].markdown(f"**{run_label(run)}** · {run.status} · {run.duration:.0f} s")
+    head[0].markdown(f"**{run_words(run.config)}** on `{model_words(run.config.get('model', ''))}` · "
+                     f"{run.status} · `{run.id}`")
     if live and head[1].button("Cancel", key=f"redact_cancel_{run.id}", icon=":material/stop_circle:"):
         runner().cancel(run.id)
         st.toast(f"Asked {run.id} to stop")
-    fraction = min(1.0, step / total) if total else float(run.status == "succeeded")
-    st.progress(fraction, text=f"step {step} of {total or '?'} · {doc.get('message') or run.status}")
+    progress_bar(run, unit="training step")
     if run.status in ("failed", "interrupted"):
         err = run.error or {}
         st.error(f"**{err.get('message') or 'The run stopped.'}**\n\n{err.get('hint') or ''}", icon=":material/error:")
+    if not live:
+        verdict_card(run, "redact")
     history = checkpoint_history(run)
     if history.empty:
         st.caption("Waiting for the first measurement...")
@@ -249,7 +244,7 @@ def draw_progress(run: RunRecord, live: bool) -> None:
                         key=f"film_{run.id}_{live}", width="stretch")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def live_progress(run_id: str) -> None:
     run = run_store().get(run_id)
     draw_progress(run, live=True)
@@ -287,10 +282,15 @@ def compare_panel(runs: list[RunRecord]) -> None:
                       if r.config.get("params", {}).get("baseline") == "deletion" and short in r.metrics}
             st.plotly_chart(metric_figure(redactions, metric, levels, title=metric), key="redact_compare_q",
                             width="stretch")
-    keys = ["invalidity_before", "invalidity_after", "invalidity_after_upper", "is_after", "fid_after", "generator",
-            "seconds", "validity_queries"]
-    st.dataframe(pd.DataFrame([{"run": run_label(r), **{k: r.metrics.get(k) for k in keys}} for r in picked]),
-                 hide_index=True, width="stretch")
+    rows = []
+    for r in picked:
+        verdict = verdict_of(r)
+        row = {"run": run_words(r.config, r.id)}
+        for m in ((verdict.headline, *verdict.quality) if verdict else ()):
+            row[f"{m.name} before"], row[f"{m.name} after"] = m.text(m.before), m.text(m.after)
+        row["time"] = time_text(verdict.seconds if verdict else r.duration)
+        rows.append(row)
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 
 
 def _open_in_explore(path: str) -> None:
@@ -358,8 +358,10 @@ def main() -> None:
     ids = [r.id for r in runs]
     if st.session_state.get("redact_run") not in ids:
         st.session_state["redact_run"] = ids[0]
-    labels = {r.id: run_label(r) for r in runs}
-    st.subheader("Run")
+    labels = {r.id: run_words(r.config, r.id) for r in runs}
+    st.subheader("Run", anchor="redact-live-run")
+    if st.session_state.pop("redact_scroll", False):
+        scroll_here("redact-live-run")
     focus = st.selectbox("Run", ids, key="redact_run", format_func=labels.get)
     run = run_store().get(focus)
     with st.container(border=True), guarded():

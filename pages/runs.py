@@ -8,11 +8,13 @@ import streamlit as st
 
 from core.models.archive import zip_model
 from core.runs import RunRecord
-from core.viz.figures import curves_figure
+from core.runs.verdict import time_text, verdict_of
+from core.runs.words import model_words, run_words
+from core.viz.runs import metric_panels
 from core.zoo.jobs import evaluate_job, train_job
 from core.zoo.registry import ZOO
-from pages._common import (active_model, device_name, draw_run, guarded, require_app_shell, run_history, run_store,
-                           runner)
+from pages._common import (active_model, device_name, draw_run, guarded, keep_selection, remember_selection,
+                           require_app_shell, run_store, runner)
 
 require_app_shell()
 
@@ -49,13 +51,20 @@ def start_job_form() -> None:
 
 
 def runs_table(frame: pd.DataFrame) -> None:
-    shown = frame.copy()
-    shown["started"] = shown["started"].dt.strftime("%Y-%m-%d %H:%M:%S")
+    """Every run, newest first, named by what was forgotten and how; numbers rounded for reading."""
+    store = run_store()
+    shown = frame[["id", "method", "model", "status", "started", "duration", "progress"]].copy()
+    shown.insert(0, "what", [run_words(store.get(i).config) for i in shown["id"]])
+    shown["model"] = [model_words(str(m)) for m in shown["model"]]
+    shown["started"] = shown["started"].dt.strftime("%Y-%m-%d %H:%M")
     st.dataframe(
         shown, hide_index=True, width="stretch", key="runs_table",
         column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
-            "duration": st.column_config.NumberColumn("duration", format="%.1f s"),
+            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
+                                                        width="small"),
+            "duration": st.column_config.NumberColumn("duration", format="%.0f s", width="small"),
+            "id": st.column_config.TextColumn("run id", width="medium"),
+            "method": st.column_config.TextColumn("method", width="small"),
         },
     )
 
@@ -96,20 +105,40 @@ def downloads(run: RunRecord) -> None:
 
 
 def comparison(ids: list[str]) -> None:
+    """Chosen runs side by side: their verdicts' numbers in one table, their curves as small multiples."""
     store = run_store()
     runs = [store.get(run_id) for run_id in ids]
-    table = pd.DataFrame([{"run": r.id, "method": r.config.get("method"), "model": r.config.get("model"),
-                           "status": r.status, **{k: v for k, v in r.metrics.items() if isinstance(v, (int, float))}}
-                          for r in runs])
-    st.dataframe(table, hide_index=True, width="stretch")
-    curves = [run_history(r).assign(run=r.id[-6:]) for r in runs]
-    history = pd.concat(curves, ignore_index=True) if curves else pd.DataFrame()
-    metric_names = sorted(history["metric"].unique()) if not history.empty else []
-    if not metric_names:
-        st.caption("These runs reported no metric curves.")
-        return
-    chosen = st.multiselect("Curves", metric_names, default=metric_names[:2], key="runs_compare_metrics")
-    st.plotly_chart(curves_figure(history, chosen or None), key="runs_compare_curves", width="stretch")
+    rows = []
+    for r in runs:
+        row = {"run": run_words(r.config, r.id), "model": model_words(r.config.get("model", "")), "status": r.status}
+        verdict = verdict_of(r)
+        if verdict is not None:
+            for m in (verdict.headline, *verdict.quality):
+                if m is not None:
+                    row[f"{m.name} before"], row[f"{m.name} after"] = m.text(m.before), m.text(m.after)
+            row["time"] = time_text(verdict.seconds)
+        else:  # a method without a verdict (training, evaluation): its numeric final metrics
+            row.update({k: v for k, v in r.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+            row["time"] = time_text(r.duration)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(c, format="%.4g") for c in table.columns
+        if pd.api.types.is_float_dtype(table[c])})
+    methods = {r.config.get("method", "") for r in runs}
+    frames = {run_words(r.config, r.id): r.events() for r in runs}
+    st.plotly_chart(metric_panels(frames, methods.pop() if len(methods) == 1 else ""),
+                    key="runs_compare_curves", width="stretch")
+
+
+def compare_defaults(frame: pd.DataFrame) -> list[str]:
+    """The newest finished run and up to three more of the same method and model (never a mix of methods)."""
+    done = frame[frame["status"] == "succeeded"]
+    if done.empty:
+        return frame["id"].tolist()[:1]
+    first = done.iloc[0]
+    same = done[(done["method"] == first["method"]) & (done["model"] == first["model"])]
+    return same["id"].tolist()[:4]
 
 
 def overview(frame: pd.DataFrame) -> None:
@@ -136,7 +165,8 @@ def live_overview() -> None:
 def inspect_run(ids: list[str]) -> None:
     if st.session_state.get("runs_inspect") not in ids:
         st.session_state["runs_inspect"] = ids[0]
-    inspect = st.selectbox("Run", ids, key="runs_inspect")
+    inspect = st.selectbox("Run", ids, key="runs_inspect",
+                           format_func=lambda r: run_words(run_store().get(r).config, r))
     record = run_store().get(inspect)
     with st.container(border=True):
         if record.status in ("queued", "running"):
@@ -167,6 +197,10 @@ else:
         inspect_run(ids)
     st.subheader("Compare runs")
     with guarded():
-        compare = st.multiselect("Runs to compare", ids, default=ids[: min(2, len(ids))], key="runs_compare")
+        labels = {r: run_words(store.get(r).config, r) for r in ids}
+        keep_selection("runs_compare", ids, compare_defaults(store.index()))
+        compare = st.multiselect("Runs to compare", ids, key="runs_compare", format_func=labels.get,
+                                 help="Defaults to finished runs of the same method and model; kept across pages.")
+        remember_selection("runs_compare")
         if compare:
             comparison(compare)

@@ -14,15 +14,19 @@ import torch
 
 from core.data.selection import list_selections, load_selection
 from core.errors import LetheError
-from core.methods.taming import ABLATIONS, TamingConfig, job_inputs, job_params, taming_job
+from core.methods.taming import ABLATIONS, TamingConfig, job_inputs, job_params, taming_command, taming_job
 from core.models.archive import zip_model
 from core.models.bundles import FlowBundle
 from core.runs import RunRecord
-from core.viz.figures import curves_figure
+from core.runs.events import EVENT_COLUMNS
+from core.runs.words import model_words, run_words
+from core.viz.runs import metric_panels
 from core.viz.images import image_grid
-from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table, share_figure, toy_figure
-from pages._common import (active_model, dataset, device_name, draw_run, guarded, judge_spec, model_dataset,
-                           pixel_scale, require_app_shell, run_history, run_store, runner, shipped_zoo)
+from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table, toy_figure
+from pages._common import (active_model, data_spec, dataset, device_name, draw_run, guarded, judge_spec, keep_selection,
+                           model_dataset, pixel_scale, progress_bar, remember_selection, require_app_shell,
+                           rounded_metrics, run_store, runner, scroll_here, shipped_zoo)
+from pages._verdict import verdict_card
 from pages._forget_set import forget_ids
 
 require_app_shell()
@@ -30,9 +34,12 @@ require_app_shell()
 TARGETS = ("Identity", "Attribute", "Label", "Picked images", "Saved forget set")
 DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise (raise it)",
               "target": "Target share (debias)"}
-# Two live charts, so each has one scale and a one-row legend: eq. 10's distances, and what the remember loss keeps.
-DISTANCE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "distance_mean", "within_epsilon")
-REMEMBER_CURVES = ("kl_forward", "kl_reverse", "remember_bpd", "share")
+# Live panels, one metric each (core.viz.runs): eq. 10's distances first, then what the remember loss keeps.
+LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "within_epsilon", "share", "kl_forward", "kl_reverse",
+               "remember_bpd", "distance_mean")
+LIVE_COST = ("The live view rereads the run and redraws its charts every 2 s in the same process as the run, so on a "
+             "machine with few cores it takes time from the run. Turn it off to run at the speed of "
+             "`python -m core tame` (`bench/taming.py --speed` measures both); the progress bar and the verdict stay.")
 
 
 def _use_flow(name: str) -> None:
@@ -126,36 +133,34 @@ def settings_form(bundle) -> tuple[TamingConfig, str, str, int]:
 
 def start(bundle, spec: str, forget: str, config: TamingConfig, remember: str, ablation: str, seed: int) -> None:
     config.validate()
-    data, judge = st.session_state.get("pick_data", "").strip() or None, judge_spec()  # the sidebar's own data/judge
+    data, judge = data_spec(), judge_spec()  # the sidebar's own data and judge
     inputs = job_inputs(bundle, data, judge, device_name())
     params = {**job_params(forget, config, remember, ablation), **({"data": data} if data else {}),
               **({"judge": judge} if judge else {})}
     run_id = runner().start(taming_job(bundle, forget, config, seed=seed, remember=remember, **inputs), method="tame",
                             model=spec, params=params, seed=seed, device=device_name())
     st.session_state["tame_run"] = run_id
-    st.toast(f"Started {run_id}")
+    st.session_state["tame_scroll"] = True
 
 
-def _latest(run: RunRecord) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
-    """Latest metrics of the run, the first (base) and latest (tamed) preview images."""
-    events = run.events()
-    metrics: dict = {}
-    first = last = None
-    if not events.empty:
-        for _, row in events.iterrows():
-            metrics.update({k: v for k, v in row.items() if k not in ("seq", "step", "total", "stage", "message",
-                                                                      "time", "elapsed", "images")
-                            and isinstance(v, (int, float)) and not pd.isna(v)})
-        with_images = events.dropna(subset=["images"]) if "images" in events else events.iloc[0:0]
-        if len(with_images):
-            first = run.images(with_images.iloc[0]["images"])
-            last = run.images(with_images.iloc[-1]["images"])
-    return metrics, first, last
+def _latest(events: pd.DataFrame, run: RunRecord) -> tuple[dict, np.ndarray | None, np.ndarray | None]:
+    """Latest value of every metric of the run, the first (base) and latest (tamed) preview images."""
+    if events.empty:
+        return {}, None, None
+    numbers = events.drop(columns=[c for c in EVENT_COLUMNS if c in events]).select_dtypes("number")
+    last = numbers.ffill().iloc[-1] if len(numbers.columns) else pd.Series(dtype=float)
+    metrics = {k: float(v) for k, v in last.items() if not pd.isna(v)}
+    first = latest = None
+    with_images = events["images"].dropna() if "images" in events else pd.Series(dtype=object)
+    if len(with_images):
+        first, latest = run.images(with_images.iloc[0]), run.images(with_images.iloc[-1])
+    return metrics, first, latest
 
 
 def live_panel(run: RunRecord) -> None:
     """The stopping criterion, where the forget NLLs sit relative to the threshold, curves and samples."""
-    metrics, first, last = _latest(run)
+    events = run.events()
+    metrics, first, last = _latest(events, run)
     params = run.config.get("params", {})
     delta, epsilon = float(params.get("delta", 4.0)), float(params.get("epsilon", 0.15))
     direction = params.get("direction", "forget")
@@ -176,36 +181,29 @@ def live_panel(run: RunRecord) -> None:
     if first is not None and last is not None:
         right.image(image_grid(np.concatenate([first[:8], last[:8]]), ncol=8, scale=2),
                     caption="same latents: base (top), latest tamed (bottom)")
-    history = run_history(run)
-    charts = ((DISTANCE_CURVES, "Distances to the threshold (σ_R) and the share within ε"),
-              (REMEMBER_CURVES, "Remember KLs, remember BPD and attribute share"))
-    for names, title in charts:
-        part = history[history["metric"].isin(names)]
-        if not part.empty:
-            st.plotly_chart(curves_figure(part, [c for c in names if c in set(part["metric"])], title=title),
-                            key=f"tame_live_{names[0]}_{run.id}", width="stretch")
+    shown = [c for c in LIVE_CURVES if c in events and events[c].notna().any()]
+    if shown:
+        st.plotly_chart(metric_panels({run_words(run.config): events}, "tame", shown, columns=4),
+                        key=f"tame_live_curves_{run.id}", width="stretch")
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=2.0)
 def live_run(run_id: str) -> None:
     run = run_store().get(run_id)
     draw_run_head(run, live=True)
-    live_panel(run)
+    if st.session_state.get("tame_live_charts", True):
+        live_panel(run)
     if run.status not in ("queued", "running"):
         st.rerun()
 
 
 def draw_run_head(run: RunRecord, live: bool) -> None:
-    doc = run.status_doc
-    total, step = doc.get("total") or 0, doc.get("step") or 0
     head = st.columns([4, 1])
-    head[0].markdown(f"**{run.config.get('params', {}).get('forget', '')}** on `{run.config.get('model')}` · "
-                     f"{run.status} · {run.duration:.1f} s · `{run.id}`")
+    head[0].markdown(f"**{run_words(run.config)}** on `{model_words(run.config.get('model', ''))}` · "
+                     f"{run.status} · `{run.id}`")
     if live and head[1].button("Cancel", key=f"tame_cancel_{run.id}", icon=":material/stop_circle:"):
         runner().cancel(run.id)
-    st.progress(min(1.0, step / total) if total else 0.0,
-                text=f"iteration {step} of at most {total or '?'}" + (f" · {doc.get('message')}"
-                                                                        if doc.get("message") else ""))
+    progress_bar(run, unit="iteration", cap=True)
 
 
 def _figure(run: RunRecord, name: str):
@@ -255,7 +253,7 @@ def result_panel(run: RunRecord) -> None:
     if toy:
         st.plotly_chart(toy_figure(json.loads(toy.read_text())), key=f"tame_toy_{run.id}", width="stretch")
     with st.expander("Every metric", icon=":material/table:"):
-        st.dataframe(pd.DataFrame({"metric": list(m), "value": [str(v) for v in m.values()]}), hide_index=True)
+        st.dataframe(rounded_metrics(m), hide_index=True)
     if run.model_spec:
         st.download_button("Download the tamed model (.zip)", zip_model(run.model_spec), file_name=f"{run.id}-tamed.zip",
                            mime="application/zip", key=f"tame_download_{run.id}", icon=":material/download:")
@@ -263,28 +261,25 @@ def result_panel(run: RunRecord) -> None:
 
 
 def compare_panel(runs: list[RunRecord]) -> None:
-    """Selected taming runs side by side: key metrics, the ablation each used, share curves (Fig. 4)."""
+    """Selected taming runs side by side: key metrics rounded, the ablation each used, curves as small multiples."""
     rows = []
     for r in runs:
         p, m = r.config.get("params", {}), r.metrics
-        rows.append({"run": r.id, "forget": p.get("forget"), "ablation": p.get("ablation"), "lr": p.get("lr"),
+
+        def num(key: str, digits: int = 3):
+            v = m.get(key)
+            return round(v, digits) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+
+        rows.append({"run": run_words(r.config, r.id), "ablation": p.get("ablation"), "lr": p.get("lr"),
                      "status": r.status, "iterations": m.get("iterations"), "reached": m.get("reached_threshold"),
-                     "QD D_F": m.get("qd_forget"), "QD D'_F": m.get("qd_holdout"), "QD D_R": m.get("qd_remember"),
-                     "BPD D_R": m.get("bpd_remember_after"), "FID": m.get("fid_after"),
-                     "share": m.get("share_after")})
+                     "QD D_F": num("qd_forget"), "QD D'_F": num("qd_holdout"), "QD D_R": num("qd_remember", 4),
+                     "BPD D_R": num("bpd_remember_after"), "FID": num("fid_after", 2), "share": num("share_after"),
+                     "seconds": num("seconds", 0)})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-    frames = {}
-    for r in runs:
-        ev = r.events()
-        if "share" in ev:
-            frames[f"{r.id[-6:]} {r.config.get('params', {}).get('ablation', '')}"] = ev[["step", "share"]]
-    if frames:
-        st.plotly_chart(share_figure(frames), key="tame_compare_shares", width="stretch")
-    history = pd.concat([run_history(r).assign(run=r.id[-6:]) for r in runs], ignore_index=True)
-    if not history.empty:
-        st.plotly_chart(curves_figure(history, ["distance_max_abs", "distance_checked_max_abs"],
-                                      title="max |d| to the threshold (σ_R): training batch and eq. 10's check"),
-                        key="tame_compare_curves", width="stretch")
+    frames = {run_words(r.config, r.id): r.events() for r in runs}
+    st.plotly_chart(metric_panels(frames, "tame", [c for c in LIVE_CURVES[:4]
+                                                   if any(c in f and f[c].notna().any() for f in frames.values())]),
+                    key="tame_compare_curves", width="stretch")
 
 
 def main() -> None:
@@ -305,26 +300,42 @@ def main() -> None:
     with st.container(border=True):
         forget, about = target_form(data)
         config, remember, ablation, seed = settings_form(bundle)
-        if st.button("Start taming", key="tame_start", type="primary", icon=":material/play_arrow:",
-                     disabled=forget is None):
+        go, live = st.columns([1, 3], vertical_alignment="center")
+        if go.button("Start taming", key="tame_start", type="primary", icon=":material/play_arrow:",
+                     disabled=forget is None, help="Pick what to tame first." if forget is None else None):
             with guarded():
                 start(bundle, spec, forget, config, remember, ablation, seed)
+        live.toggle("Live charts while it runs", value=True, key="tame_live_charts",
+                    help=LIVE_COST)
+        if forget is not None:
+            with guarded():
+                st.caption("The same run from a terminal:")
+                st.code(taming_command(spec, forget, config, remember, ablation, seed, data=data_spec(),
+                                       judge=judge_spec()), language="bash", wrap_lines=True)
     run_id = st.session_state.get("tame_run")
     if run_id and run_id in run_store().ids():
-        st.subheader("This run")
+        st.subheader("This run", anchor="tame-live-run")
+        if st.session_state.pop("tame_scroll", False):
+            scroll_here("tame-live-run")
         with st.container(border=True):
             run = run_store().get(run_id)
             if run.status in ("queued", "running"):
                 live_run(run_id)
             else:
                 draw_run_head(run, live=False)
+                verdict_card(run, "tame")  # the verdict first, then how the run got there
                 live_panel(run)
                 result_panel(run)
     taming_runs = [r for r in run_store().runs() if r.config.get("method") == "tame"]
     if len(taming_runs) >= 1:
         st.subheader("Compare taming runs and ablations")
         ids = [r.id for r in taming_runs]
-        chosen = st.multiselect("Runs", ids, default=ids[: min(4, len(ids))], key="tame_compare")
+        same_model = [r.id for r in taming_runs if r.config.get("model") == spec and r.status == "succeeded"]
+        labels = {r.id: run_words(r.config, r.id) for r in taming_runs}
+        keep_selection("tame_compare", ids, same_model[:4])
+        chosen = st.multiselect("Runs", ids, key="tame_compare", format_func=labels.get,
+                                help="Defaults to finished runs of this model; kept across pages.")
+        remember_selection("tame_compare")
         if chosen:
             compare_panel([r for r in taming_runs if r.id in chosen])
 

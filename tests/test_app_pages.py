@@ -163,7 +163,9 @@ def test_runs_page_compares_runs_offers_downloads_and_explains_failures(app_test
     assert_clean(at)
     compared = at.dataframe[-1].value
     assert sorted(compared["final_loss"]) == pytest.approx([1 / 3, 2 / 3])
-    assert at.multiselect(key="runs_compare_metrics").value == ["loss"]
+    assert all(row.startswith("demo mnist-lenet · ") for row in compared["run"])  # named in words, not by id
+    panels = [c for c in at.get("plotly_chart") if c.key == "runs_compare_curves"]
+    assert len(panels) == 1 and '"text":"loss"' in panels[0].proto.spec.replace(" ", "")  # one panel per metric
     at.selectbox(key="runs_inspect").set_value(ok_ids[0]).run()
     labels = [d.proto.label for d in at.get("download_button")]
     assert {"Metrics (.json)", "Metrics (.csv)", "Events (.csv)", "Config (.json)"} <= set(labels)

@@ -51,8 +51,10 @@ def test_taming_the_toy_flow_runs_in_the_background_and_shows_its_results(app_te
     assert any(c.key == f"tame_toy_{run_id}" for c in at.get("plotly_chart"))
     labels = [d.proto.label for d in at.get("download_button")]
     assert "Download the tamed model (.zip)" in labels
-    compared = at.dataframe[-1].value
-    assert run_id in set(compared["run"])
+    compared = at.dataframe[-1].value  # rows named by what was forgotten and how, ending in the id's tail
+    assert any(row.startswith("label 0 · forget") and row.endswith(run_id[-6:]) for row in compared["run"])
+    assert any(c.key == f"tame_verdict_{run_id}" for c in at.get("flex_container") + at.get("vertical"))
+    assert any("Verdict: forget label 0 in toy-flow" in m.value for m in at.markdown)
 
 
 def test_a_bad_remember_set_fails_the_run_with_its_message(app_test):

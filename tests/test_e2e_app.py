@@ -183,9 +183,17 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
         _shot(page, "03-explore-card")
 
         _goto(page, "Data & forget sets")
-        page.locator('[data-testid="stCheckbox"]', has_text="forget").first.wait_for()  # the model's MNIST gallery
+        tile = page.locator('[class*="st-key-tile-"]')  # the model's MNIST gallery
+        tile.first.wait_for()
         assert _forget_set_size(page) == 0
-        page.locator('[data-testid="stCheckbox"]', has_text="forget").first.click()  # under the first image
+        assert "not saved yet" not in page.inner_text("body")
+        tile.first.click()  # on the image itself: a click anywhere on a thumbnail toggles it
+        _wait_idle(page)
+        assert _forget_set_size(page) == 1
+        assert "not saved yet" in page.inner_text("body")  # the unsaved mark
+        tile.nth(1).click()
+        _wait_idle(page)
+        tile.nth(1).click()  # a second click takes it out again
         _wait_idle(page)
         assert _forget_set_size(page) == 1
         _shot(page, "04-data-gallery")
@@ -201,7 +209,7 @@ def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_p
             timeout=60_000,
         )
         _wait_idle(page)
-        page.get_by_label("Name").fill("e2e-picks")
+        page.get_by_label("Name", exact=True).fill("e2e-picks")
         page.get_by_role("button", name="Save forget set").click()
         _wait_idle(page)
         page.wait_for_selector("text=Saved forget sets")

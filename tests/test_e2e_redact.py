@@ -4,6 +4,7 @@ each stage go to artifacts/screenshots/ (the same server and helpers as test_e2e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -31,9 +32,11 @@ def test_a_person_redacts_a_digit_and_watches_it_vanish(app_url, tmp_path):  # n
         set_number(page, "Samples per measurement", 2000)
         set_number(page, "Batch size", 256)  # 15 steps: a short run to watch, on a shared CI machine
         page.get_by_role("button", name="Run redaction").click()
-        page.wait_for_function(  # the live view redraws by itself as checkpoints report
+        page.wait_for_function(  # the live view redraws by itself as checkpoints report, with the time left
             """() => [...document.querySelectorAll('[data-testid="stProgress"]')]
-                   .some(p => /step [1-9]/.test(p.innerText))""", timeout=180_000)
+                   .some(p => /training step [1-9].*about .* left/.test(p.innerText))""", timeout=600_000)
+        assert page.evaluate(  # the page scrolled down to the live run
+            "() => document.getElementById('redact-live-run').getBoundingClientRect().top < window.innerHeight")
         page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=60_000)
         _assert_clean(page, "redact live")
         _shot(page, "10-redact-live")
@@ -42,6 +45,16 @@ def test_a_person_redacts_a_digit_and_watches_it_vanish(app_url, tmp_path):  # n
         _wait_idle(page)
         assert page.locator('[data-testid="stMarkdownContainer"]', has_text="succeeded").count() >= 1
         _assert_clean(page, "redact finished")
+        verdict = page.locator('[class*="st-key-redact_verdict_"]')  # the verdict card, first thing of the run
+        verdict.scroll_into_view_if_needed()
+        text = verdict.inner_text()
+        assert "Verdict: forget label 0 of mnist-dcgan" in text
+        assert re.search(r"invalidity fell \d+% \([\d.]+% (?:->|→) [\d.]+%\)", text), text  # markdown draws -> as →
+        assert "quality cost: IS[mnist-lenet]" in text and "before:" in text and "±" in text
+        assert "without* Ω" in text or "without Ω" in text  # why FID falls
+        fall = int(re.search(r"invalidity fell (\d+)%", text).group(1))
+        assert fall >= 50, text  # one epoch at the paper's settings removes most zeros
+        assert verdict.locator('[data-testid="stPlotlyChart"]').count() == 1  # class shares before/after
         _shot(page, "11-redact-finished")
 
         page.get_by_role("tab", name="Redaction scores").click()

@@ -5,6 +5,7 @@ to artifacts/screenshots/ (the same server and helpers as test_e2e_app)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,9 +36,19 @@ def test_a_person_tames_a_flow_and_reads_the_result(app_url, tmp_path):  # noqa:
         page.get_by_text("Weights, stopping and ablations").click()
         set_number(page, "Max iterations", 150)
         set_number(page, "Learning rate", 0.0005)
+        command = page.locator('[data-testid="stCode"]').first.inner_text()
+        assert "python -m core tame toy-flow --forget label=0" in command and "--max-iterations 150" in command
         page.get_by_role("button", name="Start taming").click()
         page.get_by_role("button", name="Download the tamed model (.zip)").wait_for(timeout=300_000)
         _wait_idle(page)
         _assert_clean(page, "tame finished")
         assert page.locator('[data-testid="stPlotlyChart"]').count() >= 3  # live NLL, histograms, toy density
+        verdict = page.locator('[class*="st-key-tame_verdict_"]')
+        verdict.scroll_into_view_if_needed()
+        text = verdict.inner_text()
+        assert "Verdict: forget label 0 in toy-flow" in text
+        assert re.search(r"likelihood quantile of the forget images fell \d+%", text), text
+        assert re.search(r"(reached the threshold|hit the iteration cap) after \d+ iterations", text), text
+        assert "bits/dim on D_R" in text
+        assert verdict.locator('[data-testid="stPlotlyChart"]').count() == 1  # NLLs against the threshold
         _shot(page, "14-tame-toy-finished")

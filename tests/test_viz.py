@@ -142,3 +142,42 @@ def test_image_flows_preview_at_glows_temperature_and_toy_flows_at_one():
     assert default_temperature(image_flow) == 0.7 and default_temperature(toy_flow) == 1.0
     assert preview(image_flow, n=4).note == "temperature 0.7"
     assert preview(toy_flow, n_points=50).note == "temperature 1"
+
+
+# --- run charts as small multiples (core.viz.runs) ------------------------------------------------------------
+
+
+def _redaction_events(scale: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame({"seq": [1, 2, 3], "step": [0, 10, 20], "epoch": [0.0, 0.5, 1.0],
+                         "loss_d": [None, 1.2, 1.1], "invalidity": [0.1 * scale, 0.02, 0.01],
+                         "invalidity_se": [0.003, 0.001, 0.001], "IS[mnist-lenet]": [7.7, 7.4, 7.3],
+                         "FID[mnist-lenet]": [43.0, 30.0, 27.0], "omega_size": [400, 400, 400],
+                         "validity_queries": [0, 0, 0]})
+
+
+def test_small_multiples_put_the_main_metric_first_and_leave_counts_out():
+    from core.viz.runs import curve_metrics, metric_panels
+
+    metrics = curve_metrics({"a": _redaction_events()}, "redact")
+    assert metrics == ["invalidity", "IS[mnist-lenet]", "FID[mnist-lenet]", "loss_d"]
+    fig = metric_panels({"label 0 · classifier": _redaction_events(), "label 0 · data": _redaction_events(2)},
+                        "redact")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0] == "invalidity (share of samples in Ω)" and "omega_size" not in " ".join(titles)
+    assert fig.layout.yaxis.tickformat == ".0%"  # the invalidity panel reads in percent
+    bands = [t for t in fig.data if t.fill == "toself"]
+    assert len(bands) == 2  # one 95% band per run around invalidity, from invalidity_se
+    legend = [t.name for t in fig.data if t.showlegend]
+    assert legend == ["label 0 · classifier", "label 0 · data"]  # runs named in words, once each
+    assert {t.xaxis for t in fig.data if t.name == "label 0 · data"} == {"x", "x2", "x3", "x4"}  # own panels
+
+
+def test_live_taming_panels_use_human_names():
+    from core.viz.runs import label, metric_panels
+
+    events = pd.DataFrame({"step": [1, 2], "kl_forward": [0.01, 0.02], "distance_checked_max_abs": [None, 2.5]})
+    fig = metric_panels({"person 17": events}, "tame")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["max |distance|, eq. 10 check (σ_R)", "KL(base ‖ tamed), remember (nats)"]
+    assert label("something_new") == "something new"
+    assert metric_panels({}, "tame").layout.annotations[0].text == "no metrics reported yet"

@@ -127,8 +127,10 @@ def embedding_figure(
     label_names: Sequence[str] = (),
     selected: Iterable[int] = (),
     title: str = "",
+    axis_names: tuple[str, str] = ("component 1", "component 2"),
 ) -> go.Figure:
     """2-D embedding of a dataset, one point per sample, sample id in `customdata` (read back by `selected_ids`).
+    The axes are named (`axis_names`, e.g. PC 1 / PC 2) but carry no ticks: a projection's units mean nothing.
 
     Points already in the forget set are drawn on top as black rings so a lasso shows what it added."""
     coords = np.asarray(coords, np.float32)
@@ -155,8 +157,8 @@ def embedding_figure(
             hovertemplate="id %{customdata} (selected)<extra></extra>",
         ))
     fig.update_layout(dragmode="lasso", clickmode="event+select")
-    fig.update_xaxes(showticklabels=False, title=None)
-    fig.update_yaxes(showticklabels=False, title=None)
+    fig.update_xaxes(showticklabels=False, title=axis_names[0])
+    fig.update_yaxes(showticklabels=False, title=axis_names[1])
     return _layout(fig, title, height=520)
 
 

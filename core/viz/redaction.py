@@ -50,10 +50,10 @@ def invalidity_figure(runs: Mapping[str, pd.DataFrame], baselines: Mapping[str, 
         y = h["invalidity"].to_numpy(dtype=float)
         shown = np.maximum(y, floor) if log_y else y
         if "invalidity_se" in h:
-            se = h["invalidity_se"].to_numpy(dtype=float)
+            se = 1.96 * h["invalidity_se"].to_numpy(dtype=float)  # a 95% band
             lo = np.maximum(y - se, floor) if log_y else y - se
             fig.add_trace(go.Scatter(x=np.r_[h["epoch"], h["epoch"][::-1]], y=np.r_[shown + se, lo[::-1]],
-                                     fill="toself", fillcolor=_rgba(colour, 0.18), line=dict(width=0),
+                                     fill="toself", fillcolor=_rgba(colour, 0.18), mode="lines", line=dict(width=0),
                                      hoverinfo="skip", showlegend=False))
         fig.add_trace(go.Scatter(x=h["epoch"], y=shown, mode="lines+markers", name=name, line=dict(color=colour),
                                  customdata=y, hovertemplate="epoch %{x:.2f}<br>invalidity %{customdata:.2e}"))

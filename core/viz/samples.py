@@ -70,10 +70,11 @@ def preview(
         labels = None if label is None else torch.full((count,), int(label), dtype=torch.long)
         x, y = bundle.sample(count, seed=seed, labels=labels)
         y_np = None if y is None else y.numpy()
-        captions = [] if y_np is None else [_class_name(bundle, int(k)) for k in y_np]
+        captions = [] if y_np is None else [f"class {_class_name(bundle, int(k))}" for k in y_np]
         if not _is_image_model(bundle):
             return Preview(points=x.numpy(), labels=y_np, captions=captions)
-        return Preview(images=x.numpy(), labels=y_np, captions=captions)
+        note = "each sample is captioned by the class it was asked for" if captions else ""
+        return Preview(images=x.numpy(), labels=y_np, captions=captions, note=note)
     if isinstance(bundle, FlowBundle):
         count = n if _is_image_model(bundle) else n_points
         temperature = default_temperature(bundle) if temperature is None else temperature

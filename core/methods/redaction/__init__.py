@@ -35,8 +35,8 @@ from core.runs.runner import Job, JobResult
 from core.zoo.lookup import card_dataset, zoo_classifier
 
 __all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job",
-           "judge_kinds", "preflight", "redact", "redaction_context", "redaction_job", "requirements",
-           "retrain_without", "training_data"]
+           "judge_kinds", "preflight", "redact", "redaction_command", "redaction_context", "redaction_job",
+           "requirements", "retrain_without", "training_data"]
 
 
 @dataclass
@@ -134,13 +134,33 @@ def redaction_context(gan: GANBundle, forget: str | RedactionSet, tau: float = 0
     return RedactionContext(data, judges, the_set)
 
 
-def _figures(result: RedactionResult, base: GANBundle, ctx: RedactionContext, config: RedactionConfig) -> dict:
+def class_shares_table(before: GANBundle, after: GANBundle, classifier: ClassifierBundle, n: int, seed: int):
+    """Share of each class (by `classifier`) among n samples of `before` and `after` from the same latents: the
+    picture that proves a label was redacted (its share falls to about zero, the others grow)."""
+    import pandas as pd
+
+    from core.metrics.quality import class_shares
+    from core.metrics.sampling import iter_gan_samples
+
+    k = len(classifier.class_names)
+    shares = {}
+    for when, gan in (("before", before), ("after", after)):
+        labels = torch.cat([classifier.predict(x) for x, _ in iter_gan_samples(gan, n, seed)])
+        shares[when] = class_shares(labels, k).tolist()
+    return pd.DataFrame({"class": list(classifier.class_names), **shares})
+
+
+def _figures(result: RedactionResult, base: GANBundle, ctx: RedactionContext, config: RedactionConfig,
+             seed: int = 0) -> dict:
     """History table, film frames, and the redaction scores of X ∩ Omega (Fig. 4's points)."""
     import pandas as pd
 
     figures: dict[str, Any] = {"history": pd.DataFrame(result.history)}
     if result.film is not None:
         figures["film"] = result.film
+    if ctx.judges.labels is not None:  # the verdict's proof picture: class shares before/after
+        figures["class_shares"] = class_shares_table(base, result.bundle, ctx.judges.labels, config.eval_samples,
+                                                     seed + 1)
     omega = ctx.redaction_set.training_omega(ctx.data, config.algorithm, config.tau)
     if bool(omega.any()):
         members = ctx.data.subset(omega)
@@ -153,7 +173,7 @@ def redaction_job(gan: GANBundle, ctx: RedactionContext, config: RedactionConfig
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         result = redact(gan, ctx.redaction_set, ctx.data, config, seed, ctx.judge, progress, cancel)
-        return JobResult(result.bundle, result.metrics, _figures(result, gan, ctx, config))
+        return JobResult(result.bundle, result.metrics, _figures(result, gan, ctx, config, seed))
 
     return job
 
@@ -199,7 +219,9 @@ def deletion_job(gan: GANBundle, ctx: RedactionContext, algorithm: str = "data",
                 if name.startswith(key):
                     metrics.update({f"{short}_before": before[name], f"{short}_after": after[name],
                                     f"{short}_metric": name})
-        return JobResult(model, metrics)
+        figures = {} if ctx.judges.labels is None else {
+            "class_shares": class_shares_table(gan, model, ctx.judges.labels, eval_samples, seed + 1)}
+        return JobResult(model, metrics, figures)
 
     return job
 
@@ -277,3 +299,24 @@ def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) 
 
 CLI_VERB = MethodVerb("redact", "redact a set of samples from a pretrained GAN (Kong & Chaudhuri 2023)",
                       _add_arguments, _prepare, families=("gan",), requirements=requirements, takes_data=True)
+
+
+
+def redaction_command(model: str, forget: str, config: RedactionConfig, seed: int = 0,
+                      deletion_epochs: int | None = None, baseline: bool = False, data: str | None = None,
+                      judge: str | None = None, deletion_variant: str = "exact") -> str:
+    """`python -m core redact ...` that records the same config as the app's run (see `core.cli.command`);
+    `data` and `judge` are the user's own training images and classifier (`--data`, `--judge`)."""
+    from core.cli.command import config_flags, method_command
+
+    words = ["--forget", forget, "--algorithm", config.algorithm]
+    words += [w for flag, value in (("--data", data), ("--judge", judge)) if value for w in (flag, value)]
+    if baseline:
+        words += ["--baseline", "deletion"] + (["--epochs", str(deletion_epochs)] if deletion_epochs else [])
+        if deletion_variant != "exact":
+            words += ["--deletion-variant", deletion_variant]
+    elif config.epochs != RedactionConfig().epochs:
+        words += ["--epochs", str(config.epochs)]
+    words += config_flags(config, RedactionConfig(), {**_FLAGS, "ema": "--ema"},
+                          {"fixed_discriminator": "--fixed-discriminator"}, skip=("algorithm", "epochs"))
+    return method_command("redact", model, words, seed)

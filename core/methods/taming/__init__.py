@@ -153,8 +153,8 @@ def _add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ablation", choices=tuple(ABLATIONS), default="none", help="Table 2's ablations")
     for name in ("delta", "alpha", "gamma", "epsilon", "lr"):
         parser.add_argument(f"--{name}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--max-iterations", type=int, default=defaults.max_iterations)
-    parser.add_argument("--refresh-every", type=int, default=defaults.refresh_every)
+    for name in ("max_iterations", "refresh_every", "remember_batch", "forget_batch"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     parser.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
                         help="generated samples for FID and the attribute share")
     parser.add_argument("--eval-size", type=int, default=500, help="images per evaluation set (reference, D_R)")
@@ -211,13 +211,37 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
     return MethodCall(params=params, job=job)
 
 
+_FLAGS = {name: f"--{name.replace('_', '-')}" for name in ("delta", "alpha", "gamma", "epsilon", "lr", "max_iterations",
+                                                             "refresh_every", "remember_batch", "forget_batch",
+                                                             "eval_samples", "target_share")}
+
+
+def taming_command(model: str, forget: str, config: TamingConfig, remember: str = "train", ablation: str = "none",
+                   seed: int = 0, data: str | None = None, judge: str | None = None) -> str:
+    """`python -m core tame ...` that records the same config as the app's run (see `core.cli.command`);
+    `data` and `judge` are the user's own training images and classifier (`--data`, `--judge`)."""
+    from core.cli.command import config_flags, method_command
+
+    words = ["--forget", forget]
+    words += [w for flag, value in (("--data", data), ("--judge", judge)) if value for w in (flag, value)]
+    if config.direction != "forget":
+        words += ["--direction", config.direction]
+    if remember != "train":
+        words += ["--remember", remember]
+    if ablation != "none":
+        words += ["--ablation", ablation]
+    skip = ("direction", *ABLATIONS[ablation])
+    words += config_flags(config, TamingConfig(), _FLAGS, skip=skip)
+    return method_command("tame", model, words, seed)
+
+
 CLI_VERB = MethodVerb("tame", "tame a normalizing flow: forget or emphasise images, identities or attributes",
                       _add, _prepare, families=("flow",), requirements=requirements, takes_data=True)
 
 __all__ = [
     "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
     "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_inputs", "job_params", "nlls_bpd",
-    "normal_fit",
-    "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame", "taming_job",
+    "normal_fit", "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame",
+    "taming_command", "taming_job",
     "threshold", "total_loss", "zoo_judges",
 ]
