@@ -46,9 +46,11 @@ def generated_samples(n: int, seed: int) -> dict[str, torch.Tensor]:
 def share_table(judge: ClassifierBundle, samples: dict[str, torch.Tensor]) -> pd.DataFrame:
     """Attribute shares (%): true in the train renders, read by the judge on them and on each sample set."""
     train = load("synthfaces", "train")
-    columns = {"train (true)": train.attributes.float().mean(0), "train (read)": (judge.logits(train.x) > 0).float().mean(0)}
+    columns = {"train (true)": train.attributes.float().mean(0),
+               "train (read)": (judge.logits(train.x) > 0).float().mean(0)}
     columns.update({name: (judge.logits(x) > 0).float().mean(0) for name, x in samples.items()})
-    return pd.DataFrame({k: (100 * v).numpy().round(1) for k, v in columns.items()}, index=list(train.attribute_names))
+    percent = {k: (100 * v.double()).numpy().round(1) for k, v in columns.items()}
+    return pd.DataFrame(percent, index=list(train.attribute_names))
 
 
 def accuracy_table(names: list[str]) -> pd.DataFrame:
