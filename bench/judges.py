@@ -61,7 +61,8 @@ def accuracy_table(names: list[str]) -> pd.DataFrame:
         for key, value in metrics.items():
             if key.endswith("[degraded]") and key.count("[") == 1:
                 base = key.removesuffix("[degraded]")
-                rows.append({"judge": name, "metric": base, "clean": round(metrics[base], 4), "degraded": round(value, 4)})
+                rows.append({"judge": name, "metric": base, "clean": round(metrics[base], 4),
+                             "degraded": round(value, 4)})
     return pd.DataFrame(rows)
 
 
@@ -105,7 +106,8 @@ def main() -> None:
         out.save(args.grid)
         print(f"grid: {args.grid} (top: {list(samples)[0]}, bottom: {list(samples)[1]})")
     if args.accuracy:
-        print(accuracy_table(["mnist-lenet", "fashion-lenet", "synthfaces-attributes", "synthfaces-identity"]).to_string())
+        judges = [name for name, entry in ZOO.items() if entry.family == "classifier"]
+        print(accuracy_table(judges).to_string())
 
 
 if __name__ == "__main__":
