@@ -70,8 +70,8 @@ _ENTRIES = [
              "Unconditional DCGAN on synthfaces 32x32, latent 128, label smoothing 0.9/0.1 (redaction paper, App. D); "
              "redact attribute expressions such as `glasses & ~smile`.",
              "core.zoo.gans:train_synthfaces_dcgan", "core.zoo.gans:evaluate_synthfaces_dcgan",
-             {"FID[synthfaces-attributes]": ("<=", 200.0), "max_attribute_share_gap": ("<=", 0.5),
-              "min_attribute_share_ratio": (">=", 0.3)},
+             {"FID[synthfaces-attributes]": ("<=", 80.0), "max_attribute_share_gap": ("<=", 0.25),
+              "min_attribute_share_ratio": (">=", 0.5)},
              needs=("synthfaces-attributes",)),
     ZooEntry("toy-gan", "gan", "gaussian2d", "FCGAN on the correlated 2-D Gaussian (influence paper).",
              "core.zoo.gans:train_toy_gan", "core.zoo.gans:evaluate_toy_gan",
