@@ -154,7 +154,8 @@ def main() -> None:
                         help="iterations of attribute forgetting (Fig. 4: the share is controlled by the number of "
                              "steps; eq. 10 on random batches of a large D_F rarely stops a run before the cap)")
     parser.add_argument("--rebalance", default="smile=0.5",
-                        help="ATTR=SHARE; smile is over-represented in samples (79% at T = 0.7 vs 45% of the data)")
+                        help="ATTR=SHARE; smile is 45%% of the data; the retrained attribute judge reads it on 24%% of "
+                             "samples at T = 0.7 (the first judge, trained on clean renders, read 79%%)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--skip-epoch", action="store_true")
     parser.add_argument("--speed", type=int, default=0, help="only compare the app's and the CLI's speed, N iterations")

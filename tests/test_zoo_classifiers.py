@@ -8,21 +8,11 @@ import torch
 from core.errors import Cancelled
 from core.models import ClassifierBundle, load_model
 from core.progress import CancelToken
-from core.zoo.classifiers import random_shift, train_mnist_lenet
+from core.zoo.classifiers import train_mnist_lenet
 from core.zoo.registry import ZOO
 
 CLASSIFIERS = ("mnist-lenet", "fashion-lenet", "synthfaces-attributes", "synthfaces-identity")
-
-
-def test_random_shift_moves_a_single_pixel_by_at_most_the_allowed_offset():
-    x = torch.zeros(50, 1, 9, 9)
-    x[:, :, 4, 4] = 1.0
-    shifted = random_shift(x, 2, torch.Generator().manual_seed(0))
-    assert (shifted.flatten(1).sum(1) == 1).all()
-    where = shifted[:, 0].flatten(1).argmax(1)
-    rows, cols = where // 9, where % 9
-    assert ((rows - 4).abs() <= 2).all() and ((cols - 4).abs() <= 2).all()
-    assert len(set(zip(rows.tolist(), cols.tolist()))) > 5
+GLASSES_GAP = 0.2  # measured 0.10 on 2,000 samples (37.7% read vs 27.2% true); the first judge: 0.43
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -57,3 +47,30 @@ def test_mnist_lenet_default_keeps_the_no_argument_architecture():
     bundle = load_model("mnist-lenet", device="cpu")
     assert bundle.kind == "labels" and bundle.class_names == tuple(str(d) for d in range(10))
     assert bundle.features(torch.rand(2, 1, 28, 28)).shape == (2, 84)
+
+
+@pytest.mark.parametrize("name", ["synthfaces-attributes", "synthfaces-identity", "fashion-lenet"])
+def test_judges_trained_on_degraded_images_keep_most_of_their_accuracy_on_them(name):
+    """Generated images are noisy, blurred and off-colour; a judge of samples must read them nearly as well as the
+    data (trained on clean renders only, synthfaces-attributes fell from 0.994 to 0.726 on the degraded test copy
+    and synthfaces-identity from 0.98 to 0.17)."""
+    card = load_model(name, device="cpu").card
+    assert "augmentation" in card.training and isinstance(card.training["augmentation"], dict)
+    degraded = {k: v for k, v in card.floors.items() if k.endswith("[degraded]")}
+    assert degraded, "a floor on the degraded test copy"
+    for metric in degraded:
+        assert card.metrics[metric] >= card.metrics[metric.removesuffix("[degraded]")] - 0.1
+
+
+@torch.no_grad()
+def test_attribute_judge_reads_generated_faces_about_as_often_as_the_data_has_them():
+    """The first judge, trained on clean renders, read 70% of synthfaces-dcgan samples as wearing glasses (27% of
+    the training faces; about a third of the samples by eye): a judge of samples must not invent attributes."""
+    from core.data import load
+
+    judge, gan = load_model("synthfaces-attributes", device="cpu"), load_model("synthfaces-dcgan", device="cpu")
+    x, _ = gan.sample(500, seed=1)
+    read = dict(zip(judge.class_names, (judge.logits(x) > 0).float().mean(0).tolist()))
+    train = load("synthfaces", "train")
+    true = dict(zip(train.attribute_names, train.attributes.float().mean(0).tolist()))
+    assert abs(read["glasses"] - true["glasses"]) <= GLASSES_GAP

@@ -2,9 +2,13 @@
 synthfaces-identity.
 
 Every recipe follows the zoo contract `train_xxx(seed, device, progress, cancel, smoke) -> ClassifierBundle`:
-Adam on the dataset's train split with light augmentation (random shifts of up to 2 pixels, zero padded), one
-progress event per epoch, the evaluator's metrics and the zoo floors written on the card. `smoke=True` trains
-one short epoch on a few hundred images so CI can exercise the recipe in seconds.
+Adam on the dataset's train split with an augmentation from `core.zoo.augmentation` (random shifts of up to 2
+pixels for mnist-lenet, which reads degraded digits well without more; for fashion-lenet and the synthfaces judges
+also the blur, noise and colour changes generated images show, so they read samples as they read the data), one
+progress event per epoch, the evaluator's metrics and the zoo floors
+written on the card. Every evaluator reports its metrics twice: on the clean held-out images and, suffixed
+`[degraded]`, on the same images degraded once with a fixed seed (`degraded_test_images`). `smoke=True` trains one
+short epoch on a few hundred images so CI can exercise the recipe in seconds.
 """
 
 from __future__ import annotations
@@ -23,23 +27,10 @@ from core.models.bundles import ClassifierBundle
 from core.models.card import ModelCard
 from core.models.classifiers import build_lenet5, build_small_cnn
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
+from core.zoo.augmentation import GENERATED_LOOK, SHIFT_ONLY, Degradations, degraded_test_images
 from core.zoo.registry import ZOO
 
 SMOKE_SIZE = 256
-
-
-def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by an integer offset in [-max_shift, max_shift]^2, filling with zeros."""
-    if max_shift == 0:
-        return x
-    n, _, h, w = x.shape
-    padded = F.pad(x, (max_shift,) * 4)
-    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h)[None]).to(x.device)  # n x h
-    cols = (dx[:, None] + torch.arange(w)[None]).to(x.device)  # n x w
-    idx = torch.arange(n, device=x.device)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[idx, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
 
 
 def _fit(
@@ -51,7 +42,7 @@ def _fit(
     epochs: int,
     batch_size: int,
     lr: float,
-    max_shift: int,
+    augment: Degradations,
     seed: int,
     device: torch.device,
     progress: ProgressFn,
@@ -69,7 +60,7 @@ def _fit(
         for i in range(0, len(x), batch_size):
             cancel.raise_if_set()
             idx = order[i : i + batch_size]
-            xb = random_shift(x[idx], max_shift, gen).to(device)
+            xb = augment(x[idx], gen).to(device)
             loss = loss_fn(net(xb), targets[idx].to(device))
             opt.zero_grad()
             loss.backward()
@@ -96,7 +87,7 @@ def _finish(
 
 def _train_label_classifier(
     name: str, dataset: str, evaluate: Callable, *, seed: int, device: str, progress: ProgressFn,
-    cancel: CancelToken, smoke: bool, epochs: int, lr: float, max_shift: int,
+    cancel: CancelToken, smoke: bool, epochs: int, lr: float, augment: Degradations,
 ) -> ClassifierBundle:
     """Shared recipe of the LeNet-5 label classifiers."""
     torch.manual_seed(seed)
@@ -113,43 +104,59 @@ def _train_label_classifier(
     batch_size = 64
     start = time.perf_counter()
     _fit(bundle.net, train.x, train.labels, F.cross_entropy, epochs=epochs, batch_size=batch_size, lr=lr,
-         max_shift=max_shift, seed=seed, device=dev, progress=progress, cancel=cancel)
+         augment=augment, seed=seed, device=dev, progress=progress, cancel=cancel)
     training = {"recipe": ZOO[name].recipe, "epochs": epochs, "optimiser": f"Adam(lr={lr}), cosine decay",
-                "batch_size": batch_size, "augmentation": f"random shifts <= {max_shift} px",
+                "batch_size": batch_size, "augmentation": _describe(augment),
                 "seconds": round(time.perf_counter() - start, 3), "smoke": smoke}
     return _finish(bundle, name, evaluate, dev, training, {"dataset": dataset, "split": "train", "size": len(train)})
 
 
+def _describe(augment: Degradations) -> str | dict:
+    """The card's record of a training augmentation."""
+    return f"random shifts <= {augment.max_shift} px" if augment.p_clean >= 1.0 else augment.describe()
+
+
+def _clean_and_degraded(measure: Callable[[torch.Tensor], dict[str, float]], x: torch.Tensor) -> dict[str, float]:
+    """`measure` on held-out images x, and again on their degraded copy with every key suffixed `[degraded]`."""
+    out = measure(x)
+    out.update({f"{k}[degraded]": v for k, v in measure(degraded_test_images(x)).items()})
+    return out
+
+
 @torch.no_grad()
 def _accuracy(bundle: ClassifierBundle, dataset: str, device: str | torch.device) -> dict[str, float]:
+    """`accuracy` on the dataset's test split and `accuracy[degraded]` on its degraded copy."""
     test = load(dataset, "test")
     bundle.to(resolve_device(device))
-    pred = bundle.predict(test.x)
-    return {"accuracy": (pred == test.labels).float().mean().item()}
+    return _clean_and_degraded(lambda x: {"accuracy": (bundle.predict(x) == test.labels).float().mean().item()},
+                               test.x)
 
 
 def train_mnist_lenet(seed: int = 0, device: str = "cpu", progress: ProgressFn = NO_PROGRESS,
                       cancel: CancelToken = CancelToken(), smoke: bool = False) -> ClassifierBundle:
     """LeNet-5 on the 4,000 bundled MNIST training digits (40 epochs, shifts <= 2 px)."""
     return _train_label_classifier("mnist-lenet", "mnist", evaluate_mnist_lenet, seed=seed, device=device,
-                                   progress=progress, cancel=cancel, smoke=smoke, epochs=40, lr=2e-3, max_shift=2)
+                                   progress=progress, cancel=cancel, smoke=smoke, epochs=40, lr=2e-3,
+                                   augment=SHIFT_ONLY)
 
 
 def evaluate_mnist_lenet(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
-    """Accuracy on the 1,000 held-out digits of the bundled MNIST split."""
+    """Accuracy on the 1,000 held-out digits of the bundled MNIST split, clean and degraded."""
     return _accuracy(bundle, "mnist", device)
 
 
 def train_fashion_lenet(seed: int = 0, device: str = "cpu", progress: ProgressFn = NO_PROGRESS,
                         cancel: CancelToken = CancelToken(), smoke: bool = False) -> ClassifierBundle:
-    """LeNet-5 on the 60,000 Fashion-MNIST training images (10 epochs, shifts <= 1 px)."""
+    """LeNet-5 on the 60,000 Fashion-MNIST training images (10 epochs, shifts <= 1 px, and blur, noise, contrast
+    and brightness changes on 3 of 4 images: trained on shifts only, it kept 0.68 accuracy on degraded test images
+    against 0.91 on clean ones)."""
     return _train_label_classifier("fashion-lenet", "fashion-mnist", evaluate_fashion_lenet, seed=seed,
                                    device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=10, lr=2e-3,
-                                   max_shift=1)
+                                   augment=Degradations(max_shift=1))
 
 
 def evaluate_fashion_lenet(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
-    """Accuracy on the 10,000 Fashion-MNIST test images."""
+    """Accuracy on the 10,000 Fashion-MNIST test images, clean and degraded."""
     return _accuracy(bundle, "fashion-mnist", device)
 
 
@@ -177,12 +184,12 @@ def _train_synthfaces(
                      hparams={"in_channels": c, "num_outputs": len(names), "image_size": h, "width": 16,
                               "feature_dim": 128, "kind": kind, "class_names": names})
     bundle = build_small_cnn(card)
-    batch_size, max_shift = 64, 2
+    batch_size = 64
     start = time.perf_counter()
-    _fit(bundle.net, train.x, targets, loss_fn, epochs=epochs, batch_size=batch_size, lr=lr, max_shift=max_shift,
+    _fit(bundle.net, train.x, targets, loss_fn, epochs=epochs, batch_size=batch_size, lr=lr, augment=GENERATED_LOOK,
          seed=seed, device=dev, progress=progress, cancel=cancel)
     training = {"recipe": ZOO[name].recipe, "epochs": epochs, "optimiser": f"Adam(lr={lr}), cosine decay",
-                "batch_size": batch_size, "augmentation": f"random shifts <= {max_shift} px",
+                "batch_size": batch_size, "augmentation": _describe(GENERATED_LOOK),
                 "loss": "binary cross-entropy per attribute" if kind == "attributes" else "cosine-softmax (scale 16)",
                 "seconds": round(time.perf_counter() - start, 3), "smoke": smoke}
     return _finish(bundle, name, evaluate, dev, training, {"dataset": "synthfaces", "split": "train", "size": len(train)})
@@ -192,18 +199,23 @@ def train_synthfaces_attributes(seed: int = 0, device: str = "cpu", progress: Pr
                                 cancel: CancelToken = CancelToken(), smoke: bool = False) -> ClassifierBundle:
     """Multi-label attribute CNN on the synthfaces training images."""
     return _train_synthfaces("synthfaces-attributes", "attributes", evaluate_synthfaces_attributes, seed=seed,
-                             device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=8)
+                             device=device, progress=progress, cancel=cancel, smoke=smoke, epochs=10)
 
 
 @torch.no_grad()
 def evaluate_synthfaces_attributes(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
-    """Accuracy of each attribute (`accuracy[name]`) and their mean on the synthfaces test split."""
+    """Accuracy of each attribute (`accuracy[name]`) and their mean on the synthfaces test split, clean and
+    degraded (`accuracy[name][degraded]`, `mean_attribute_accuracy[degraded]`)."""
     test = load("synthfaces", "test")
     bundle.to(resolve_device(device))
-    correct = (bundle.predict(test.x) == test.attributes).float().mean(0)
-    out = {f"accuracy[{n}]": v.item() for n, v in zip(test.attribute_names, correct)}
-    out["mean_attribute_accuracy"] = correct.mean().item()
-    return out
+
+    def measure(x: torch.Tensor) -> dict[str, float]:
+        correct = (bundle.predict(x) == test.attributes).float().mean(0)
+        out = {f"accuracy[{n}]": v.item() for n, v in zip(test.attribute_names, correct)}
+        out["mean_attribute_accuracy"] = correct.mean().item()
+        return out
+
+    return _clean_and_degraded(measure, test.x)
 
 
 def train_synthfaces_identity(seed: int = 0, device: str = "cpu", progress: ProgressFn = NO_PROGRESS,
@@ -220,10 +232,10 @@ ENROL_PER_IDENTITY = 5
 def evaluate_synthfaces_identity(bundle: ClassifierBundle, device: str | torch.device = "cpu") -> dict[str, float]:
     """On the held-out images of the training identities: `identity_accuracy` (argmax of the identity logits)
     and `nearest_centroid_accuracy` (cosine nearest enrolment centroid, the mean normalised embedding of the
-    first `ENROL_PER_IDENTITY` training images of each identity: how a method would match faces without the head)."""
+    first `ENROL_PER_IDENTITY` training images of each identity: how a method would match faces without the head);
+    both again on the degraded test images (`...[degraded]`; the enrolment images stay clean renders)."""
     train, test = load("synthfaces", "train"), load("synthfaces", "test")
     bundle.to(resolve_device(device))
-    accuracy = (bundle.predict(test.x) == test.identities).float().mean().item()
     rank = torch.zeros(len(train), dtype=torch.long)
     for i in torch.unique(train.identities):
         rows = torch.nonzero(train.identities == i).flatten()
@@ -232,5 +244,11 @@ def evaluate_synthfaces_identity(bundle: ClassifierBundle, device: str | torch.d
     emb = F.normalize(bundle.features(enrol.x), dim=1)
     n_ids = int(train.identities.max()) + 1
     centroids = torch.zeros(n_ids, emb.shape[1]).index_add_(0, enrol.identities, emb)
-    nearest = (F.normalize(bundle.features(test.x), dim=1) @ F.normalize(centroids, dim=1).T).argmax(1)
-    return {"identity_accuracy": accuracy, "nearest_centroid_accuracy": (nearest == test.identities).float().mean().item()}
+    centroids = F.normalize(centroids, dim=1)
+
+    def measure(x: torch.Tensor) -> dict[str, float]:
+        nearest = (F.normalize(bundle.features(x), dim=1) @ centroids.T).argmax(1)
+        return {"identity_accuracy": (bundle.predict(x) == test.identities).float().mean().item(),
+                "nearest_centroid_accuracy": (nearest == test.identities).float().mean().item()}
+
+    return _clean_and_degraded(measure, test.x)
