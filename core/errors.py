@@ -6,6 +6,14 @@ about it (`hint`), so the app, the CLI and notebooks can show a clear message in
 
 from __future__ import annotations
 
+import zipfile
+import zlib
+
+# What reading one member of an untrusted zip can raise: a bad CRC or header (BadZipFile), a garbled deflate stream
+# (zlib.error), an unknown compression method (NotImplementedError), an encrypted member (RuntimeError), a truncated
+# archive (EOFError), a bad member record (ValueError). Both zip readers (model uploads, image data) catch these.
+ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError)
+
 
 class LetheError(Exception):
     """An error caused by input the user can fix; `hint` says how."""

@@ -186,3 +186,18 @@ def test_selections_work_on_user_data(tmp_path):
     save_selection("mine", Selection(data.name, ids=(0, 1)))
     forget, retain = split_forget_retain(None, parse_spec("saved=mine", data.name))  # reloads the data by name
     assert forget.ids.tolist() == [0, 1] and len(retain) == 4
+
+
+def test_a_zip_with_a_garbled_image_stream_is_refused_with_a_message(image_folder, tmp_path):
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(image_folder.rglob("*.png")):
+            z.write(path, str(path.relative_to(image_folder)))
+    data = bytearray(archive.read_bytes())
+    first = data.find(b"PK\x03\x04")
+    name_len, extra_len = int.from_bytes(data[first + 26:first + 28], "little"), int.from_bytes(data[first + 28:first + 30], "little")
+    start = first + 30 + name_len + extra_len
+    data[start:start + 16] = b"\xff" * 16  # garble the first member's deflate stream
+    archive.write_bytes(bytes(data))
+    with pytest.raises(LetheError, match="cannot read"):
+        load(str(archive), "train")

@@ -34,7 +34,7 @@ import torch
 from torch.nn import functional as F
 
 from core.data.base import ImageData
-from core.errors import DatasetNotFound, LetheError, ShapeMismatch
+from core.errors import ZIP_MEMBER_ERRORS, DatasetNotFound, LetheError, ShapeMismatch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
 MAX_PIXELS = 4096 * 4096  # per image; far above any training image a CPU method uses, far below a bomb
@@ -142,7 +142,7 @@ def _zip_entries(archive: zipfile.ZipFile, where: Path) -> list[_Entry]:
             try:
                 with archive.open(i) as f:
                     return _capped_read(f, f"{i.filename} in {where.name}")
-            except (zipfile.BadZipFile, NotImplementedError, OSError) as exc:
+            except (*ZIP_MEMBER_ERRORS, OSError) as exc:
                 raise LetheError(f"cannot read {i.filename} from {where.name} ({exc}).",
                                  "Re-create the zip with ordinary (deflate) compression.") from exc
 

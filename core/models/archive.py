@@ -14,10 +14,9 @@ import io
 import os
 import tempfile
 import zipfile
-import zlib
 from pathlib import Path, PurePosixPath
 
-from core.errors import BadCheckpoint
+from core.errors import ZIP_MEMBER_ERRORS, BadCheckpoint
 from core.models.checkpoint import CARD, WEIGHTS
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024  # an upload (archive, or the two files) and everything unpacked from it
@@ -77,7 +76,7 @@ def _unpack_capped(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, cap
                 out.write(chunk)
     except BadCheckpoint:
         raise
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, ValueError) as exc:
+    except ZIP_MEMBER_ERRORS as exc:
         raise BadCheckpoint(f"{name} in the archive cannot be unpacked ({type(exc).__name__}: {str(exc)[:120]}).",
                             fix) from exc
     return size
