@@ -146,7 +146,7 @@ def test_npz_is_read_without_pickle_and_checked(tmp_path):
     with pytest.raises(LetheError, match="will not read"):
         load(str(tmp_path / "objects.npz"), "train")
     np.savez(tmp_path / "nolabels.npz", pixels=np.zeros((2, 4, 4)))
-    with pytest.raises(LetheError, match="no `images` array"):
+    with pytest.raises(LetheError, match="no `images` or `points` array"):
         load(str(tmp_path / "nolabels.npz"), "train")
     np.savez(tmp_path / "short.npz", images=np.zeros((3, 4, 4), np.uint8), labels=np.array([0, 1]))
     with pytest.raises(LetheError, match="`labels` .* must be 3 non-negative integers"):
@@ -201,3 +201,56 @@ def test_a_zip_with_a_garbled_image_stream_is_refused_with_a_message(image_folde
     archive.write_bytes(bytes(data))
     with pytest.raises(LetheError, match="cannot read"):
         load(str(archive), "train")
+
+
+def test_npz_points_are_data_for_the_low_dimensional_models(tmp_path, image_folder):
+    points = np.array([[0.5, -2.0], [3.0, 1.0], [-1.5, 0.25]], np.float32)
+    np.savez(tmp_path / "ring.npz", points=points, labels=np.array([0, 1, 1]))
+    data = load(str(tmp_path / "ring.npz"), "train", shape=(2,))
+    assert data.x.shape == (3, 2) and not data.is_image
+    assert torch.equal(data.x, torch.from_numpy(points))  # no pixel range: the points are kept as they are
+    assert data.labels.tolist() == [0, 1, 1] and data.meta["layout"] == "npz-points"
+    np.savez(tmp_path / "as_images.npz", images=points)  # an N x D `images` array is read as points too
+    assert torch.equal(load(str(tmp_path / "as_images.npz"), "train", shape=(2,)).x, data.x)
+
+
+def test_points_and_images_meet_the_wrong_model_with_a_message(tmp_path, image_folder):
+    np.savez(tmp_path / "ring.npz", points=np.zeros((4, 2), np.float32))
+    with pytest.raises(ShapeMismatch, match="2-D points, but the model works on 1x28x28 images"):
+        load(str(tmp_path / "ring.npz"), "train", shape=(1, 28, 28))
+    with pytest.raises(ShapeMismatch, match="2-D points, but the model works on 3-D points"):
+        load(str(tmp_path / "ring.npz"), "train", shape=(3,))
+    with pytest.raises(ShapeMismatch, match="works on 2-D points, not images") as err:
+        load(str(image_folder), "train", shape=(2,))
+    assert "`points` array" in err.value.hint
+    np.savez(tmp_path / "both.npz", points=np.zeros((4, 2)), images=np.zeros((4, 8, 8)))
+    with pytest.raises(LetheError, match="both `images` and `points`"):
+        load(str(tmp_path / "both.npz"), "train", shape=(2,))
+    np.savez(tmp_path / "inf.npz", points=np.array([[0.0, np.inf]]))
+    with pytest.raises(LetheError, match="NaN or infinite"):
+        load(str(tmp_path / "inf.npz"), "train", shape=(2,))
+
+
+def test_heldout_images_become_the_test_split_of_the_training_data(image_folder, tmp_path):
+    from core.data.user import load_heldout
+
+    train = load(str(image_folder), "train", shape=(1, 10, 12))
+    _png(tmp_path / "held" / "dogs" / "d9.png", value=200)  # a held-out folder may lack a class: labels by name
+    test = load_heldout(str(tmp_path / "held"), train)
+    assert test.name == train.name and test.split == "test"
+    assert test.class_names == ("cats", "dogs") and test.labels.tolist() == [1]
+    assert test.x.shape == (1, 1, 10, 12)
+    _png(tmp_path / "owls" / "birds" / "o.png", value=90)
+    with pytest.raises(LetheError, match="classes the training data does not: birds"):
+        load_heldout(str(tmp_path / "owls"), train)
+
+
+def test_a_training_image_among_the_heldout_ones_is_refused(image_folder, tmp_path):
+    from core.data.user import load_heldout
+
+    train = load(str(image_folder), "train")
+    _png(tmp_path / "held" / "cats" / "new.png", value=60)
+    _png(tmp_path / "held" / "cats" / "copy.png", value=20)  # the same pixels as the training cats
+    with pytest.raises(LetheError, match="1 of the 2 held-out images .* are also in the training data") as err:
+        load_heldout(str(tmp_path / "held"), train)
+    assert "not trained on" in err.value.hint

@@ -7,7 +7,9 @@ Layouts (the design guide's "data spec"):
 - a `.zip` of either layout (what the Data page's upload takes), read entry by entry without unpacking;
 - an `.npz` with `images` (N x H x W, N x H x W x C or N x C x H x W; uint8 0-255, or float in [0, 1] or
   [-1, 1]) and optional `labels` (N ints), `class_names`, `attributes` (N x A, 0/1) with `attribute_names`,
-  and `identities` (N ints). It is read with `allow_pickle=False`: an npz is data, never code.
+  and `identities` (N ints). It is read with `allow_pickle=False`: an npz is data, never code. For the
+  low-dimensional models (the 2-D toys), the npz holds `points` instead (N x D floats, kept as they are; an
+  N x D `images` array is read the same way), with the same optional columns.
 
 Every image becomes float32 C x H x W in [0, 1], Lethe's image convention. Given the model's `shape`, images are
 resized (antialiased) to its H x W; channels are checked: grey images are repeated for an RGB model, colour
@@ -21,6 +23,7 @@ saved on it names the same images tomorrow; ids are row numbers in sorted file o
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import warnings
@@ -221,8 +224,9 @@ def fit_images(x: torch.Tensor, shape: tuple[int, ...] | None, where: str) -> to
     if shape is None:
         return x.contiguous()
     if len(shape) != 3:
-        raise ShapeMismatch(f"the model works on {tuple(shape)}-shaped points, not images like {where}.",
-                            "Give an image model, or data of the model's shape as an .npz array.")
+        raise ShapeMismatch(f"the model works on {'x'.join(map(str, shape))}-D points, not images like {where}.",
+                            f"Give this model an .npz with a `points` array of N x {'x'.join(map(str, shape))} "
+                            "numbers, or pick an image model.")
     c, h, w = shape
     if x.shape[1] != c:
         if x.shape[1] == 1 and c == 3:
@@ -269,7 +273,7 @@ def _nchw(images: np.ndarray, where: str) -> np.ndarray:
 
 # --- .npz -------------------------------------------------------------------------------------------------------
 
-_NPZ_KEYS = ("images", "labels", "class_names", "attributes", "attribute_names", "identities")
+_NPZ_KEYS = ("images", "points", "labels", "class_names", "attributes", "attribute_names", "identities")
 
 
 def _load_npz(path: Path, shape: tuple[int, ...] | None) -> ImageData:
@@ -291,14 +295,22 @@ def _load_npz(path: Path, shape: tuple[int, ...] | None) -> ImageData:
                          "Store plain numeric arrays, and names as a string array (numpy dtype 'U').") from exc
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise LetheError(f"{where} is corrupt ({exc}).", "Save it again with numpy.savez.") from exc
-    if "images" not in arrays:
-        raise LetheError(f"{where} has no `images` array (it has {', '.join(sorted(set(arrays) | set(unknown)))}).",
-                         f"Save the images under the key `images`; optional keys: {', '.join(_NPZ_KEYS[1:])}.")
-    images = arrays["images"]
+    if "images" in arrays and "points" in arrays:
+        raise LetheError(f"{where} has both `images` and `points`.", "Keep one of them: images, or N x D points.")
+    key = "points" if "points" in arrays else "images"
+    if key not in arrays:
+        raise LetheError(f"{where} has no `images` or `points` array (it has "
+                         f"{', '.join(sorted(set(arrays) | set(unknown)))}).",
+                         f"Save images under the key `images` (or N x D points under `points`); optional keys: "
+                         f"{', '.join(_NPZ_KEYS[2:])}.")
+    images = arrays[key]
     n = len(images)
     if n > max_images():
         raise _too_many(path)
-    x = fit_images(_unit_range(_nchw(images, where), where), shape, where)
+    if key == "points" or images.ndim == 2:
+        x = _points(images, shape, where)
+    else:
+        x = fit_images(_unit_range(_nchw(images, where), where), shape, where)
     labels = _column(arrays, "labels", n, where)
     identities = _column(arrays, "identities", n, where)
     attributes, attribute_names = None, ()
@@ -314,7 +326,27 @@ def _load_npz(path: Path, shape: tuple[int, ...] | None) -> ImageData:
         class_names = _names(arrays, "class_names", int(labels.max()) + 1, where, "")
     return ImageData(data_name(path), "train", x, torch.arange(n), labels=labels, class_names=class_names,
                      attributes=attributes, attribute_names=attribute_names, identities=identities,
-                     meta={"source": str(path), "layout": "npz", "ignored_keys": unknown})
+                     meta={"source": str(path), "layout": "npz" if x.dim() > 2 else "npz-points",
+                           "ignored_keys": unknown})
+
+
+def _points(points: np.ndarray, shape: tuple[int, ...] | None, where: str) -> torch.Tensor:
+    """N x D points as float32, unchanged (a 2-D toy's data has no pixel range); D must be the model's."""
+    if points.ndim != 2 or points.dtype.kind not in "fiu":
+        raise ShapeMismatch(f"the points in {where} must be an N x D array of numbers (got {points.dtype} "
+                            f"{points.shape}).", "Store one row per point, one column per coordinate.")
+    x = torch.from_numpy(points.astype(np.float32))
+    if not bool(torch.isfinite(x).all()):
+        raise LetheError(f"the points in {where} hold NaN or infinite values.", "Clean the array before loading it.")
+    if shape is not None and len(shape) != 1:
+        raise ShapeMismatch(f"{where} holds {x.shape[1]}-D points, but the model works on "
+                            f"{'x'.join(map(str, shape))} images.",
+                            "Points are for the low-dimensional models (toy-flow, toy-gan); give this model images "
+                            "(a folder, a zip or an npz with `images`).")
+    if shape is not None and x.shape[1] != shape[0]:
+        raise ShapeMismatch(f"{where} holds {x.shape[1]}-D points, but the model works on {shape[0]}-D points.",
+                            f"Store N x {shape[0]} points.")
+    return x.contiguous()
 
 
 def _column(arrays: dict[str, np.ndarray], key: str, n: int, where: str) -> torch.Tensor | None:
@@ -363,3 +395,50 @@ def load_user_data(spec: str | os.PathLike, shape: Iterable[int] | None = None) 
     raise LetheError(f"{spec} is neither a folder, a .zip nor an .npz.",
                      "Pass a folder of images (flat or one sub-folder per class), a .zip of one, or an .npz.")
 
+
+
+# --- held-out images --------------------------------------------------------------------------------------------
+
+
+def load_heldout(spec: str | os.PathLike, train: ImageData) -> ImageData:
+    """The user's held-out images (ones the model was NOT trained on) as the `test` split of `train`, the user's
+    training data: same dataset name, shape and columns, so a selection on the training data picks its held-out
+    counterparts (an identity's other images, a label's test images: taming's D'_F) and `--remember test` has
+    images to remember. Labels are matched to the training data's classes by name (a held-out folder may lack a
+    class); an image that is also in the training data is refused, because a held-out measurement on it would
+    not be held out."""
+    held = load_user_data(spec, train.shape)
+    where = Path(spec).name
+    labels = held.labels
+    if labels is not None:
+        if train.labels is None:
+            raise LetheError(f"the held-out images {where} have classes but the training data {Path(train.name).name} "
+                             "has none.", "Give both with labels (class sub-folders or a `labels` array), or neither.")
+        index = {name: k for k, name in enumerate(train.class_names)}
+        unknown = [name for name in held.class_names if name not in index]
+        if unknown:
+            raise LetheError(f"the held-out images {where} have classes the training data does not: "
+                             f"{', '.join(unknown[:5])}.", f"Use the training data's classes: "
+                                                           f"{', '.join(train.class_names[:10])}.")
+        labels = torch.tensor([index[name] for name in held.class_names])[labels]
+    if held.attributes is not None and tuple(held.attribute_names) != tuple(train.attribute_names):
+        raise LetheError(f"the held-out images {where} name attributes {', '.join(held.attribute_names)}, the "
+                         f"training data {', '.join(train.attribute_names) or 'none'}.",
+                         "Store the same attribute columns, in the same order, in both.")
+    shared = _shared_rows(train.x, held.x)
+    if shared:
+        held_row, train_row = shared[0]
+        raise LetheError(f"{len(shared)} of the {len(held)} held-out images in {where} are also in the training data "
+                         f"(e.g. held-out image {held_row} is training image {train_row}).",
+                         "Held-out images must be images the model was not trained on: remove them from one of "
+                         "the two.")
+    return ImageData(train.name, "test", held.x, held.ids, labels=labels, class_names=train.class_names,
+                     attributes=held.attributes, attribute_names=held.attribute_names, identities=held.identities,
+                     meta={**held.meta, "heldout_of": train.name})
+
+
+def _shared_rows(train: torch.Tensor, held: torch.Tensor) -> list[tuple[int, int]]:
+    """(held-out row, training row) for every held-out sample byte-identical to a training sample."""
+    seen = {hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest(): k for k, row in enumerate(train)}
+    digests = (hashlib.blake2b(row.numpy().tobytes(), digest_size=16).digest() for row in held)
+    return [(k, seen[d]) for k, d in enumerate(digests) if d in seen]
