@@ -264,6 +264,12 @@ def data_spec() -> str | None:
     return st.session_state.get("pick_data", "").strip() or None
 
 
+def heldout_spec() -> str | None:
+    """The user's held-out images picked in the sidebar (a data spec of images the model was not trained on; taming
+    measures D'_F on them and can remember them), or None."""
+    return st.session_state.get("pick_heldout", "").strip() or None
+
+
 def model_dataset(bundle: Bundle) -> str | None:
     """The data the methods use for `bundle`: the user's own (sidebar or Data page), else its card's dataset."""
     return data_spec() or bundle.card.data.get("dataset")
@@ -287,6 +293,10 @@ def data_judge_picker(spec: str) -> None:
                       help="Your own images: a folder (flat, or one sub-folder per class), a .zip of one, or an .npz "
                            "with images and optional labels / attributes / identities. Empty: the dataset the "
                            "model's card names. The Data page takes an uploaded zip too.")
+        st.text_input("Held-out images", key="pick_heldout", placeholder="none (taming: no D'_F)",
+                      help="Images of the same kind that the model was NOT trained on, in the training data's "
+                           "layout (the command line's --heldout). Taming measures the held-out forget images D'_F "
+                           "on them, and 'test' as its remember set means them.")
         st.text_input("Judge", key="pick_judge", placeholder="the zoo's judges for the data",
                       help="Your classifier for invalidity, IS/FID and attribute sets: a zoo name, a saved "
                            "classifier folder, or package.module:factory.")
@@ -297,6 +307,12 @@ def data_judge_picker(spec: str) -> None:
                                  f"Give a folder, .zip or .npz path, or one of {', '.join(DATASETS)}.")
             if data and is_data_path(data) and not Path(data).expanduser().exists():
                 raise LetheError(f"There is no file or folder {data}.", "Give the path of your training images.")
+            heldout = heldout_spec()
+            if heldout and not data:
+                raise LetheError("Held-out images are given without training data.",
+                                 "Give your training images too; the zoo's datasets have their own held-out split.")
+            if heldout and not Path(heldout).expanduser().exists():
+                raise LetheError(f"There is no file or folder {heldout}.", "Give the path of your held-out images.")
     with st.expander("What Lethe can do with it", icon=":material/info:"):
         with guarded():
             st.markdown(overview_markdown(_overview(spec, device_name())))

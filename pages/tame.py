@@ -23,9 +23,9 @@ from core.runs.words import model_words, run_words
 from core.viz.runs import metric_panels
 from core.viz.images import image_grid
 from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table, toy_figure
-from pages._common import (active_model, data_spec, dataset, device_name, draw_run, guarded, judge_spec, keep_selection,
-                           model_dataset, pixel_scale, progress_bar, remember_selection, require_app_shell,
-                           rounded_metrics, run_store, runner, scroll_here, shipped_zoo)
+from pages._common import (active_model, data_spec, dataset, device_name, draw_run, guarded, heldout_spec,
+                           judge_spec, keep_selection, model_dataset, pixel_scale, progress_bar, remember_selection,
+                           require_app_shell, rounded_metrics, run_store, runner, scroll_here, shipped_zoo)
 from pages._verdict import verdict_card
 from pages._forget_set import forget_ids
 
@@ -133,10 +133,10 @@ def settings_form(bundle) -> tuple[TamingConfig, str, str, int]:
 
 def start(bundle, spec: str, forget: str, config: TamingConfig, remember: str, ablation: str, seed: int) -> None:
     config.validate()
-    data, judge = data_spec(), judge_spec()  # the sidebar's own data and judge
-    inputs = job_inputs(bundle, data, judge, device_name())
-    params = {**job_params(forget, config, remember, ablation), **({"data": data} if data else {}),
-              **({"judge": judge} if judge else {})}
+    data, heldout, judge = data_spec(), heldout_spec(), judge_spec()  # the sidebar's own data and judge
+    inputs = job_inputs(bundle, data, judge, device_name(), heldout)
+    own = {"data": data, "heldout": heldout, "judge": judge}
+    params = {**job_params(forget, config, remember, ablation), **{k: v for k, v in own.items() if v}}
     run_id = runner().start(taming_job(bundle, forget, config, seed=seed, remember=remember, **inputs), method="tame",
                             model=spec, params=params, seed=seed, device=device_name())
     st.session_state["tame_run"] = run_id
@@ -311,7 +311,7 @@ def main() -> None:
             with guarded():
                 st.caption("The same run from a terminal:")
                 st.code(taming_command(spec, forget, config, remember, ablation, seed, data=data_spec(),
-                                       judge=judge_spec()), language="bash", wrap_lines=True)
+                                       judge=judge_spec(), heldout=heldout_spec()), language="bash", wrap_lines=True)
     run_id = st.session_state.get("tame_run")
     if run_id and run_id in run_store().ids():
         st.subheader("This run", anchor="tame-live-run")

@@ -43,6 +43,56 @@ def test_tame_a_label_of_the_users_folder_judged_by_the_users_classifier(digit_f
     assert params["data"] == str(digit_folder) and params["judge"] == "mnist-lenet"
 
 
+@pytest.fixture(scope="module")
+def heldout_digits(tmp_path_factory):
+    """10 test-split MNIST digits of class 0 and 20 of class 2 (no class 1): images the user's flow never saw."""
+    root = tmp_path_factory.mktemp("heldout")
+    mnist = load("mnist", "test")
+    for k in (0, 2):
+        (root / str(k)).mkdir()
+        for i, x in enumerate(mnist.x[mnist.labels == k][:10 if k == 0 else 20]):
+            Image.fromarray((x[0].numpy() * 255).astype(np.uint8)).save(root / str(k) / f"{i}.png")
+    return root
+
+
+def test_tame_measures_the_held_out_forget_images_on_the_users_held_out_folder(digit_folder, heldout_digits, capsys):
+    code = main(["tame", "mnist-flow", "--data", str(digit_folder), "--heldout", str(heldout_digits), "--forget",
+                 "label=0", "--remember", "test", "--max-iterations", "1", "--eval-samples", "50", "--eval-size",
+                 "5", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result["status"] == "succeeded", result
+    # D'_F: the held-out 0s; remembered: the held-out images that are not D'_F (the 2s), never the training set
+    assert result["sizes"]["holdout"] == 10 and result["sizes"]["remember"] == 20
+    assert result["qd_holdout"] is not None
+    assert RunStore().get(result["run"]).config["params"]["heldout"] == str(heldout_digits)
+
+
+def test_held_out_images_need_their_training_data_and_must_not_be_training_images(digit_folder, capsys):
+    code = main(["tame", "mnist-flow", "--heldout", str(digit_folder), "--forget", "label=0", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 2 and "without the training images" in out["error"]
+    code = main(["tame", "mnist-flow", "--data", str(digit_folder), "--heldout", str(digit_folder), "--forget",
+                 "label=0", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 2 and "120 of the 120 held-out images" in out["error"] and "not trained on" in out["hint"]
+    assert not RunStore().ids()
+
+
+def test_tame_a_mode_of_the_users_2d_points(tmp_path, capsys):
+    from core.data.toy import ring5
+
+    x, y = ring5(1000, torch.Generator().manual_seed(7))
+    np.savez(tmp_path / "ring.npz", points=x.numpy(), labels=y.numpy())
+    code = main(["tame", "toy-flow", "--data", str(tmp_path / "ring.npz"), "--forget", "label=0", "--max-iterations",
+                 "2", "--eval-samples", "200", "--eval-size", "100", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result["status"] == "succeeded", result
+    assert result["sizes"]["forget"] == int((y == 0).sum())
+    code = main(["tame", "mnist-flow", "--data", str(tmp_path / "ring.npz"), "--forget", "label=0", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 2 and "2-D points, but the model works on 1x28x28 images" in out["error"]
+
+
 def test_tame_refuses_a_judge_of_another_shape_before_any_run(digit_folder, capsys):
     code = main(["tame", "mnist-flow", "--data", str(digit_folder), "--judge", "synthfaces-attributes",
                  "--forget", "label=0", "--json"])

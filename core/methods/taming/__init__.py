@@ -24,6 +24,7 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.data import ImageData, load
+from core.data.user import load_heldout
 from core.data.selection import Selection, parse_spec
 from core.errors import LetheError
 from core.methods.taming.algorithm import (DIRECTIONS, Judges, ShareJudge, TamingConfig, TamingResult, density_grid,
@@ -151,6 +152,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remember", default="train",
                         help="remember set: train (D minus D_F), test, or test:SPEC (Sec. 4.3, not the training set)")
     parser.add_argument("--ablation", choices=tuple(ABLATIONS), default="none", help="Table 2's ablations")
+    parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
+                        help="with --data: images of the same kind the flow was NOT trained on (same layout); "
+                             "gives the held-out forget images D'_F and the images --remember test remembers")
     for name in ("delta", "alpha", "gamma", "epsilon", "lr"):
         parser.add_argument(f"--{name}", type=float, default=getattr(defaults, name))
     for name in ("max_iterations", "refresh_every", "remember_batch", "forget_batch"):
@@ -172,17 +176,24 @@ def requirements(bundle: Bundle) -> list[str]:
     return [] if bundle.card.data.get("dataset") else ["its card names no training dataset: pass --data DIR|FILE.npz"]
 
 
-def user_data(spec: str, flow: Bundle) -> tuple[ImageData, ImageData]:
-    """(train, test) for the user's data spec: every image is training data, and the test split is empty, so no
-    held-out forget images (D'_F) are measured and `--remember test` has nothing to remember."""
+def user_data(spec: str, flow: Bundle, heldout: str | None = None) -> tuple[ImageData, ImageData]:
+    """(train, test) for the user's data spec: every image is training data; the test split is the user's
+    held-out images (`--heldout`, images the flow was not trained on: D'_F and `--remember test` come from
+    them), else empty, so no held-out forget images are measured and `--remember test` has nothing to remember."""
     data = load(spec, "train", shape=flow.data_shape)
+    if heldout is not None:
+        return data, load_heldout(heldout, data)
     return data, replace(data.subset(torch.zeros(len(data), dtype=torch.bool)), split="test")
 
 
-def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.device | str) -> dict[str, Any]:
-    """`taming_job`'s `data`, `test` and `judges` for the user's data spec and judge spec (None: the flow's own
-    dataset and the zoo's judges for it). Fails before anything is loaded when the flow names no data and none is
-    given, or when the judge cannot read the flow's images."""
+def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.device | str,
+               heldout: str | None = None) -> dict[str, Any]:
+    """`taming_job`'s `data`, `test` and `judges` for the user's data spec, held-out data spec and judge spec
+    (None: the flow's own dataset and the zoo's judges for it). Fails before anything is loaded when the flow
+    names no data and none is given, or when the judge cannot read the flow's images."""
+    if heldout is not None and data is None:
+        raise LetheError("held-out images (--heldout) are given without the training images they belong to.",
+                         "Pass --data too; the zoo's datasets have their own held-out split.")
     if data is None and requirements(flow):
         raise LetheError(f"cannot tame {flow.card.name!r}: {requirements(flow)[0]}.",
                          "Run `python -m core show MODEL` to see what each verb needs.")
@@ -193,21 +204,21 @@ def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.
     elif data is not None:
         inputs["judges"] = {}  # the zoo's judges read the zoo's datasets, not the user's images
     if data is not None:
-        inputs["data"], inputs["test"] = user_data(data, flow)
+        inputs["data"], inputs["test"] = user_data(data, flow, heldout)
     return inputs
 
 
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
     config = config_from(args)
     config.validate()
-    inputs = job_inputs(bundle, args.data, args.judge, device)
+    inputs = job_inputs(bundle, args.data, args.judge, device, args.heldout)
     # data errors (a bad spec, an empty or all-covering set, a missing judge) fail before a run is created
     prepared = prepare(bundle, args.forget, remember=args.remember, seed=args.seed, eval_size=args.eval_size,
                        **inputs)
     job = taming_job(bundle, args.forget, config, seed=args.seed, remember=args.remember, eval_size=args.eval_size,
                      prepared=prepared, **inputs)
     params = job_params(args.forget, config, args.remember, args.ablation)
-    params.update({k: v for k, v in (("data", args.data), ("judge", args.judge)) if v})
+    params.update({k: v for k, v in (("data", args.data), ("heldout", args.heldout), ("judge", args.judge)) if v})
     return MethodCall(params=params, job=job)
 
 
@@ -217,13 +228,16 @@ _FLAGS = {name: f"--{name.replace('_', '-')}" for name in ("delta", "alpha", "ga
 
 
 def taming_command(model: str, forget: str, config: TamingConfig, remember: str = "train", ablation: str = "none",
-                   seed: int = 0, data: str | None = None, judge: str | None = None) -> str:
+                   seed: int = 0, data: str | None = None, judge: str | None = None,
+                   heldout: str | None = None) -> str:
     """`python -m core tame ...` that records the same config as the app's run (see `core.cli.command`);
-    `data` and `judge` are the user's own training images and classifier (`--data`, `--judge`)."""
+    `data`, `heldout` and `judge` are the user's own training images, held-out images and classifier (`--data`,
+    `--heldout`, `--judge`)."""
     from core.cli.command import config_flags, method_command
 
     words = ["--forget", forget]
-    words += [w for flag, value in (("--data", data), ("--judge", judge)) if value for w in (flag, value)]
+    words += [w for flag, value in (("--data", data), ("--heldout", heldout), ("--judge", judge)) if value
+              for w in (flag, value)]
     if config.direction != "forget":
         words += ["--direction", config.direction]
     if remember != "train":
