@@ -13,13 +13,14 @@
 5. `--speed N`: seconds per iteration of the same taming run (N iterations, identity 17) three ways, interleaved:
    `python -m core tame` in a subprocess (the command line), a job through the app's `shared_runner` in a
    background thread, and that job while a viewer thread repeats what the Tame page's live view reads and draws
-   every `--redraw` seconds (events, latest metrics, the small-multiples and NLL figures, serialised to JSON as
-   Streamlit does). Prints each speed and the ratios to the command line.
+   every `--redraw` seconds (events, time left, latest metrics and images, the small-multiples and NLL figures
+   rebuilt every `--charts-every` seconds and serialised to JSON on every redraw as Streamlit does). Prints each
+   speed and the ratios to the command line.
 
     .venv/bin/python bench/taming.py [--identities 17 101 250 311] [--attribute glasses] [--attribute-iterations 300]
                                      [--rebalance smile=0.5]
                                      [--threads 2] [--skip-epoch]
-    .venv/bin/python bench/taming.py --speed 30 [--redraw 2] [--repeats 2]
+    .venv/bin/python bench/taming.py --speed 30 [--redraw 2] [--charts-every 10] [--repeats 2]
 
 Prints one line per measurement and a summary table; the 2 CPU cores may be shared, so compare ratios measured in
 the same run, and repeat for medians.
@@ -76,27 +77,45 @@ def _cli_speed(model: str, spec: str, iterations: int, root: Path) -> float:
     return m["seconds"] / max(1, m["iterations"])
 
 
-def _view_once(store, run_id: str) -> None:
-    """What one redraw of the Tame page's live view computes (pages/tame.py live_run), minus the websocket."""
-    from core.runs.words import run_words
-    from core.viz.runs import metric_panels
-    from core.viz.taming import live_nll_figure
+class _LiveView:
+    """What the Tame page's live view computes on each redraw (pages/tame.py live_run), minus the websocket: the
+    run's events (read incrementally), the time left, the latest numbers and preview images, and its two charts,
+    rebuilt every `charts_every` seconds (the page's CHART_SECONDS) and serialised to JSON on every redraw, as
+    Streamlit does with a chart it is given again."""
 
-    run = store.get(run_id)
-    events = run.events()
-    if events.empty:
-        return
-    numbers = events.select_dtypes("number").ffill()
-    metrics = {k: float(v) for k, v in numbers.iloc[-1].items() if v == v}
-    live_nll_figure(metrics, 4.0).to_json()
-    if "images" in events and events["images"].notna().any():
-        run.images(events["images"].dropna().iloc[-1])
-    metric_panels({run_words(run.config): events}, "tame", columns=4).to_json()
+    def __init__(self, store, run_id: str, charts_every: float) -> None:
+        self.store, self.run_id, self.charts_every = store, run_id, charts_every
+        self.built, self.figures = -float("inf"), []
+
+    def redraw(self) -> None:
+        from core.runs.estimate import estimate
+        from core.runs.words import run_words
+        from core.viz.runs import metric_panels
+        from core.viz.taming import live_nll_figure
+
+        run = self.store.get(self.run_id)
+        events = run.events()
+        if events.empty:
+            return
+        estimate(events, int(run.status_doc.get("total") or 0))
+        numbers = events.select_dtypes("number").ffill()
+        metrics = {k: float(v) for k, v in numbers.iloc[-1].items() if v == v}
+        if "images" in events and events["images"].notna().any():
+            run.images(events["images"].dropna().iloc[-1])
+        if time.monotonic() - self.built >= self.charts_every:
+            shown = [c for c in ("distance_max_abs", "distance_checked_max_abs", "within_epsilon", "share",
+                                 "kl_forward", "kl_reverse", "remember_bpd", "distance_mean") if c in events]
+            self.figures = [live_nll_figure(metrics, 4.0),
+                            metric_panels({run_words(run.config): events}, "tame", shown, columns=4)]
+            self.built = time.monotonic()
+        for figure in self.figures:
+            figure.to_json()
 
 
-def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: float | None) -> float:
+def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: float | None,
+               charts_every: float = 10.0) -> float:
     """Seconds per iteration of the same run as a job of the app's runner (a background thread), optionally while
-    a viewer thread redraws the live view every `redraw` seconds."""
+    a viewer thread redraws the live view every `redraw` seconds (its charts every `charts_every` seconds)."""
     import threading
 
     from core.methods.taming import job_params, taming_job
@@ -109,8 +128,9 @@ def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: flo
     stop = threading.Event()
 
     def view() -> None:
+        live = _LiveView(runner.store, run_id, charts_every)
         while not stop.wait(redraw):
-            _view_once(runner.store, run_id)
+            live.redraw()
 
     viewer = threading.Thread(target=view, daemon=True) if redraw else None
     if viewer:
@@ -132,11 +152,11 @@ def speed(args) -> None:
     for repeat in range(args.repeats):
         cli = _cli_speed(args.model, spec, args.speed, root)
         app = _app_speed(flow, spec, args.speed, root, judges, None)
-        viewed = _app_speed(flow, spec, args.speed, root, judges, args.redraw)
+        viewed = _app_speed(flow, spec, args.speed, root, judges, args.redraw, args.charts_every)
         rows.append({"repeat": repeat, "cli_s_per_it": cli, "runner_s_per_it": app, "runner_viewed_s_per_it": viewed})
         print(f"repeat {repeat}: command line {cli:.3f} s/it; app runner {app:.3f} s/it ({app / cli:.2f}x); "
-              f"app runner with the live view every {args.redraw:g} s {viewed:.3f} s/it ({viewed / cli:.2f}x)",
-              flush=True)
+              f"app runner with the live view every {args.redraw:g} s (charts every {args.charts_every:g} s) "
+              f"{viewed:.3f} s/it ({viewed / cli:.2f}x)", flush=True)
     table = pd.DataFrame(rows)
     med = table.median()
     print(table.round(3).to_string(index=False))
@@ -160,6 +180,8 @@ def main() -> None:
     parser.add_argument("--skip-epoch", action="store_true")
     parser.add_argument("--speed", type=int, default=0, help="only compare the app's and the CLI's speed, N iterations")
     parser.add_argument("--redraw", type=float, default=2.0, help="seconds between live-view redraws (--speed)")
+    parser.add_argument("--charts-every", type=float, default=10.0,
+                        help="seconds between rebuilds of the live charts (--speed; the page's CHART_SECONDS)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (--speed)")
     args = parser.parse_args()
     if args.threads:

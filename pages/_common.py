@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import streamlit as st
@@ -39,6 +40,13 @@ from pages._verdict import verdict_card
 
 SOURCES = ("Zoo", "Folder", "Upload")
 LOG = logging.getLogger("lethe.app")
+LIVE_SECONDS = 2.0
+"""A live run view redraws its progress bar and numbers this often."""
+CHART_SECONDS = 10.0
+"""...and rebuilds its charts at most this often. Building a plotly figure of small multiples takes 0.2-0.3 s of
+Python in the server process, where it holds the GIL that the run's own thread needs between its tensor operations;
+every 2 s that took about a tenth of the run's speed (`bench/taming.py --speed` measures the app against the
+command line)."""
 
 
 def require_app_shell() -> None:
@@ -447,7 +455,19 @@ def run_view(run_id: str, key: str) -> None:
         draw_run(run, key, live=False)
 
 
-@st.fragment(run_every=2.0)
+def live_figure(key: str, build: Callable[[], Any], live: bool) -> Any:
+    """`build()`'s figure; while `live`, the one built under `key` if that is less than CHART_SECONDS old."""
+    slot, now = f"_live_figure_{key}", time.monotonic()
+    kept = st.session_state.get(slot)
+    if not live:
+        st.session_state.pop(slot, None)
+        return build()
+    if kept is None or now - kept[0] >= CHART_SECONDS:
+        kept = st.session_state[slot] = (now, build())
+    return kept[1]
+
+
+@st.fragment(run_every=LIVE_SECONDS)
 def _live_run(run_id: str, key: str) -> None:
     run = run_store().get(run_id)
     draw_run(run, key, live=True)
@@ -474,7 +494,8 @@ def draw_run(run: RunRecord, key: str, live: bool) -> None:
     if not live:
         verdict_card(run, key)
     if not events.empty:
-        st.plotly_chart(metric_panels({run_words(run.config): events}, run.config.get("method", "")),
+        st.plotly_chart(live_figure(f"{key}_curves_{run.id}", lambda: metric_panels(
+            {run_words(run.config): events}, run.config.get("method", "")), live),
                         key=f"{key}_curves_{run.id}", width="stretch")
     metrics = run.metrics
     if metrics:

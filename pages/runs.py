@@ -13,8 +13,8 @@ from core.runs.words import model_words, run_words
 from core.viz.runs import metric_panels
 from core.zoo.jobs import evaluate_job, train_job
 from core.zoo.registry import ZOO
-from pages._common import (active_model, device_name, draw_run, guarded, keep_selection, remember_selection,
-                           require_app_shell, run_store, runner)
+from pages._common import (LIVE_SECONDS, active_model, device_name, draw_run, guarded, keep_selection,
+                           remember_selection, require_app_shell, run_store, runner)
 
 require_app_shell()
 
@@ -152,9 +152,10 @@ def overview(frame: pd.DataFrame) -> None:
                 draw_run(run_store().get(run_id), key="runs_live", live=True)
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=LIVE_SECONDS)
 def live_overview() -> None:
-    """`overview`, redrawn every second while runs are active; the rest of the page stays responsive."""
+    """`overview`, redrawn every LIVE_SECONDS while runs are active (it reads every run's folder, in the process and
+    under the GIL its runs compute in); the rest of the page stays responsive."""
     with guarded():
         frame = run_store().index()
         overview(frame)

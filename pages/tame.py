@@ -23,9 +23,10 @@ from core.runs.words import model_words, run_words
 from core.viz.runs import metric_panels
 from core.viz.images import image_grid
 from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table, toy_figure
-from pages._common import (active_model, data_spec, dataset, device_name, draw_run, guarded, heldout_spec,
-                           judge_spec, keep_selection, model_dataset, pixel_scale, progress_bar, remember_selection,
-                           require_app_shell, rounded_metrics, run_store, runner, scroll_here, shipped_zoo)
+from pages._common import (LIVE_SECONDS, active_model, data_spec, dataset, device_name, draw_run, guarded,
+                           heldout_spec, judge_spec, keep_selection, live_figure, model_dataset, pixel_scale,
+                           progress_bar, remember_selection, require_app_shell, rounded_metrics, run_store, runner,
+                           scroll_here, shipped_zoo)
 from pages._verdict import verdict_card
 from pages._forget_set import forget_ids
 
@@ -157,9 +158,10 @@ def _latest(events: pd.DataFrame, run: RunRecord) -> tuple[dict, np.ndarray | No
     return metrics, first, latest
 
 
-def live_panel(run: RunRecord) -> None:
-    """The stopping criterion, where the forget NLLs sit relative to the threshold, curves and samples."""
-    events = run.events()
+def live_panel(run: RunRecord, events: pd.DataFrame | None = None, live: bool = False) -> None:
+    """The stopping criterion, where the forget NLLs sit relative to the threshold, curves and samples (while
+    `live`, the charts are rebuilt every CHART_SECONDS, the numbers on every redraw)."""
+    events = run.events() if events is None else events
     metrics, first, last = _latest(events, run)
     params = run.config.get("params", {})
     delta, epsilon = float(params.get("delta", 4.0)), float(params.get("epsilon", 0.15))
@@ -177,33 +179,36 @@ def live_panel(run: RunRecord) -> None:
     if "share" in metrics:
         m[3].metric("attribute share", f"{metrics['share']:.1%}")
     left, right = st.columns([3, 2])
-    left.plotly_chart(live_nll_figure(metrics, delta, direction), key=f"tame_live_nll_{run.id}", width="stretch")
+    left.plotly_chart(live_figure(f"tame_live_nll_{run.id}", lambda: live_nll_figure(metrics, delta, direction), live),
+                      key=f"tame_live_nll_{run.id}", width="stretch")
     if first is not None and last is not None:
         right.image(image_grid(np.concatenate([first[:8], last[:8]]), ncol=8, scale=2),
                     caption="same latents: base (top), latest tamed (bottom)")
     shown = [c for c in LIVE_CURVES if c in events and events[c].notna().any()]
     if shown:
-        st.plotly_chart(metric_panels({run_words(run.config): events}, "tame", shown, columns=4),
+        st.plotly_chart(live_figure(f"tame_live_curves_{run.id}", lambda: metric_panels(
+            {run_words(run.config): events}, "tame", shown, columns=4), live),
                         key=f"tame_live_curves_{run.id}", width="stretch")
 
 
-@st.fragment(run_every=2.0)
+@st.fragment(run_every=LIVE_SECONDS)
 def live_run(run_id: str) -> None:
     run = run_store().get(run_id)
-    draw_run_head(run, live=True)
+    events = run.events()  # read once per redraw, for the progress bar and the panel
+    draw_run_head(run, live=True, events=events)
     if st.session_state.get("tame_live_charts", True):
-        live_panel(run)
+        live_panel(run, events, live=True)
     if run.status not in ("queued", "running"):
         st.rerun()
 
 
-def draw_run_head(run: RunRecord, live: bool) -> None:
+def draw_run_head(run: RunRecord, live: bool, events: pd.DataFrame | None = None) -> None:
     head = st.columns([4, 1])
     head[0].markdown(f"**{run_words(run.config)}** on `{model_words(run.config.get('model', ''))}` · "
                      f"{run.status} · `{run.id}`")
     if live and head[1].button("Cancel", key=f"tame_cancel_{run.id}", icon=":material/stop_circle:"):
         runner().cancel(run.id)
-    progress_bar(run, unit="iteration", cap=True)
+    progress_bar(run, events, unit="iteration", cap=True)
 
 
 def _figure(run: RunRecord, name: str):

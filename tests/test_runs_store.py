@@ -76,6 +76,25 @@ def test_a_half_written_last_event_line_is_skipped(tmp_path):
     assert list(store.get(writer.id).events()["step"]) == [1]
 
 
+def test_rereading_a_growing_event_log_sees_every_event_once_and_a_line_when_it_is_whole(tmp_path):
+    store = RunStore(tmp_path)
+    writer = store.create("m", "x")
+    writer.append(ProgressEvent(1, 9, {"loss": 1.0}))
+    run = store.get(writer.id)
+    assert list(run.events()["step"]) == [1]
+    writer.append(ProgressEvent(2, 9, {"loss": 0.5}))
+    with open(writer.path / "events.jsonl", "a") as fh:  # a line being written while the view reads
+        fh.write('{"seq": 3, "step": 3, "metrics": {"lo')
+    assert list(run.events()["step"]) == [1, 2]
+    with open(writer.path / "events.jsonl", "a") as fh:
+        fh.write('ss": 0.25}}\n')
+    assert list(run.events()["step"]) == [1, 2, 3] and list(run.events()["loss"]) == [1.0, 0.5, 0.25]
+    replaced = writer.path / "events.jsonl.new"  # a log replaced by a shorter one is read from its start
+    replaced.write_text('{"seq": 1, "step": 7, "metrics": {}}\n')
+    os.replace(replaced, writer.path / "events.jsonl")
+    assert list(run.events()["step"]) == [7]
+
+
 def test_status_file_is_always_whole_while_it_is_rewritten(tmp_path):
     store = RunStore(tmp_path)
     writer = store.create("m", "x")

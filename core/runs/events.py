@@ -10,6 +10,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,19 +57,51 @@ def strict_json(value: Any) -> Any:
     return value
 
 
+@dataclass
+class _Tail:
+    """What has been read of one event log: its inode, the offset after the last whole line, the records so far."""
+
+    inode: int
+    offset: int
+    records: list[dict[str, Any]]
+
+
+_TAILS: OrderedDict[Path, _Tail] = OrderedDict()
+_TAILS_LOCK = threading.Lock()
+_TAILS_KEPT = 16  # event logs remembered (the live views of a few runs); the oldest is forgotten first
+
+
 def read_event_records(path: Path) -> list[dict[str, Any]]:
-    """Every complete event line of `path` (none if the file is missing); a truncated last line is skipped."""
+    """Every complete event line of `path` (none if the file is missing); a truncated last line is skipped.
+
+    The log is only ever appended to, so only the bytes after the last whole line read before are parsed: a live
+    view that rereads a long run every 2 s parses each event once, not once per redraw (it shares the process, and
+    the GIL, with the run it watches). A log that shrank or was replaced is read again from the start. The
+    records are shared between readers: do not modify them."""
+    path = Path(path)
     try:
-        lines = Path(path).read_text().splitlines()
+        with open(path, "rb") as fh:
+            inode = os.fstat(fh.fileno()).st_ino
+            with _TAILS_LOCK:
+                tail = _TAILS.get(path)
+                if tail is None or tail.inode != inode or os.fstat(fh.fileno()).st_size < tail.offset:
+                    tail = _Tail(inode, 0, [])
+                _TAILS[path] = tail
+                _TAILS.move_to_end(path)
+                while len(_TAILS) > _TAILS_KEPT:
+                    _TAILS.popitem(last=False)
+                fh.seek(tail.offset)
+                chunk = fh.read()
+                whole = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written is read next time
+                for line in whole.splitlines():
+                    try:
+                        tail.records.append(json.loads(line))
+                    except json.JSONDecodeError:
+                        continue  # only the line a kill interrupted can be incomplete
+                tail.offset += len(whole)
+                return list(tail.records)
     except FileNotFoundError:
         return []
-    records = []
-    for line in lines:
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # only the line a kill interrupted can be incomplete
-    return records
 
 
 def events_frame(records: list[dict[str, Any]]) -> pd.DataFrame:
