@@ -18,7 +18,7 @@ PAGES = [
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
 ]
 
-navigation = st.navigation(PAGES)
+navigation = st.navigation(PAGES, position="top")  # see .streamlit/config.toml: never the raw file names
 sidebar()
 navigation.run()
 run_store_caption()

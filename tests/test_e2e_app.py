@@ -124,8 +124,11 @@ def _shot(page, name: str) -> None:
     page.set_viewport_size({"width": 1440, "height": 1000})
 
 
+NAV_LINKS = '[data-testid="stTopNavLink"], [data-testid="stSidebarNavLink"]'
+
+
 def _goto(page, title: str) -> None:
-    page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    page.locator(NAV_LINKS, has_text=title).first.click()
     page.wait_for_timeout(300)
     _wait_idle(page)
 
@@ -164,11 +167,26 @@ def _lasso(page, chart) -> None:
     page.mouse.up()
 
 
+def _names_shown_until_the_navigation_is_ready(page, timeout: float = 600) -> set[str]:
+    """Every page name the navigation showed, polled from the first paint until app.py's "Overview" appears."""
+    seen: set[str] = set()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        names = {text.strip() for text in page.locator(NAV_LINKS).all_inner_texts()}
+        seen |= names
+        if "Overview" in names:
+            return seen
+        page.wait_for_timeout(50)
+    pytest.fail(f"the navigation did not show app.py's pages within {timeout} s (it showed {sorted(seen)})")
+
+
 def test_a_person_can_explore_build_a_forget_set_and_cancel_a_run(app_url, tmp_path):
     with browser(tmp_path) as (context, page):
-        page.goto(app_url)
+        page.goto(app_url)  # the server's first page: a cold start never lists the pages/ folder's file names
+        shown = _names_shown_until_the_navigation_is_ready(page)
+        assert not shown & {"app", "home", "common", "verdict", "forget set", "explore"}, shown
         _wait_idle(page)
-        page.wait_for_selector('[data-testid="stDataFrame"]', timeout=60_000)
+        page.wait_for_selector('[data-testid="stTable"]', timeout=60_000)
         _assert_clean(page, "overview")
         _shot(page, "01-overview")
 
