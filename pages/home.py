@@ -36,13 +36,10 @@ for name, entry in ZOO.items():
     else:
         row["quality measured at training"] = "not trained yet"
     rows.append(row)
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 2,
-             column_config={  # widths that fit 1400 px without a horizontal scroll; hover a cell for all of it
-                 "family": st.column_config.TextColumn(width="small"),
-                 "data": st.column_config.TextColumn(width="small"),
-                 "floors met": st.column_config.CheckboxColumn(width="small"),
-                 "quality measured at training": st.column_config.TextColumn(width="medium"),
-                 "description": st.column_config.TextColumn(width="medium")})
+# A static table: its text wraps, so every column fits the page (a scrolling data grid cut off the description).
+table = pd.DataFrame(rows)
+table["floors met"] = table["floors met"].map(lambda met: {True: "yes", False: "**no**"}.get(met, ""))
+st.table(table, hide_index=True, border="horizontal")
 
 st.subheader("Samples of each generative model")
 st.caption("Fixed latents (seed 0). Image-to-image models and classifiers need held-out data: see them in Explore.")
