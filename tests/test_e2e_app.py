@@ -172,7 +172,7 @@ def _names_shown_until_the_navigation_is_ready(page, timeout: float = 600) -> se
     seen: set[str] = set()
     deadline = time.time() + timeout
     while time.time() < deadline:
-        names = {text.strip() for text in page.locator(NAV_LINKS).all_inner_texts()}
+        names = {text.strip().splitlines()[-1] for text in page.locator(NAV_LINKS).all_inner_texts() if text.strip()}
         seen |= names
         if "Overview" in names:
             return seen
