@@ -32,10 +32,12 @@ from dataclasses import replace
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
-from core.methods.influence.algorithm import (InfluenceConfig, InfluenceContext, InfluenceResult, influence_job,
-                                              job_params, prepare, run_influence, training_data)
+from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, InfluenceContext, InfluenceResult,
+                                              TracedRun, check, config_from_params, display_name, follow_up_job,
+                                              follow_up_params, influence_job, job_params, load_traced, prepare,
+                                              run_influence, training_data)
 from core.methods.influence.cleanse import BASELINES, SELECTORS, Cleansing, cleanse, removal_sets
-from core.methods.influence.estimate import Influence, estimate, query_vector
+from core.methods.influence.estimate import SIGN_RULES, Influence, estimate, query_vector, sign_rule
 from core.methods.influence.executor import EXECUTORS, run_jobs
 from core.methods.influence.game import Game, State, check_traceable, export
 from core.methods.influence.metrics import METRICS, MetricSets, make_metric
@@ -46,8 +48,10 @@ from core.models.bundles import Bundle
 
 def _add(parser: argparse.ArgumentParser) -> None:
     t = TraceConfig()
+    parser.epilog = "Sign of the printed influence of instance j: " + " ".join(SIGN_RULES.values())
     parser.add_argument("--metric", choices=METRICS, default="all",
-                        help="V: all (KDE log-likelihood, 2-D data), is / fid (label classifier), dloss")
+                        help="V: all (KDE log-likelihood, 2-D data), is / fid (label classifier), dloss. "
+                             "Influence is V with j - V without j (see below for which sign helps or hurts)")
     parser.add_argument("--trace-epochs", type=int, default=t.epochs, help="k: epochs traced back (paper: 1-50)")
     parser.add_argument("--targets", type=int, default=20, help="instances verified by counterfactual replay")
     parser.add_argument("--verify", action="store_true", help="replay the run without each target (ground truth)")
@@ -89,8 +93,10 @@ CLI_VERB = MethodVerb("influence", "rank a GAN's training instances by their inf
 
 __all__ = [
     "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "Game", "Influence", "InfluenceConfig", "InfluenceContext",
-    "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "State", "TraceConfig", "TraceLog",
-    "UPDATES", "Verification", "check_traceable", "cleanse", "config_from", "estimate", "export", "influence_job",
-    "job_params", "make_metric", "pick_targets", "prepare", "query_vector", "removal_sets", "replay", "run_asgd",
-    "run_influence", "run_jobs", "schedule", "trace", "training_data", "verify",
+    "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "SIGN_RULES", "State", "TRACE_FOLDER",
+    "TraceConfig", "TraceLog", "TracedRun", "UPDATES", "Verification", "check", "check_traceable", "cleanse",
+    "config_from", "config_from_params", "display_name", "estimate", "export", "follow_up_job", "follow_up_params",
+    "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector",
+    "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "sign_rule", "trace",
+    "training_data", "verify",
 ]
