@@ -39,19 +39,9 @@ import torch  # noqa: E402
 
 from core.methods.influence import (Game, InfluenceConfig, ReplayJob, TraceConfig, estimate, make_metric,  # noqa: E402
                                     pick_targets, prepare, trace, verify)
-from core.metrics import kendall_tau, topk_jaccard  # noqa: E402
-from core.methods.influence.verify import CRITICAL_K  # noqa: E402
+from core.methods.influence.verify import random_agreement  # noqa: E402
 from core.models.spec import load_model  # noqa: E402
 from scipy.stats import combine_pvalues, kendalltau, ttest_1samp  # noqa: E402
-
-
-def random_ranking(true: np.ndarray, seed: int, draws: int = 200) -> tuple[float, float]:
-    """Mean Kendall tau and Jaccard of random orderings against the true influence (the paper's "random" line)."""
-    rng = np.random.default_rng(seed)
-    k = max(1, min(CRITICAL_K, len(true) // 4))
-    scores = [rng.permutation(len(true)).astype(float) for _ in range(draws)]
-    return (float(np.mean([kendall_tau(s, true) for s in scores])),
-            float(np.mean([topk_jaccard(s, true, k, "both") for s in scores])))
 
 
 def measure(model: str, epochs: int, n_targets: int, seed: int, latents: int) -> dict[str, float]:
@@ -72,7 +62,7 @@ def measure(model: str, epochs: int, n_targets: int, seed: int, latents: int) ->
         one = verify(template, influence, influence.metric_value, targets, workers=1)
         two = verify(template, influence, influence.metric_value, targets, workers=2)
         assert (one.true == two.true).all(), "worker processes changed a replay's result"
-        tau_random, jaccard_random = random_ranking(one.true, seed)
+        tau_random, jaccard_random = random_agreement(one.true, seed)
         return {"trace s": trace_s, "infer s": influence.seconds, "ratio": influence.seconds / trace_s,
                 "bytes/step": log.bytes_per_step, "jobs/min 1w": one.jobs_per_minute,
                 "jobs/min 2w": two.jobs_per_minute, "tau": one.kendall_tau, "jaccard": one.jaccard,

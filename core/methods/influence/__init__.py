@@ -42,7 +42,7 @@ from core.methods.influence.executor import EXECUTORS, run_jobs
 from core.methods.influence.game import Game, State, check_traceable, export
 from core.methods.influence.metrics import METRICS, MetricSets, make_metric
 from core.methods.influence.trace import UPDATES, TraceConfig, TraceLog, replay, run_asgd, schedule, trace
-from core.methods.influence.verify import ReplayJob, Verification, pick_targets, verify
+from core.methods.influence.verify import ReplayJob, Verification, pick_targets, random_agreement, verify
 from core.models.bundles import Bundle
 
 
@@ -96,7 +96,7 @@ __all__ = [
     "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "SIGN_RULES", "State", "TRACE_FOLDER",
     "TraceConfig", "TraceLog", "TracedRun", "UPDATES", "Verification", "check", "check_traceable", "cleanse",
     "config_from", "config_from_params", "display_name", "estimate", "export", "follow_up_job", "follow_up_params",
-    "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector",
+    "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector", "random_agreement",
     "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "sign_rule", "trace",
     "training_data", "verify",
 ]
