@@ -46,9 +46,10 @@ def influence_map(points: np.ndarray, values: Sequence[float], samples: np.ndarr
     scale = [[0, blue], [0.5, "#f7f7f7"], [1, red]] if harmful_positive else [[0, red], [0.5, "#f7f7f7"], [1, blue]]
     fig = go.Figure()
     if samples is not None:
-        fig.add_trace(go.Histogram2dContour(x=samples[:, 0], y=samples[:, 1], colorscale="Greys", showscale=False,
-                                            contours=dict(coloring="lines"), name="generator samples",
-                                            showlegend=True, ncontours=8, hoverinfo="skip"))
+        fig.add_trace(go.Histogram2dContour(x=samples[:, 0], y=samples[:, 1], colorscale=[[0, "#999"], [1, "#111"]],
+                                            showscale=False, contours=dict(coloring="lines"), line=dict(width=1.5),
+                                            name="generator samples (density)", showlegend=True, ncontours=8,
+                                            hoverinfo="skip"))
     fig.add_trace(go.Scattergl(
         x=points[:, 0], y=points[:, 1], mode="markers", name="training instances", customdata=np.arange(len(points)),
         marker=dict(size=4, color=values, cmin=-limit, cmax=limit,
