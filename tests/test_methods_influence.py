@@ -292,11 +292,16 @@ def test_a_finished_run_keeps_its_trace_and_is_verified_and_cleansed_later_with_
     run = store.get(first["run"])
     assert (run.path / "trace" / "final.npy").is_file() and first["trace_kept"] is True
     assert load_traced(run).log.n_steps == first["steps"]
-    later = run_now(follow_up_job(run, targets=8, cleanse=20, baselines=("random",)), method="influence",
-                    model=run.config["model"], store=store, params=follow_up_params(run.id, 8, 20, ("random",)))
-    assert later.status == "succeeded", later.error
+    code = main(["influence", str(tmp_path / "small"), "--of-run", run.id, "--verify", "--targets", "8",
+                 "--cleanse", "20", "--baseline", "random", "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert code == 0, capsys.readouterr().err
+    later = store.get(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"])
+    assert later.status == "succeeded" and later.config["params"]["of_run"] == run.id
     assert later.metrics["kendall_tau"] == pytest.approx(first["kendall_tau"])  # same targets, same replays
     assert set(later.metrics) >= {"test_all_before", "test_all_after[influence]", "test_all_after[random]"}
+    again = run_now(follow_up_job(run, targets=8), method="influence", model=run.config["model"], store=store,
+                    params=follow_up_params(run.id, 8))
+    assert again.metrics["jaccard"] == later.metrics["jaccard"]
     with pytest.raises(LetheError, match="not an influence estimate"):
         load_traced(later)
 

@@ -21,7 +21,8 @@ quality metric, checked against counterfactual retraining, and data cleansing.
 - `algorithm`: the whole run, its config and its job for `core.runs`.
 
 Command line: `python -m core influence MODEL --metric all|is|fid|dloss --trace-epochs K [--targets N] [--verify]
-[--cleanse N_H] [--baseline ...] [--workers W] [--executor local|ray] --json`.
+[--cleanse N_H] [--baseline ...] [--workers W] [--executor local|ray] --json`; `--of-run RUN_ID --verify` or
+`--cleanse N_H` checks a finished estimate later from the trace it kept in its run folder.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every,
                         help="store theta[t] every C steps and replay the others (1: every step on disk)")
     parser.add_argument("--latents", type=int, default=2000, help="|Z'| and |Z_test|")
+    parser.add_argument("--of-run", default=None, metavar="RUN_ID",
+                        help="verify (--verify --targets N) and/or cleanse (--cleanse N_H) the finished influence run "
+                             "RUN_ID from the trace it kept, without estimating again")
 
 
 def config_from(args: argparse.Namespace, bundle: Bundle) -> InfluenceConfig:
@@ -83,6 +87,14 @@ def config_from(args: argparse.Namespace, bundle: Bundle) -> InfluenceConfig:
 
 
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
+    if args.of_run:
+        from core.cli.common import store_of
+
+        run = load_traced(store_of(args).get(args.of_run), device).run  # fails here if it cannot be checked
+        check = (args.targets if args.verify else 0, args.cleanse, tuple(args.baseline or BASELINES), args.workers,
+                 args.executor)
+        return MethodCall(params=follow_up_params(run.id, *check),
+                          job=follow_up_job(run, *check, device=device))
     config = config_from(args, bundle)
     prepare(bundle, config, args.seed)  # bad input fails before a run is created
     return MethodCall(params=job_params(config), job=influence_job(bundle, config, seed=args.seed))
