@@ -118,6 +118,23 @@ def test_checkpoints_with_segment_replay_give_the_same_influence_as_every_step_o
     assert sparse.bytes_per_step < every.bytes_per_step
 
 
+def test_a_dcgan_with_batch_and_spectral_norm_buffers_is_estimated_from_checkpoints_on_disk(tmp_path):
+    """In-place buffer updates (batch-norm statistics, spectral-norm vectors) must not touch the parameters read
+    back from the log; every-step and segment-replay logs give the same influence."""
+    card = ModelCard("tiny-dcgan", "gan", "dcgan28", hparams={"channels": 1, "d_norm": "spectral", "fc_width": 0,
+                                                                "latent_dim": 8, "width": 4},
+                     data_shape=[1, 28, 28], data={"dataset": "mnist", "split": "train", "size": 100})
+    tiny = build(card)
+    x = load("mnist", "train").x[:100]
+    sets = MetricSets.draw(load("mnist", "test"), tiny.latent_dim, 20, seed=0)
+    game = Game(tiny, torch.float64)
+    metric = make_metric("dloss", game, sets, None, "mnist")
+    values = [estimate(game, x, trace(game, x, TraceConfig(batch_size=50, checkpoint_every=c), 0, tmp_path / str(c)),
+                       metric).values for c in (1, 2)]
+    assert np.abs(values[0]).sum() > 0
+    np.testing.assert_allclose(values[1], values[0], rtol=1e-8, atol=1e-16)
+
+
 @pytest.mark.parametrize("updates", ["simultaneous", "alternating"])
 def test_at_a_small_learning_rate_the_linear_estimate_matches_counterfactual_replays(gan, x, sets, tmp_path, updates):
     game, log = _traced(gan, x, tmp_path, lr_g=1e-4, lr_d=1e-4, updates=updates)
