@@ -118,6 +118,23 @@ def test_checkpoints_with_segment_replay_give_the_same_influence_as_every_step_o
     assert sparse.bytes_per_step < every.bytes_per_step
 
 
+def test_a_dcgan_with_batch_and_spectral_norm_buffers_is_estimated_from_checkpoints_on_disk(tmp_path):
+    """In-place buffer updates (batch-norm statistics, spectral-norm vectors) must not touch the parameters read
+    back from the log; every-step and segment-replay logs give the same influence."""
+    card = ModelCard("tiny-dcgan", "gan", "dcgan28", hparams={"channels": 1, "d_norm": "spectral", "fc_width": 0,
+                                                                "latent_dim": 8, "width": 4},
+                     data_shape=[1, 28, 28], data={"dataset": "mnist", "split": "train", "size": 100})
+    tiny = build(card)
+    x = load("mnist", "train").x[:100]
+    sets = MetricSets.draw(load("mnist", "test"), tiny.latent_dim, 20, seed=0)
+    game = Game(tiny, torch.float64)
+    metric = make_metric("dloss", game, sets, None, "mnist")
+    values = [estimate(game, x, trace(game, x, TraceConfig(batch_size=50, checkpoint_every=c), 0, tmp_path / str(c)),
+                       metric).values for c in (1, 2)]
+    assert np.abs(values[0]).sum() > 0
+    np.testing.assert_allclose(values[1], values[0], rtol=1e-8, atol=1e-16)
+
+
 @pytest.mark.parametrize("updates", ["simultaneous", "alternating"])
 def test_at_a_small_learning_rate_the_linear_estimate_matches_counterfactual_replays(gan, x, sets, tmp_path, updates):
     game, log = _traced(gan, x, tmp_path, lr_g=1e-4, lr_d=1e-4, updates=updates)
@@ -277,6 +294,62 @@ def test_the_influence_verb_records_a_run_and_prints_tau_and_jaccard(gan, tmp_pa
     assert result["status"] == "succeeded" and result["log_bytes_per_step"] > 0 and result["metric_name"] == "ALL"
     assert RunStore(tmp_path / "runs").get(result["run"]).config["method"] == "influence"
     assert small.card.data["size"] == N
+
+
+def test_a_finished_run_keeps_its_trace_and_is_verified_and_cleansed_later_with_the_same_answer(gan, tmp_path,
+                                                                                                 capsys):
+    from core.methods.influence import follow_up_job, follow_up_params, load_traced
+
+    _small_model(gan, tmp_path)
+    code = main(["influence", str(tmp_path / "small"), "--trace-epochs", "1", "--targets", "8", "--verify",
+                 "--latents", "200", "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert code == 0, capsys.readouterr().err
+    first = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    store = RunStore(tmp_path / "runs")
+    run = store.get(first["run"])
+    assert (run.path / "trace" / "final.npy").is_file() and first["trace_kept"] is True
+    assert load_traced(run).log.n_steps == first["steps"]
+    code = main(["influence", str(tmp_path / "small"), "--of-run", run.id, "--verify", "--targets", "8",
+                 "--cleanse", "20", "--baseline", "random", "--runs-dir", str(tmp_path / "runs"), "--json"])
+    assert code == 0, capsys.readouterr().err
+    later = store.get(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run"])
+    assert later.status == "succeeded" and later.config["params"]["of_run"] == run.id
+    assert later.metrics["kendall_tau"] == pytest.approx(first["kendall_tau"])  # same targets, same replays
+    assert set(later.metrics) >= {"test_all_before", "test_all_after[influence]", "test_all_after[random]"}
+    again = run_now(follow_up_job(run, targets=8), method="influence", model=run.config["model"], store=store,
+                    params=follow_up_params(run.id, 8))
+    assert again.metrics["jaccard"] == later.metrics["jaccard"]
+    with pytest.raises(LetheError, match="not an influence estimate"):
+        load_traced(later)
+
+
+def test_the_shown_influence_is_v_with_j_minus_v_without_j_and_its_sign_rule_says_which_side_hurts(gan, tmp_path):
+    from core.methods.influence import Influence, sign_rule
+
+    removal = np.array([0.3, -0.2, 0.0])  # eq. 9: V(without j) - V(with j)
+    for metric, higher_is_better, hurts in (("all", True, "negative means j hurt"),
+                                            ("fid", False, "positive means j hurt")):
+        influence = Influence(metric, removal, higher_is_better, 0.0, 0.0)
+        assert (influence.contribution == -removal).all()
+        harmful = influence.most_harmful(1)[0]
+        shown = influence.contribution[harmful]
+        assert hurts in sign_rule(metric) and (shown < 0 if hurts.startswith("negative") else shown > 0)
+        assert influence.most_helpful(1)[0] != harmful
+    small = _small_model(gan, tmp_path)
+    config = InfluenceConfig(trace=TraceConfig(epochs=1), latents=200)
+    result = run_influence(prepare(small, config), config)
+    table = result.figures["influence"]
+    assert np.allclose(table["influence"], -result.figures["removal_effect"])
+    assert result.metrics["influence_sign"] == sign_rule("all")
+
+
+def test_the_zoo_evaluator_of_a_users_2d_fcgan_is_found_although_two_entries_fit(gan):
+    from core.zoo.lookup import entry_for
+
+    card = ModelCard("my-fcgan", "gan", gan.card.architecture, data={"dataset": "gaussian2d"})
+    assert entry_for(card).evaluator == "core.zoo.gans:evaluate_toy_gan"
+    card.training = {"recipe": "core.zoo.influence_models:train_influence_fcgan"}
+    assert entry_for(card).name == "influence-fcgan"
 
 
 def test_the_influence_verb_refuses_is_on_2d_data_with_exit_code_2(tmp_path, capsys):

@@ -71,3 +71,16 @@ def test_taming_notebook_runs_at_a_small_size(tmp_path):
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "centre mode share" in texts and "paper QD D_F" in texts and "paper BPD" in texts and "whole notebook" in texts
+
+
+def test_influence_notebook_runs_at_a_small_size(tmp_path):
+    out = tmp_path / "influence.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "influence.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
+        parameters={"K_VALUES": [1], "SEEDS": [0, 1], "TARGETS": 8, "N_H": [50], "CLEANSE_SEEDS": [0],
+                    "LATENTS": 200, "TRAIN_SIZE": 600},
+        progress_bar=False,
+    )
+    executed = jupytext.read(out)
+    texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "t-test p" in texts and "Paper, Table 6" in texts and "most harmful points" in texts

@@ -19,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 import dataclasses
+from contextvars import ContextVar
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,13 @@ from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 from core.runs.store import HEARTBEAT_SECONDS, RunRecord, RunStore, RunWriter
 
 Job = Callable[[ProgressFn, CancelToken], Any]
+_RUN_FOLDER: ContextVar[Path | None] = ContextVar("lethe_run_folder", default=None)
+
+
+def current_run_folder() -> Path | None:
+    """The folder of the run whose job is executing in this thread (None outside a run): where a job keeps large
+    artefacts a later run reads back (the influence trace), instead of returning them."""
+    return _RUN_FOLDER.get()
 
 
 @dataclass
@@ -80,6 +88,7 @@ def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: Progres
     heartbeat = _Heartbeat(writer, cancel)
     heartbeat.start()
     acquired = False
+    folder = _RUN_FOLDER.set(writer.path)
 
     def progress(event: ProgressEvent) -> None:
         writer.append(event)
@@ -107,6 +116,7 @@ def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: Progres
         _fail(writer, exc, message, f"This is a bug or an unexpected input; the traceback is in "
                                     f"{writer.path / 'traceback.txt'}.")
     finally:
+        _RUN_FOLDER.reset(folder)
         if acquired:
             slot.release()
         heartbeat.stopped.set()

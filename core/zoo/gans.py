@@ -54,7 +54,7 @@ def _finish_card(bundle: GANBundle, name: str, metrics: dict[str, float]) -> GAN
     return bundle.eval()
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
+def shuffled_batches(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
     """Shuffled minibatch index lists covering n rows (the last, short batch is dropped, as in DCGAN loaders)."""
     order = torch.randperm(n, generator=gen)
     return [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
@@ -120,7 +120,7 @@ def fit_dcgan(
     steps = 0
     for epoch in range(1, recipe.epochs + 1):
         d_sum = g_sum = 0.0
-        batches = _batches(len(x), recipe.batch_size, gen)
+        batches = shuffled_batches(len(x), recipe.batch_size, gen)
         for idx in batches:
             cancel.raise_if_set()
             real = x[idx].to(device)
@@ -144,7 +144,7 @@ def fit_dcgan(
                 loss_g.backward()
                 opt_g.step()
                 if averaged is not None:
-                    _ema_update(averaged, G, recipe.ema)
+                    ema_update(averaged, G, recipe.ema)
             d_sum += loss_d.item()
             g_sum += loss_g.item()
             steps += 1
@@ -163,7 +163,7 @@ def fit_dcgan(
 
 
 @torch.no_grad()
-def _ema_update(averaged: nn.Module, live: nn.Module, decay: float) -> None:
+def ema_update(averaged: nn.Module, live: nn.Module, decay: float) -> None:
     """averaged <- decay * averaged + (1 - decay) * live for parameters; buffers (BN statistics) are copied."""
     for p_avg, p in zip(averaged.parameters(), live.parameters()):
         p_avg.lerp_(p, 1.0 - decay)
@@ -398,7 +398,7 @@ def fit_toy_gan(
     start = time.perf_counter()
     steps = 0
     for epoch in range(1, recipe.epochs + 1):
-        for idx in _batches(len(x), recipe.batch_size, gen):
+        for idx in shuffled_batches(len(x), recipe.batch_size, gen):
             cancel.raise_if_set()
             real = x[idx].to(device)
             z = torch.randn(len(real), bundle.latent_dim, generator=gen).to(device)
@@ -509,7 +509,7 @@ def fit_acgan(
     steps = 0
     for epoch in range(1, recipe.epochs + 1):
         totals = {"loss_d": 0.0, "loss_g": 0.0, "aux_acc_real": 0.0}
-        batches = _batches(len(x), recipe.batch_size, gen)
+        batches = shuffled_batches(len(x), recipe.batch_size, gen)
         for idx in batches:
             cancel.raise_if_set()
             real, label = x[idx].to(device), y[idx].to(device)

@@ -31,7 +31,10 @@ def entry_for(card: ModelCard, spec: str | None = None, like: str | None = None)
 
     Order: `like` (an explicit zoo name), the spec or card name when it is a zoo name of the same family, the
     nearest zoo ancestor through `card.parent` (saved parents are followed), then the unique entry with the same
-    family and dataset (ties broken by the shipped architecture). Raises LetheError when none or several fit."""
+    family and dataset. Ties are broken by the shipped architecture, then by the training recipe the card records;
+    entries left tied that share one evaluator measure the model identically, so the first registered of them is
+    taken (`toy-gan` and `influence-fcgan` are both FCGANs on gaussian2d, measured by `evaluate_toy_gan`).
+    Raises LetheError when none fit, or several with different evaluators."""
     if like is not None:
         if like not in ZOO:
             raise LetheError(f"{like!r} is not a zoo model.", f"Zoo models: {', '.join(ZOO)}.")
@@ -51,6 +54,10 @@ def entry_for(card: ModelCard, spec: str | None = None, like: str | None = None)
     if len(matches) > 1:
         same_arch = [e for e in matches if _shipped_architecture(e) == card.architecture]
         matches = same_arch or matches
+        same_recipe = [e for e in matches if e.recipe == card.training.get("recipe")]
+        matches = same_recipe or matches
+        if len({e.evaluator for e in matches}) == 1:
+            matches = matches[:1]
     if len(matches) == 1:
         return matches[0]
     found = ", ".join(e.name for e in matches) or "none"

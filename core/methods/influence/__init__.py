@@ -21,7 +21,8 @@ quality metric, checked against counterfactual retraining, and data cleansing.
 - `algorithm`: the whole run, its config and its job for `core.runs`.
 
 Command line: `python -m core influence MODEL --metric all|is|fid|dloss --trace-epochs K [--targets N] [--verify]
-[--cleanse N_H] [--baseline ...] [--workers W] [--executor local|ray] --json`.
+[--cleanse N_H] [--baseline ...] [--workers W] [--executor local|ray] --json`; `--of-run RUN_ID --verify` or
+`--cleanse N_H` checks a finished estimate later from the trace it kept in its run folder.
 """
 
 from __future__ import annotations
@@ -32,22 +33,26 @@ from dataclasses import replace
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
-from core.methods.influence.algorithm import (InfluenceConfig, InfluenceContext, InfluenceResult, influence_job,
-                                              job_params, prepare, run_influence, training_data)
+from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, InfluenceContext, InfluenceResult,
+                                              TracedRun, check, config_from_params, display_name, follow_up_job,
+                                              follow_up_params, influence_job, job_params, load_traced, prepare,
+                                              run_influence, training_data)
 from core.methods.influence.cleanse import BASELINES, SELECTORS, Cleansing, cleanse, removal_sets
-from core.methods.influence.estimate import Influence, estimate, query_vector
+from core.methods.influence.estimate import SIGN_RULES, Influence, estimate, query_vector, sign_rule
 from core.methods.influence.executor import EXECUTORS, run_jobs
 from core.methods.influence.game import Game, State, check_traceable, export
 from core.methods.influence.metrics import METRICS, MetricSets, make_metric
 from core.methods.influence.trace import UPDATES, TraceConfig, TraceLog, replay, run_asgd, schedule, trace
-from core.methods.influence.verify import ReplayJob, Verification, pick_targets, verify
+from core.methods.influence.verify import ReplayJob, Verification, pick_targets, random_agreement, verify
 from core.models.bundles import Bundle
 
 
 def _add(parser: argparse.ArgumentParser) -> None:
     t = TraceConfig()
+    parser.epilog = "Sign of the printed influence of instance j: " + " ".join(SIGN_RULES.values())
     parser.add_argument("--metric", choices=METRICS, default="all",
-                        help="V: all (KDE log-likelihood, 2-D data), is / fid (label classifier), dloss")
+                        help="V: all (KDE log-likelihood, 2-D data), is / fid (label classifier), dloss. "
+                             "Influence is V with j - V without j (see below for which sign helps or hurts)")
     parser.add_argument("--trace-epochs", type=int, default=t.epochs, help="k: epochs traced back (paper: 1-50)")
     parser.add_argument("--targets", type=int, default=20, help="instances verified by counterfactual replay")
     parser.add_argument("--verify", action="store_true", help="replay the run without each target (ground truth)")
@@ -65,6 +70,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every,
                         help="store theta[t] every C steps and replay the others (1: every step on disk)")
     parser.add_argument("--latents", type=int, default=2000, help="|Z'| and |Z_test|")
+    parser.add_argument("--of-run", default=None, metavar="RUN_ID",
+                        help="verify (--verify --targets N) and/or cleanse (--cleanse N_H) the finished influence run "
+                             "RUN_ID from the trace it kept, without estimating again")
 
 
 def config_from(args: argparse.Namespace, bundle: Bundle) -> InfluenceConfig:
@@ -79,6 +87,14 @@ def config_from(args: argparse.Namespace, bundle: Bundle) -> InfluenceConfig:
 
 
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
+    if args.of_run:
+        from core.cli.common import store_of
+
+        run = load_traced(store_of(args).get(args.of_run), device).run  # fails here if it cannot be checked
+        check = (args.targets if args.verify else 0, args.cleanse, tuple(args.baseline or BASELINES), args.workers,
+                 args.executor)
+        return MethodCall(params=follow_up_params(run.id, *check),
+                          job=follow_up_job(run, *check, device=device))
     config = config_from(args, bundle)
     prepare(bundle, config, args.seed)  # bad input fails before a run is created
     return MethodCall(params=job_params(config), job=influence_job(bundle, config, seed=args.seed))
@@ -89,8 +105,10 @@ CLI_VERB = MethodVerb("influence", "rank a GAN's training instances by their inf
 
 __all__ = [
     "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "Game", "Influence", "InfluenceConfig", "InfluenceContext",
-    "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "State", "TraceConfig", "TraceLog",
-    "UPDATES", "Verification", "check_traceable", "cleanse", "config_from", "estimate", "export", "influence_job",
-    "job_params", "make_metric", "pick_targets", "prepare", "query_vector", "removal_sets", "replay", "run_asgd",
-    "run_influence", "run_jobs", "schedule", "trace", "training_data", "verify",
+    "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "SIGN_RULES", "State", "TRACE_FOLDER",
+    "TraceConfig", "TraceLog", "TracedRun", "UPDATES", "Verification", "check", "check_traceable", "cleanse",
+    "config_from", "config_from_params", "display_name", "estimate", "export", "follow_up_job", "follow_up_params",
+    "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector", "random_agreement",
+    "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "sign_rule", "trace",
+    "training_data", "verify",
 ]

@@ -27,13 +27,33 @@ from core.methods.influence.trace import TraceLog, segment_states
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 
+# What users read (page, command line): influence as what instance j contributed, V(with j) - V(without j), the
+# sign the issue words it in; the engine keeps eq. 9's removal effect V(without j) - V(with j) = -contribution.
+SIGN_RULES = {
+    "all": "influence on ALL = ALL with j - ALL without j: positive means j helped (raised the test "
+           "log-likelihood), negative means j hurt.",
+    "is": "influence on IS = IS with j - IS without j: positive means j helped (raised the Inception Score), "
+          "negative means j hurt.",
+    "fid": "influence on FID = FID with j - FID without j: negative means j helped (lowered FID), positive means "
+           "j hurt.",
+    "dloss": "influence on the D loss = D loss with j - D loss without j: positive counts as harmful, negative as "
+             "helpful (the paper's loss-based baseline, Sec. 5.2).",
+}
+
+
+def sign_rule(metric: str) -> str:
+    """One sentence saying which sign of the shown influence means "helped" and which "hurt" for `metric`."""
+    return SIGN_RULES[metric]
+
+
 @dataclass
 class Influence:
-    """Estimated influence of each training instance on a metric: `values[j]` ~ V(without j) - V(with j).
+    """Estimated influence of each training instance on a metric: `values[j]` ~ V(without j) - V(with j)
+    (eq. 9, the change if j were removed).
 
-    `harm[j]` is the same number signed so that larger means more harmful: removing j improves the metric
-    (positive influence on ALL or IS, negative on FID; negative on the discriminator loss, as the paper rules
-    for that baseline, Sec. 5.2)."""
+    `contribution[j] = -values[j]` is what users are shown (`SIGN_RULES`): what j added to V. `harm[j]` is signed
+    so that larger means more harmful: removing j improves the metric (in eq. 9's sign, positive on ALL or IS,
+    negative on FID, negative on the discriminator loss as the paper rules for that baseline, Sec. 5.2)."""
 
     metric: str
     values: np.ndarray
@@ -42,12 +62,21 @@ class Influence:
     seconds: float
 
     @property
+    def contribution(self) -> np.ndarray:
+        """V(with j) - V(without j): the sign users read (`sign_rule`)."""
+        return -self.values
+
+    @property
     def harm(self) -> np.ndarray:
         return self.values if self.higher_is_better else -self.values
 
     def most_harmful(self, n: int) -> np.ndarray:
         """Indices of the n most harmful instances, most harmful first (ties by index)."""
         return np.argsort(-self.harm, kind="stable")[:n]
+
+    def most_helpful(self, n: int) -> np.ndarray:
+        """Indices of the n most helpful instances (whose removal would worsen the metric most), most helpful first."""
+        return np.argsort(self.harm, kind="stable")[:n]
 
 
 def query_vector(metric: Metric, log: TraceLog, game: Game) -> tuple[list[torch.Tensor], list[torch.Tensor], float]:

@@ -118,10 +118,12 @@ class Game:
         return sum(t.numel() for t in s.g), sum(t.numel() for t in s.d)
 
     def unflat(self, vector: torch.Tensor) -> State:
-        """Inverse of `State.flat` (tensors get their template's dtype, shape and the game's device)."""
+        """Inverse of `State.flat` (tensors get their template's dtype, shape and the game's device). Each tensor
+        is its own copy, never a view of `vector`: a batch-norm forward updates its running statistics in place,
+        which would bump the version of every view of the same storage and void the parameters' autograd graph."""
         out, start = [], 0
         for t in self._templates:
-            out.append(vector[start : start + t.numel()].reshape(t.shape).to(t.dtype).to(self.device))
+            out.append(vector[start : start + t.numel()].reshape(t.shape).to(t.dtype).to(self.device).clone())
             start += t.numel()
         n = [len(self.G.param_names), len(self.D.param_names), len(self.G.buffer_names), len(self.D.buffer_names)]
         cuts = [0, n[0], n[0] + n[1], n[0] + n[1] + n[2], sum(n)]

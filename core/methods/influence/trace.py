@@ -35,7 +35,7 @@ import torch
 from core.errors import LetheError, NonFiniteError
 from core.methods.influence.game import Game, State
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
-from core.zoo.gans import _batches
+from core.zoo.gans import shuffled_batches
 
 UPDATES = ("simultaneous", "alternating")
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -88,7 +88,7 @@ def schedule(n: int, latent_dim: int, config: TraceConfig, seed: int) -> Iterato
     (shuffled batches, the last short one dropped, as in the zoo's training loops)."""
     gen = torch.Generator().manual_seed(seed)
     for _ in range(config.epochs):
-        for idx in _batches(n, config.batch_size, gen):
+        for idx in shuffled_batches(n, config.batch_size, gen):
             z = torch.randn(len(idx), latent_dim, generator=gen)
             if config.updates == "simultaneous":
                 yield idx, config.lr_g, config.lr_d, z

@@ -76,6 +76,21 @@ class Verification:
                         "verify_seconds": self.seconds, "verify_jobs_per_minute": self.jobs_per_minute}
 
 
+def critical_k(n_targets: int) -> int:
+    """Instances per tail of the critical set: the paper's 10, or a quarter of the targets below 40."""
+    return max(1, min(CRITICAL_K, n_targets // 4))
+
+
+def random_agreement(true: np.ndarray, seed: int, draws: int = 200) -> tuple[float, float]:
+    """Mean Kendall tau and Jaccard of random orderings against the true influence: the paper's "random" line of
+    Fig. 1, what an estimate must beat."""
+    rng = np.random.default_rng(seed)
+    scores = [rng.permutation(len(true)).astype(float) for _ in range(draws)]
+    k = critical_k(len(true))
+    return (float(np.mean([kendall_tau(s, true) for s in scores])),
+            float(np.mean([topk_jaccard(s, true, k, "both") for s in scores])))
+
+
 def pick_targets(log: TraceLog, n: int, seed: int) -> np.ndarray:
     """n random instances among those the traced steps used (the paper's "randomly selected target instances";
     an instance the traced epochs never drew has influence exactly 0 either way)."""
@@ -98,6 +113,6 @@ def verify(template: ReplayJob, influence: Influence, base_value: float, targets
     values = run_jobs(jobs, workers, executor, progress, cancel, stage="verify", describe=describe)
     true = np.asarray(values) - base_value
     seconds = time.perf_counter() - start
-    k = max(1, min(CRITICAL_K, len(targets) // 4))  # critical sets of at most half the targets, else Jaccard is trivially 1
+    k = critical_k(len(targets))  # critical sets of at most half the targets, else Jaccard is trivially 1
     return Verification(targets, estimated, true, kendall_tau(estimated, true), topk_jaccard(estimated, true, k, "both"),
                         seconds, 60.0 * len(targets) / seconds)

@@ -19,7 +19,7 @@ from typing import Any
 
 from torch import nn
 
-from core.zoo.gans import _ema_update
+from core.zoo.gans import ema_update
 
 
 def card_decay(training: dict[str, Any]) -> float:
@@ -46,4 +46,4 @@ class GeneratorAverage:
 
     def update(self) -> None:
         """averaged <- decay * averaged + (1 - decay) * live (BN buffers copied), as the zoo recipe does."""
-        _ema_update(self.module, self.live, self.decay)
+        ema_update(self.module, self.live, self.decay)
