@@ -26,8 +26,9 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.errors import LetheError
-from core.methods.gold.estimator import (KINDS, GoldScores, balance_ratio, check_classes, check_finite,
+from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
                                          check_gold_model, discriminator_heads, score, score_generated, terms)
+from core.methods.gold.measure import rejection_gain
 from core.methods.gold.rejection import (Calibration, RejectionResult, acceptance_logit, acceptance_probability,
                                          burn_in, calibrate, check_p, default_p, rejection_sample)
 from core.models.bundles import Bundle, GANBundle
@@ -163,7 +164,7 @@ CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw wi
                       _add, _prepare, families=("gan",), requirements=requirements)
 
 __all__ = [
-    "ACTIONS", "CLI_VERB", "Calibration", "GoldScores", "KINDS", "RejectionResult", "acceptance_logit",
+    "ACTIONS", "CLI_VERB", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
     "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_finite",
     "check_gold_model", "check_p", "default_p", "discriminator_heads", "real_data", "rejection_sample", "sample_job",
     "score", "score_generated", "score_job", "terms", "write_samples",

@@ -189,3 +189,28 @@ def score_generated(gan: GANBundle, n: int, seed: int = 0, labels: torch.Tensor 
         labels = labels.expand(n) if len(labels) == 1 else labels
     x, y = gan.sample(n, seed=seed, labels=labels, batch_size=batch_size)
     return x, score(gan, x, y, "generated", batch_size)
+
+
+PARTS = ("gold", "marginal", "conditional")
+"""What a ranking sorts by: the whole estimator (eq. 3 / 8) or one of its two parts (Fig. 2's three columns)."""
+
+
+def part(scores: GoldScores, by: str) -> torch.Tensor:
+    """The values a ranking sorts by: `gold`, `marginal` or `conditional` (signed as in eq. 3)."""
+    if by not in PARTS:
+        raise LetheError(f"GOLD ranks by {', '.join(PARTS)}, not {by!r}.", "Pick one of those.")
+    if by == "gold":
+        return scores.gold()
+    return scores.marginal if by == "marginal" else scores.sign * scores.conditional
+
+
+def extremes(scores: GoldScores, by: str, k: int, num_classes: int) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Per class: (indices of the k highest, indices of the k lowest) values of `by`, highest / lowest first.
+    High GOLD = under-represented by G (or, for a real image, fitted worst); low = over-represented."""
+    values = part(scores, by)
+    out = {}
+    for c in range(num_classes):
+        rows = (scores.labels == c).nonzero().reshape(-1) if scores.labels is not None else torch.arange(len(values))
+        order = rows[values[rows].argsort(descending=True)]
+        out[c] = (order[:k], order.flip(0)[:k])
+    return out
