@@ -36,6 +36,7 @@ from core.models.registry import build
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 EpochHook = Callable[[int, GANBundle], None]
+FakeWeights = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _new_bundle(name: str, architecture: str, hparams: dict, seed: int) -> GANBundle:
@@ -491,11 +492,15 @@ def fit_acgan(
     cancel: CancelToken | None = None,
     max_steps: int | None = None,
     on_epoch: EpochHook | None = None,
+    fake_weights: FakeWeights | None = None,
 ) -> float:
     """Train a conditional GAN with an auxiliary classifier (GOLD eq. 1-2) in place; return seconds spent.
 
     Per minibatch: one D step on L_GAN + CE(D_C(x), c) + lambda_c CE(D_C(G(z, c')), c'), then one G step on
-    the non-saturating -log D(G(z, c')) + lambda_c CE(D_C(G(z, c')), c'), with c' uniform over the classes."""
+    the non-saturating -log D(G(z, c')) + lambda_c CE(D_C(G(z, c')), c'), with c' uniform over the classes.
+    Labels < 0 mark real images whose class is unknown (semi-supervised training, GOLD Sec. 3.2): they enter
+    L_GAN only. `fake_weights(logit, class_logits, c)` returns per-sample weights of D's two fake terms
+    (GOLD's re-weighting, eq. 5); None weighs every fake sample 1."""
     cancel = cancel or CancelToken()
     device = bundle.device
     x = from_unit(x, bundle.pixel_range)
@@ -519,8 +524,11 @@ def fit_acgan(
             fake = G(z, c)
             lr_, cr = D(real)
             lf, cf = D(fake.detach())
-            loss_d = (F.softplus(-lr_).mean() + F.softplus(lf).mean()
-                      + F.cross_entropy(cr, label) + recipe.lambda_c * F.cross_entropy(cf, c))
+            weight = 1.0 if fake_weights is None else fake_weights(lf.detach().reshape(-1), cf.detach(), c)
+            known = label >= 0
+            loss_real_c = F.cross_entropy(cr[known], label[known]) if known.any() else cr.sum() * 0.0
+            loss_d = (F.softplus(-lr_).mean() + (weight * F.softplus(lf).reshape(-1)).mean()
+                      + loss_real_c + recipe.lambda_c * (weight * F.cross_entropy(cf, c, reduction="none")).mean())
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
@@ -531,7 +539,7 @@ def fit_acgan(
             opt_g.step()
             totals["loss_d"] += loss_d.item()
             totals["loss_g"] += loss_g.item()
-            totals["aux_acc_real"] += (cr.argmax(1) == label).float().mean().item()
+            totals["aux_acc_real"] += (cr.argmax(1) == label)[known].float().mean().item() if known.any() else 0.0
             steps += 1
             if max_steps is not None and steps >= max_steps:
                 break

@@ -10,14 +10,16 @@ heads, reject bad samples, re-weight training, pick queries for labelling.
 
 - `estimator`: eq. 3, 4, 8, 9 with the marginal and conditional parts kept apart, and the model checks.
 - `rejection`: eq. 6 with the DRS logit shift, per-class percentiles, exact sample counts.
-- `measure`: fitting capacity of plain vs rejection samples.
+- `measure`: fitting capacity of plain vs rejection samples (Tables 3-4).
+- `training`: re-weighting (eq. 5) and active learning (Sec. 3.2) as jobs with per-epoch / per-round curves.
 
-Command line: `python -m core gold MODEL score|sample ...` (see `CLI_VERB`).
+Command line: `python -m core gold MODEL score|sample|reweight|active ...` (see `CLI_VERB`).
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +31,15 @@ from core.errors import LetheError
 from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
                                          check_gold_model, discriminator_heads, score, score_generated, terms)
 from core.methods.gold.measure import rejection_gain
+from core.methods.gold.training import (SCHEDULES, ActiveConfig, ReweightConfig, active_learning, query,
+                                        reweight, reweight_power)
 from core.methods.gold.rejection import (Calibration, RejectionResult, acceptance_logit, acceptance_probability,
                                          burn_in, calibrate, check_p, default_p, rejection_sample)
 from core.models.bundles import Bundle, GANBundle
 from core.progress import CancelToken, ProgressEvent, ProgressFn
 from core.runs import JobResult
 
-ACTIONS = ("score", "sample")
+ACTIONS = ("score", "sample", "reweight", "active")
 
 
 def real_data(gan: GANBundle, split: str = "train"):
@@ -90,6 +94,49 @@ def sample_job(gan: GANBundle, n: int, p: float, seed: int, label: int | None, b
     return job
 
 
+def reweight_job(gan: GANBundle, config: ReweightConfig, seed: int):
+    """A job that trains baseline and eq. 5 re-weighted cGANs from the same seed on the model's own data; the
+    re-weighted model is the run's model, the per-epoch curves its `history` table."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        import pandas as pd
+
+        out = reweight(gan, real_data(gan), real_data(gan, "test"), config, seed, progress, cancel)
+        return JobResult(out["bundle"], out["metrics"], {"history": pd.DataFrame(out["history"])})
+
+    return job
+
+
+def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = True):
+    """A job that runs active learning with `config.strategy` and, with `compare`, the random-query baseline from
+    the same start; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        import pandas as pd
+
+        data, test = real_data(gan), real_data(gan, "test")
+        strategies = [config.strategy] + (["random"] if compare and config.strategy != "random" else [])
+        results, rows, figures = {}, [], {}
+        for i, strategy in enumerate(strategies):
+            def staged(event, i=i, strategy=strategy):
+                metrics = {f"{k}_{strategy}": v for k, v in event.metrics.items()}
+                progress(ProgressEvent(i * event.total + event.step, len(strategies) * event.total, metrics,
+                                       stage=event.stage))
+            results[strategy] = active_learning(gan, data, test, replace(config, strategy=strategy), seed, staged,
+                                                cancel)
+            rows += [{**row, "strategy": strategy} for row in results[strategy]["history"]]
+            if data.x.dim() == 2:
+                pool = data.x[:len(results[strategy]["rounds"])]
+                figures[f"pool_{strategy}"] = {"x": pool.tolist(), "labels": data.labels[:len(pool)].tolist(),
+                                               "rounds": results[strategy]["rounds"].tolist()}
+        metrics = {f"{k}_{s}": v for s, r in results.items() for k, v in r["metrics"].items()
+                   if k in ("fitting_capacity", "labelled")}
+        figures["history"] = pd.DataFrame(rows)
+        return JobResult(results[config.strategy]["bundle"], metrics, figures)
+
+    return job
+
+
 def write_samples(x: torch.Tensor, labels: torch.Tensor, out: Path) -> None:
     """`python -m core sample`'s file conventions: a .png grid or an .npy array, labels in `<out>.labels.npy`."""
     from core.cli.sample import labels_path
@@ -117,6 +164,15 @@ def _add(parser: argparse.ArgumentParser) -> None:
                              "images, 0.5 for 3-channel)")
     parser.add_argument("--burn-in", type=int, default=50_000, help="sample: samples that fix M and gamma")
     parser.add_argument("--out", default=None, help="score: FILE.csv; sample: FILE.png or FILE.npy")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="reweight: total epochs, half plain (default 20); active: epochs per round (default 100)")
+    parser.add_argument("--beta", type=float, default=1.0, help="reweight: eq. 5's beta for D (G uses 0)")
+    parser.add_argument("--fc-samples", type=int, default=5000, help="reweight/active: samples per fitting capacity")
+    parser.add_argument("--fc-epochs", type=int, default=5, help="reweight/active: LeNet epochs per fitting capacity")
+    parser.add_argument("--schedule", default=None, metavar="INITIAL,QUERY,FINAL",
+                        help="active: labelled-set sizes (default: the paper's for the dataset, per class on images)")
+    parser.add_argument("--strategy", choices=("gold", "random"), default="gold", help="active: how to query")
+    parser.add_argument("--pool-size", type=int, default=None, help="active: use the first N training images")
 
 
 def _out(args: argparse.Namespace, suffixes: tuple[str, ...]) -> Path:
@@ -142,12 +198,44 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
             real_data(bundle)  # type: ignore[arg-type]
         params.update(on=args.on, out=str(out))
         return MethodCall(params, score_job(bundle, args.on, args.n, args.seed, args.label, out))  # type: ignore[arg-type]
+    if args.action == "reweight":
+        config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_samples=args.fc_samples,
+                                fc_epochs=args.fc_epochs)
+        config.validate()
+        real_data(bundle)  # type: ignore[arg-type]
+        params.update(asdict(config))
+        return MethodCall(params, reweight_job(bundle, config, args.seed))  # type: ignore[arg-type]
+    if args.action == "active":
+        config = active_config(bundle, args)  # type: ignore[arg-type]
+        params.update(asdict(config))
+        return MethodCall(params, active_job(bundle, config, args.seed))  # type: ignore[arg-type]
     out = _out(args, (".png", ".npy"))
     p = check_p(default_p(bundle) if args.reject is None else args.reject)  # type: ignore[arg-type]
     if args.burn_in < 2:
         raise LetheError(f"--burn-in must be at least 2 (got {args.burn_in}).", "The authors use 50,000.")
     params.update(p=p, burn_in=args.burn_in, out=str(out))
     return MethodCall(params, sample_job(bundle, args.n or 64, p, args.seed, args.label, args.burn_in, out))  # type: ignore[arg-type]
+
+
+def active_config(gan: GANBundle, args: argparse.Namespace) -> ActiveConfig:
+    """ActiveConfig from the command line: the paper's schedule for the model's dataset unless --schedule."""
+    data = real_data(gan)
+    if data.labels is None:
+        raise LetheError(f"active learning needs a labelled pool; {data.name} has no labels at all.",
+                         "Use a labelled dataset: its labels are revealed as they are queried.")
+    overrides: dict[str, Any] = {"strategy": args.strategy, "pool_size": args.pool_size,
+                                 "fc_samples": args.fc_samples, "fc_epochs": args.fc_epochs}
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    if args.schedule:
+        try:
+            overrides["initial"], overrides["query"], overrides["final"] = (int(v) for v in args.schedule.split(","))
+        except ValueError:
+            raise LetheError(f"--schedule takes INITIAL,QUERY,FINAL, not {args.schedule!r}.",
+                             "For example 10,2,18 (the paper's MNIST schedule, per class).") from None
+    config = ActiveConfig.for_dataset(data.name, **overrides)
+    config.validate()
+    return config
 
 
 def requirements(bundle: Bundle) -> list[str]:
@@ -160,11 +248,12 @@ def requirements(bundle: Bundle) -> list[str]:
     return missing
 
 
-CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw with rejection sampling",
+CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw with rejection sampling, re-weight "
+                      "training, active learning",
                       _add, _prepare, families=("gan",), requirements=requirements)
 
 __all__ = [
-    "ACTIONS", "CLI_VERB", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
+    "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
     "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_finite",
     "check_gold_model", "check_p", "default_p", "discriminator_heads", "real_data", "rejection_sample", "sample_job",
     "score", "score_generated", "score_job", "terms", "write_samples",
