@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -14,8 +15,10 @@ import torch
 from torch import nn
 
 from core.cli import main
+from core.data import load
 from core.errors import LetheError, NonFiniteError
-from core.methods.gold import (acceptance_logit, balance_ratio, calibrate, check_gold_model, check_p, rejection_sample,
+from core.methods.gold import (ActiveConfig, ReweightConfig, acceptance_logit, active_learning, query, reweight,
+                               reweight_power, balance_ratio, calibrate, check_gold_model, check_p, rejection_sample,
                                score, score_generated)
 from core.models.bundles import GANBundle
 from core.models.card import ModelCard
@@ -212,3 +215,45 @@ def test_gold_verb_refuses_bad_input_before_any_run_exists(argv, message, tmp_pa
     code, result = _run([*argv, "--runs-dir", str(runs)], capsys)
     assert code == 2 and message in result["error"] and result["hint"]
     assert not list(runs.glob("*")) and not list(tmp_path.glob("X.*"))
+
+
+# ------------------------------------------------------------------------------------ eq. 5 and Sec. 3.2
+
+
+def test_reweight_power_keeps_the_sign_and_beta_zero_is_one():
+    d = torch.tensor([-2.0, 0.5, 3.0])
+    torch.testing.assert_close(reweight_power(d, 1.0), d)
+    torch.testing.assert_close(reweight_power(d, 2.0), torch.tensor([-4.0, 0.25, 9.0]))
+    torch.testing.assert_close(reweight_power(d, 0.0), torch.ones(3))
+
+
+def test_reweighting_forks_baseline_and_gold_from_the_same_first_half():
+    data, test = load("clusters6", "train"), load("clusters6", "test")
+    config = ReweightConfig(epochs=2, train_size=1024, gold_samples=200, fc_samples=300, fc_epochs=1)
+    out = reweight(load_model("toy-acgan"), data.subset(torch.arange(1024)), test, config, seed=0)
+    branches = [row["branch"] for row in out["history"]]
+    assert branches == ["both", "baseline", "gold"]
+    m = out["metrics"]
+    assert {"gold_mean_baseline", "gold_mean_gold", "fitting_capacity_baseline", "fitting_capacity_gold"} <= set(m)
+    assert m["gold_mean_gold"] != m["gold_mean_baseline"], "the re-weighted loss changed the second half"
+
+
+def test_gold_queries_are_the_true_top_k_of_eq_8():
+    gan = known_gan()
+    x = torch.tensor([[0.0], [5.0], [-4.0], [2.0], [1.0]])
+    known = torch.tensor([False, True, False, False, False])
+    picked = query(gan, x, known, 2, "gold", balanced=False, seed=0)
+    s = score(gan, x, None, "unlabeled")
+    expected = (~known).nonzero().reshape(-1)[s.gold()[~known].argsort(descending=True)[:2]]
+    assert picked.tolist() == expected.tolist() and 1 not in picked.tolist()
+
+
+def test_active_learning_reveals_the_schedule_and_refuses_a_pool_without_labels():
+    data, test = load("clusters6", "train"), load("clusters6", "test")
+    config = ActiveConfig.for_dataset("clusters6", epochs=1, pool_size=256, fc_samples=200, fc_epochs=1)
+    out = active_learning(load_model("toy-acgan"), data, test, config, seed=0)
+    assert [row["labelled"] for row in out["history"]] == [4, 5, 6, 7, 8]
+    assert sorted(out["rounds"][out["rounds"] >= 0].tolist()) == [0, 0, 0, 0, 1, 2, 3, 4]
+    unlabeled = dataclasses.replace(data, labels=None)
+    with pytest.raises(LetheError, match="no labels at all"):
+        active_learning(load_model("toy-acgan"), unlabeled, test, config)
