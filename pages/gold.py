@@ -5,17 +5,21 @@ acceptance rate, and background runs that measure the fitting capacity with and 
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, replace
+
+import numpy as np
 import streamlit as st
 import torch
 
 from core.errors import LetheError
-from core.methods.gold import (PARTS, GoldScores, check_gold_model, default_p, extremes, part, rejection_gain, rejection_sample,
+from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, reweight_job, check_gold_model, default_p, extremes, part, rejection_gain, rejection_sample,
                                score, score_generated)
 from core.models.bundles import GANBundle
-from core.viz.gold import score_scatter_figure, terms_histogram_figure
+from core.viz.gold import pool_queries_figure, score_scatter_figure, terms_histogram_figure
 from core.viz.images import image_grid
 from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pixel_scale, pretrained,
-                           require_app_shell, run_view, runner, shipped_zoo)
+                           require_app_shell, run_store, run_view, runner, shipped_zoo)
 from pages._forget_set import gallery
 
 require_app_shell()
@@ -168,6 +172,62 @@ def rejection_section(bundle: GANBundle, spec: str, names: list[str], chosen: in
             run_view(st.session_state["gold_fc_run"], key="gold_fc")
 
 
+def training_section(bundle: GANBundle, spec: str) -> None:
+    """Eq. 5 re-weighting and Sec. 3.2 active learning as background runs with live curves."""
+    left, right = st.columns(2)
+    with left.container(border=True):
+        st.markdown("**Re-weighting (eq. 5)**: a fresh cGAN trains plainly for half the epochs, then forks into "
+                    "the plain loss and the GOLD-weighted one; mean GOLD of samples and fitting capacity per epoch.")
+        c = st.columns(3)
+        epochs = int(c[0].number_input("Epochs", 2, 200, 20, step=2, key="gold_rw_epochs"))
+        fc_n = int(c[1].number_input("Fitting-capacity samples", 200, 20_000, 2000, step=200, key="gold_rw_fc_n"))
+        fc_epochs = int(c[2].number_input("LeNet epochs", 1, 40, 2, key="gold_rw_fc_epochs"))
+        if st.button("Start re-weighting run", key="gold_rw_start", icon=":material/play_arrow:"):
+            with guarded():
+                config = ReweightConfig(epochs=epochs, fc_samples=fc_n, fc_epochs=fc_epochs)
+                config.validate()
+                st.session_state["gold_rw_run"] = runner().start(
+                    reweight_job(bundle, config, 0), method="gold", model=spec, device=device_name(),
+                    params={"action": "reweight", **asdict(config)})
+    with right.container(border=True):
+        st.markdown("**Active learning (Sec. 3.2)**: label a few pool images, train, query the unlabelled images "
+                    "with the highest GOLD (eq. 8; eq. 9 on 2-D data), repeat; random queries as the baseline.")
+        defaults = ActiveConfig.for_dataset(bundle.card.data.get("dataset", ""))
+        c = st.columns(4)
+        schedule = c[0].text_input("Initial, query, final", f"{defaults.initial},{defaults.query},{defaults.final}",
+                                   key="gold_al_schedule",
+                                   help="Labelled-set sizes" + (" per class." if defaults.per_class else "."))
+        epochs = int(c[1].number_input("Epochs per round", 1, 200, 10, key="gold_al_epochs"))
+        pool = int(c[2].number_input("Pool size", 100, 60_000, 2000, step=500, key="gold_al_pool"))
+        fc_n = int(c[3].number_input("Fitting-capacity samples", 200, 20_000, 2000, step=200, key="gold_al_fc_n"))
+        if st.button("Start active-learning run", key="gold_al_start", icon=":material/play_arrow:"):
+            with guarded():
+                try:
+                    initial, query_size, final = (int(v) for v in schedule.split(","))
+                except ValueError:
+                    raise LetheError(f"the schedule takes three numbers, not {schedule!r}.",
+                                     "For example 10,2,18.") from None
+                config = replace(defaults, initial=initial, query=query_size, final=final, epochs=epochs,
+                                 pool_size=pool, fc_samples=fc_n, fc_epochs=2)
+                config.validate()
+                st.session_state["gold_al_run"] = runner().start(
+                    active_job(bundle, config, 0), method="gold", model=spec, device=device_name(),
+                    params={"action": "active", **asdict(config)})
+    for key in ("gold_rw_run", "gold_al_run"):
+        if st.session_state.get(key):
+            run_view(st.session_state[key], key=key)
+    run_id = st.session_state.get("gold_al_run")
+    if run_id and run_store().get(run_id).status == "succeeded":
+        folder = run_store().get(run_id).path / "figures"
+        shown = [f for f in sorted(folder.glob("pool_*.json"))]
+        for col, path in zip(st.columns(max(1, len(shown))), shown):
+            pool_doc = json.loads(path.read_text())
+            col.plotly_chart(pool_queries_figure(np.array(pool_doc["x"]), np.array(pool_doc["labels"]),
+                                                 np.array(pool_doc["rounds"]) >= 0, np.array(pool_doc["rounds"]),
+                                                 title=f"{path.stem.removeprefix('pool_')} queries (Fig. 3)"),
+                             key=f"gold_pool_{path.stem}", width="stretch")
+
+
 def gold_page(bundle: GANBundle, spec: str) -> None:
     """Pick a class and sample sizes, score, and show the three views, each guarded on its own."""
     data_name = model_dataset(bundle)
@@ -185,13 +245,15 @@ def gold_page(bundle: GANBundle, spec: str) -> None:
     if data is not None:
         real = GoldScores(*real_scores(spec, data_name, n_real), "real")
         data = data.subset(torch.arange(min(n_real, len(data))))
-    tabs = st.tabs(["Scores", "Sorted samples", "Rejection sampling"])
+    tabs = st.tabs(["Scores", "Sorted samples", "Rejection sampling", "Training with GOLD"])
     with tabs[0], guarded():
         scores_section(generated, real, names, chosen)
     with tabs[1], guarded():
         grids_section(bundle, x, generated, real, data, names, chosen)
     with tabs[2], guarded():
         rejection_section(bundle, spec, names, chosen, test)
+    with tabs[3], guarded():
+        training_section(bundle, spec)
 
 
 st.title("GOLD: where a conditional GAN is wrong")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from app_harness import app_test_factory, assert_clean, pick_zoo
+from core.runs import shared_runner
 
 
 @pytest.fixture
@@ -56,3 +57,20 @@ def test_mnist_real_images_fitted_worst_tick_into_the_forget_set(app_test):
     assert_clean(at)
     sample_id = int(boxes[0].key.split("::")[-1])
     assert sample_id in at.session_state["forget::mnist"]
+
+
+def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(app_test):
+    at = _gold_page(app_test, "toy-acgan")
+    at.number_input(key="gold_al_epochs").set_value(1)
+    at.number_input(key="gold_al_pool").set_value(200)
+    at.number_input(key="gold_al_fc_n").set_value(200)
+    at.text_input(key="gold_al_schedule").set_value("4,2,6").run()
+    at.button(key="gold_al_start").click().run()
+    assert_clean(at)
+    record = shared_runner().wait(at.session_state["gold_al_run"], timeout=300)
+    assert record.status == "succeeded", record.error
+    assert record.metrics["labelled_gold"] == record.metrics["labelled_random"] == 6
+    at.run()
+    assert_clean(at)
+    keys = {c.key for c in at.get("plotly_chart")}
+    assert {"gold_pool_pool_gold", "gold_pool_pool_random"} <= keys
