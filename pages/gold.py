@@ -237,8 +237,9 @@ def gold_page(bundle: GANBundle, spec: str) -> None:
     top = st.columns([2, 1, 1])
     choice = top[0].selectbox("Class", ["all classes", *names], key="gold_class")
     chosen = None if choice == "all classes" else names.index(choice)
-    n = int(top[1].number_input("Generated samples", 100, 20_000, 2000, step=500, key="gold_n"))
-    n_real = int(top[2].number_input("Real images", 100, 60_000, 4000, step=500, key="gold_n_real"))
+    n = int(top[1].number_input("Generated samples", 100, 20_000, 1000, step=500, key="gold_n"))
+    n_real = int(top[2].number_input("Real images", 100, 60_000, 1000, step=500, key="gold_n_real",
+                                          help="the first N images of the training split"))
     x, *terms = generated_scores(spec, n, 0)
     generated = GoldScores(*terms, "generated")
     real = None
