@@ -87,7 +87,7 @@ _ENTRIES = [
     ZooEntry("fashion-acgan", "gan", "fashion-mnist",
              "Conditional GAN with auxiliary classifier and spectral norm on Fashion-MNIST (GOLD paper's FMNIST).",
              "core.zoo.gans:train_fashion_acgan", "core.zoo.gans:evaluate_fashion_acgan",
-             {"label_accuracy[fashion-lenet]": (">=", 0.70), "IS[fashion-lenet]": (">=", 6.0)},
+             {"label_accuracy[fashion-lenet]": (">=", 0.88), "IS[fashion-lenet]": (">=", 6.5)},
              needs=("fashion-lenet",)),
     ZooEntry("toy-acgan", "gan", "clusters6", "Conditional ACGAN on six binary-labelled Gaussian clusters.",
              "core.zoo.gans:train_toy_acgan", "core.zoo.gans:evaluate_toy_acgan",
