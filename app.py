@@ -16,6 +16,7 @@ PAGES = [
     st.Page("pages/redact.py", title="Redact", icon=":material/hide_image:"),
     st.Page("pages/tame.py", title="Tame", icon=":material/tune:"),
     st.Page("pages/influence.py", title="Influence", icon=":material/insights:"),
+    st.Page("pages/gold.py", title="GOLD", icon=":material/workspace_premium:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
 ]
 

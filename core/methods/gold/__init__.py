@@ -1,0 +1,260 @@
+"""GOLD for conditional GANs (Mo, Kim, Shin & Shin, NeurIPS 2019): score every sample with the discriminator's two
+heads, reject bad samples, re-weight training, pick queries for labelling.
+
+    from core.methods.gold import score_generated, score, rejection_sample
+    gan = load_model("mnist-acgan")
+    x, scores = score_generated(gan, 1000, seed=0)          # eq. 3: scores.marginal, scores.conditional, scores.gold()
+    real = score(gan, data.x, data.labels, "real")           # eq. 3 for real images (which ones G fits worst)
+    result = rejection_sample(gan, 1000, p=0.1, seed=0)      # eq. 6: exactly 1000 accepted samples
+    result.acceptance_rate
+
+- `estimator`: eq. 3, 4, 8, 9 with the marginal and conditional parts kept apart, and the model checks.
+- `rejection`: eq. 6 with the DRS logit shift, per-class percentiles, exact sample counts.
+- `measure`: fitting capacity of plain vs rejection samples (Tables 3-4).
+- `training`: re-weighting (eq. 5) and active learning (Sec. 3.2) as jobs with per-epoch / per-round curves.
+
+Command line: `python -m core gold MODEL score|sample|reweight|active ...` (see `CLI_VERB`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.cli.methods import MethodCall, MethodVerb
+from core.errors import LetheError
+from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
+                                         check_gold_model, discriminator_heads, score, score_generated, terms)
+from core.methods.gold.measure import rejection_gain
+from core.methods.gold.training import (SCHEDULES, ActiveConfig, ReweightConfig, active_learning, query,
+                                        reweight, reweight_power)
+from core.methods.gold.rejection import (Calibration, RejectionResult, acceptance_logit, acceptance_probability,
+                                         burn_in, calibrate, check_p, default_p, rejection_sample)
+from core.models.bundles import Bundle, GANBundle
+from core.progress import CancelToken, ProgressEvent, ProgressFn
+from core.runs import JobResult
+
+ACTIONS = ("score", "sample", "reweight", "active")
+
+
+def real_data(gan: GANBundle, split: str = "train"):
+    """The GAN's own training (or test) data, from the dataset its card names."""
+    from core.data import load
+
+    dataset = gan.card.data.get("dataset")
+    if not dataset:
+        raise LetheError(f"model {gan.card.name!r} does not name its training dataset on its card.",
+                         "Score generated samples instead, or use a zoo model.")
+    return load(dataset, split)
+
+
+def score_job(gan: GANBundle, on: str, n: int | None, seed: int, label: int | None, out: Path):
+    """A job that scores generated, real or unlabeled samples and writes one CSV row per sample to `out`."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        progress(ProgressEvent(0, 1, stage="score", message=f"scoring {on} samples"))
+        if on == "generated":
+            _, scores = score_generated(gan, n or 10_000, seed=seed, labels=label)
+            ids = torch.arange(len(scores))
+        else:
+            data = real_data(gan)
+            keep = torch.ones(len(data), dtype=torch.bool) if label is None else data.labels == label
+            x, y, ids = data.x[keep][:n], data.labels[keep][:n], data.ids[keep][:n]
+            scores = score(gan, x, y, on)
+        ratio = scores.balance_ratio()
+        table = scores.table(ratio)
+        table.insert(0, "id", ids.tolist())
+        table.to_csv(out, index=False)
+        progress(ProgressEvent(1, 1, stage="score", message=f"wrote {len(table)} rows to {out}"))
+        return JobResult(metrics={"out": str(out), "n": len(scores), "marginal_mean": float(scores.marginal.mean()),
+                                  "conditional_mean": float(scores.conditional.mean()),
+                                  "gold_mean": float(scores.gold().mean()), "balance_ratio": ratio})
+
+    return job
+
+
+def sample_job(gan: GANBundle, n: int, p: float, seed: int, label: int | None, burn_in_size: int, out: Path):
+    """A job that draws exactly `n` samples with GOLD rejection (eq. 6) into `out` (.png grid or .npy array,
+    labels beside it as in `python -m core sample`)."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        result = rejection_sample(gan, n, p, seed=seed, label=label, burn_in_size=burn_in_size, progress=progress,
+                                  cancel=cancel)
+        write_samples(result.x, result.labels, out)
+        return JobResult(metrics={"out": str(out), "n": len(result.x), "proposed": result.proposed,
+                                  "acceptance_rate": result.acceptance_rate, "p": p,
+                                  "balance_ratio": result.calibration.ratio, "log_M": result.calibration.log_m,
+                                  "sampling_seconds": result.seconds})
+
+    return job
+
+
+def reweight_job(gan: GANBundle, config: ReweightConfig, seed: int):
+    """A job that trains baseline and eq. 5 re-weighted cGANs from the same seed on the model's own data; the
+    re-weighted model is the run's model, the per-epoch curves its `history` table."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        import pandas as pd
+
+        out = reweight(gan, real_data(gan), real_data(gan, "test"), config, seed, progress, cancel)
+        return JobResult(out["bundle"], out["metrics"], {"history": pd.DataFrame(out["history"])})
+
+    return job
+
+
+def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = True):
+    """A job that runs active learning with `config.strategy` and, with `compare`, the random-query baseline from
+    the same start; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        import pandas as pd
+
+        data, test = real_data(gan), real_data(gan, "test")
+        strategies = [config.strategy] + (["random"] if compare and config.strategy != "random" else [])
+        results, rows, figures = {}, [], {}
+        for i, strategy in enumerate(strategies):
+            def staged(event, i=i, strategy=strategy):
+                metrics = {f"{k}_{strategy}": v for k, v in event.metrics.items()}
+                progress(ProgressEvent(i * event.total + event.step, len(strategies) * event.total, metrics,
+                                       stage=event.stage))
+            results[strategy] = active_learning(gan, data, test, replace(config, strategy=strategy), seed, staged,
+                                                cancel)
+            rows += [{**row, "strategy": strategy} for row in results[strategy]["history"]]
+            if data.x.dim() == 2:
+                pool = data.x[:len(results[strategy]["rounds"])]
+                figures[f"pool_{strategy}"] = {"x": pool.tolist(), "labels": data.labels[:len(pool)].tolist(),
+                                               "rounds": results[strategy]["rounds"].tolist()}
+        metrics = {f"{k}_{s}": v for s, r in results.items() for k, v in r["metrics"].items()
+                   if k in ("fitting_capacity", "labelled")}
+        figures["history"] = pd.DataFrame(rows)
+        return JobResult(results[config.strategy]["bundle"], metrics, figures)
+
+    return job
+
+
+def write_samples(x: torch.Tensor, labels: torch.Tensor, out: Path) -> None:
+    """`python -m core sample`'s file conventions: a .png grid or an .npy array, labels in `<out>.labels.npy`."""
+    from core.cli.sample import labels_path
+    from core.runs.store import save_png_grid
+
+    if out.suffix == ".png":
+        save_png_grid(x, out)
+    else:
+        np.save(out, x.numpy().astype(np.float32), allow_pickle=False)
+    np.save(labels_path(out), labels.numpy().astype(np.int64), allow_pickle=False)
+
+
+# -------------------------------------------------------------------------------------------- command line
+
+
+def _add(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=ACTIONS, help="score: per-sample GOLD terms to a CSV; "
+                                                         "sample: draw with rejection sampling")
+    parser.add_argument("-n", type=int, default=None,
+                        help="samples to score (default 10,000 generated / every real image) or to draw (default 64)")
+    parser.add_argument("--on", choices=KINDS, default="generated", help="score: which samples (default generated)")
+    parser.add_argument("--class", dest="label", type=int, default=None, help="only this class")
+    parser.add_argument("--reject", type=float, default=None, metavar="P",
+                        help="sample: the percentile p of the logit shift, in [0, 1) (default 0.1 for 1-channel "
+                             "images, 0.5 for 3-channel)")
+    parser.add_argument("--burn-in", type=int, default=50_000, help="sample: samples that fix M and gamma")
+    parser.add_argument("--out", default=None, help="score: FILE.csv; sample: FILE.png or FILE.npy")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="reweight: total epochs, half plain (default 20); active: epochs per round (default 100)")
+    parser.add_argument("--beta", type=float, default=1.0, help="reweight: eq. 5's beta for D (G uses 0)")
+    parser.add_argument("--fc-samples", type=int, default=5000, help="reweight/active: samples per fitting capacity")
+    parser.add_argument("--fc-epochs", type=int, default=5, help="reweight/active: LeNet epochs per fitting capacity")
+    parser.add_argument("--schedule", default=None, metavar="INITIAL,QUERY,FINAL",
+                        help="active: labelled-set sizes (default: the paper's for the dataset, per class on images)")
+    parser.add_argument("--strategy", choices=("gold", "random"), default="gold", help="active: how to query")
+    parser.add_argument("--pool-size", type=int, default=None, help="active: use the first N training images")
+
+
+def _out(args: argparse.Namespace, suffixes: tuple[str, ...]) -> Path:
+    from core.cli.validate import output_file
+
+    if args.out is None or Path(args.out).suffix not in suffixes:
+        raise LetheError(f"gold {args.action} writes to --out FILE ending in {' or '.join(suffixes)}"
+                         f"{'' if args.out is None else f', not {Path(args.out).name!r}'}.",
+                         f"Pass --out with one of {', '.join(suffixes)}.")
+    return output_file(args.out)
+
+
+def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
+    check_gold_model(bundle)  # type: ignore[arg-type]
+    if args.label is not None:
+        check_classes(bundle, args.label)  # type: ignore[arg-type]
+    if args.n is not None and args.n < 1:
+        raise LetheError(f"-n must be at least 1 (got {args.n}).", "Ask for one or more samples.")
+    params: dict[str, Any] = {"action": args.action, "n": args.n, "class": args.label}
+    if args.action == "score":
+        out = _out(args, (".csv",))
+        if args.on != "generated":
+            real_data(bundle)  # type: ignore[arg-type]
+        params.update(on=args.on, out=str(out))
+        return MethodCall(params, score_job(bundle, args.on, args.n, args.seed, args.label, out))  # type: ignore[arg-type]
+    if args.action == "reweight":
+        config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_samples=args.fc_samples,
+                                fc_epochs=args.fc_epochs)
+        config.validate()
+        real_data(bundle)  # type: ignore[arg-type]
+        params.update(asdict(config))
+        return MethodCall(params, reweight_job(bundle, config, args.seed))  # type: ignore[arg-type]
+    if args.action == "active":
+        config = active_config(bundle, args)  # type: ignore[arg-type]
+        params.update(asdict(config))
+        return MethodCall(params, active_job(bundle, config, args.seed))  # type: ignore[arg-type]
+    out = _out(args, (".png", ".npy"))
+    p = check_p(default_p(bundle) if args.reject is None else args.reject)  # type: ignore[arg-type]
+    if args.burn_in < 2:
+        raise LetheError(f"--burn-in must be at least 2 (got {args.burn_in}).", "The authors use 50,000.")
+    params.update(p=p, burn_in=args.burn_in, out=str(out))
+    return MethodCall(params, sample_job(bundle, args.n or 64, p, args.seed, args.label, args.burn_in, out))  # type: ignore[arg-type]
+
+
+def active_config(gan: GANBundle, args: argparse.Namespace) -> ActiveConfig:
+    """ActiveConfig from the command line: the paper's schedule for the model's dataset unless --schedule."""
+    data = real_data(gan)
+    if data.labels is None:
+        raise LetheError(f"active learning needs a labelled pool; {data.name} has no labels at all.",
+                         "Use a labelled dataset: its labels are revealed as they are queried.")
+    overrides: dict[str, Any] = {"strategy": args.strategy, "pool_size": args.pool_size,
+                                 "fc_samples": args.fc_samples, "fc_epochs": args.fc_epochs}
+    if args.epochs:
+        overrides["epochs"] = args.epochs
+    if args.schedule:
+        try:
+            overrides["initial"], overrides["query"], overrides["final"] = (int(v) for v in args.schedule.split(","))
+        except ValueError:
+            raise LetheError(f"--schedule takes INITIAL,QUERY,FINAL, not {args.schedule!r}.",
+                             "For example 10,2,18 (the paper's MNIST schedule, per class).") from None
+    config = ActiveConfig.for_dataset(data.name, **overrides)
+    config.validate()
+    return config
+
+
+def requirements(bundle: Bundle) -> list[str]:
+    """What GOLD needs that `bundle` lacks: classes and a discriminator (its auxiliary head is checked on load)."""
+    missing = []
+    if not getattr(bundle, "conditional", False):
+        missing.append("it is not a conditional GAN (GOLD needs classes)")
+    if getattr(bundle, "discriminator", None) is None:
+        missing.append("it has no discriminator")
+    return missing
+
+
+CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw with rejection sampling, re-weight "
+                      "training, active learning",
+                      _add, _prepare, families=("gan",), requirements=requirements)
+
+__all__ = [
+    "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
+    "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_finite",
+    "check_gold_model", "check_p", "default_p", "discriminator_heads", "real_data", "rejection_sample", "sample_job",
+    "score", "score_generated", "score_job", "terms", "write_samples",
+]
