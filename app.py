@@ -15,6 +15,7 @@ PAGES = [
     st.Page("pages/data.py", title="Data & forget sets", icon=":material/photo_library:"),
     st.Page("pages/redact.py", title="Redact", icon=":material/hide_image:"),
     st.Page("pages/tame.py", title="Tame", icon=":material/tune:"),
+    st.Page("pages/unlearn.py", title="Unlearn", icon=":material/auto_fix_off:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
 ]
 

@@ -155,8 +155,9 @@ def _schedule(step: int, total: int, warmup: int) -> float:
 
 def unlearn(bundle: I2IBundle, sets: UnlearnSets, config: UnlearnConfig, seed: int = 0,
             progress: ProgressFn = NO_PROGRESS, cancel: CancelToken = CancelToken()) -> UnlearnResult:
-    """Run `config.method` on a copy of `bundle` (never modified) for `config.epochs` passes over the larger of
-    D_F and D_R, each batch holding `batch_size` forget and `batch_size` retain images (Alg. 1)."""
+    """Run `config.method` on a copy of `bundle` (never modified) for `config.epochs` passes over D_F, each batch
+    holding `batch_size` forget images and as many retain images (Alg. 1 line 8; a small retain set is cycled
+    through, i.e. over-sampled, a large one is sampled without replacement across steps)."""
     config.validate()
     if not isinstance(bundle, I2IBundle):
         raise LetheError(f"{bundle.card.name!r} is a {bundle.family} model, not an image-to-image model.",
@@ -179,7 +180,7 @@ def unlearn(bundle: I2IBundle, sets: UnlearnSets, config: UnlearnConfig, seed: i
     opt = torch.optim.AdamW(params, lr=config.lr, betas=(config.beta1, config.beta2),
                             weight_decay=config.weight_decay)
     b = config.batch_size
-    steps_per_epoch = math.ceil(max(len(sets.forget), len(sets.retain)) / b)
+    steps_per_epoch = math.ceil(len(sets.forget) / b)
     total = config.epochs * steps_per_epoch
     warmup = max(1, round(config.warmup_fraction * total))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, total, warmup))
