@@ -110,7 +110,7 @@ def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnCo
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         sets, judges = prepared or prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size)
         progress(ProgressEvent(0, 0, message="measuring the original model", stage="measure"))
-        before = measure(bundle, sets, judges, kinds=kinds)
+        before = measure(bundle, sets, judges, original=bundle, kinds=kinds)  # E.2 of the original itself
         result = unlearn(bundle, sets, config, seed=seed, progress=progress, cancel=cancel)
         progress(ProgressEvent(0, 0, message="measuring the unlearned model", stage="measure"))
         after = measure(result.bundle, sets, judges, original=bundle, kinds=kinds)
