@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/tame.py", title="Tame", icon=":material/tune:"),
     st.Page("pages/influence.py", title="Influence", icon=":material/insights:"),
     st.Page("pages/gold.py", title="GOLD", icon=":material/workspace_premium:"),
+    st.Page("pages/unlearn.py", title="Unlearn", icon=":material/auto_fix_off:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
 ]
 

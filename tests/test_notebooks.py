@@ -84,3 +84,18 @@ def test_influence_notebook_runs_at_a_small_size(tmp_path):
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "t-test p" in texts and "Paper, Table 6" in texts and "most harmful points" in texts
+
+
+def test_unlearning_notebook_runs_at_a_small_size(tmp_path):
+    out = tmp_path / "unlearning.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "unlearning.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
+        parameters={"MNIST_FORGET": "label=0", "FACES_FORGET": "identity=0-4", "FACES_PROXY": "proxy:identity=400-404",
+                    "METHODS": ["ours"], "EPOCHS": 1, "EVAL_SIZE": 20, "ALPHAS": [1.0], "LIMITED_KS": [1],
+                    "DEVICE": "cpu"},
+        progress_bar=False,
+    )
+    executed = jupytext.read(out)
+    texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "Table 1 (center, MNIST" in texts and "Table E.4" in texts and "recognised forgotten people" in texts
+    assert "unlearning notebook done in" in texts

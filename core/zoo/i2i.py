@@ -20,7 +20,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from core.data import load
+from core.data import ImageData, load
 from core.device import resolve_device
 from core.models.bundles import I2IBundle
 from core.models.card import ModelCard
@@ -60,11 +60,13 @@ def psnr_report(bundle: I2IBundle, x: torch.Tensor, seed: int = EVAL_SEED, batch
 def _train_i2i(
     name: str, dataset: str, evaluate, *, seed: int, device: str, progress: ProgressFn, cancel: CancelToken,
     smoke: bool, epochs: int, width: int, latent_channels: int, lr: float = 2e-3, batch_size: int = 64,
+    train: ImageData | None = None,
 ) -> I2IBundle:
-    """Shared recipe: train the conv encoder-decoder on all four degradations of `dataset`'s train split."""
+    """Shared recipe: train the conv encoder-decoder on all four degradations of `dataset`'s train split (or on
+    `train`, e.g. the split without a forget set, for retraining from scratch)."""
     torch.manual_seed(seed)
     dev = resolve_device(device)
-    train = load(dataset, "train")
+    train = load(dataset, "train") if train is None else train
     if smoke:
         train = train.subset(torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:SMOKE_SIZE])
         epochs = 1

@@ -1,0 +1,205 @@
+"""Machine unlearning for image-to-image models (Li et al., ICLR 2024): make an inpainting model fill forgotten
+classes or people with noise while it completes everything else as before.
+
+    from core.methods.unlearning import UnlearnConfig, prepare, unlearn, evaluate
+    i2i = load_model("mnist-i2i")
+    sets, judges = prepare(i2i, "label=0,1", retain="train")     # D_F, D_R, held-out sets, the judges
+    result = unlearn(i2i, sets, UnlearnConfig(method="ours"))     # eq. 10 on a copy; i2i is never modified
+    evaluate(result.bundle, sets.eval, judges.quality)            # FID/IS/cosine/PSNR per degradation and set
+
+- `sets`: forget set, the three retain sources (train / proxy:SPEC / limited:K) and held-out evaluation sets.
+- `algorithm`: eq. 10 (encoder only, frozen teacher, shared degradations, noise target) and the four baselines
+  of App. C.6 behind one `unlearn`.
+- `measure`: FID/IS on the dataset's Lethe classifier, feature cosine, PSNR, identity recognition against the
+  noise-filled reference, the cross-validation of App. E.2 and the Fig. 4 embedding points.
+
+Command line: `python -m core unlearn MODEL --forget SPEC [--method ours|max-loss|...] [--retain ...] --json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+
+from core.cli.methods import MethodCall, MethodVerb
+from core.data import load
+from core.data.selection import Selection, parse_spec
+from core.errors import LetheError
+from core.methods.unlearning.algorithm import (ENCODER_ONLY, METHOD_NAMES, METHODS, NOISES, UnlearnConfig,
+                                               UnlearnResult, draw_noise, losses, unlearn)
+from core.methods.unlearning.measure import (SETS, complete, degrade_for_eval, embedding_points, eval_kinds,
+                                             evaluate, judge_label)
+from core.methods.unlearning.sets import RETAIN_SOURCES, UnlearnSets, build_sets
+from core.models.bundles import Bundle, ClassifierBundle, I2IBundle
+from core.progress import CancelToken, ProgressEvent, ProgressFn
+from core.runs import JobResult
+
+BEFORE = "before:"
+"""Prefix of the original model's measurements in a run's metrics (`before:fid_forget[center]`)."""
+
+
+@dataclass
+class Judges:
+    """`quality`: the classifier whose features and logits give FID, IS and cosine; `identity`: the identity
+    embedding for people (None for classes)."""
+
+    quality: ClassifierBundle
+    identity: ClassifierBundle | None = None
+
+
+def eval_sets(sets: UnlearnSets) -> dict[str, Any]:
+    """The held-out sets by name, in `SETS` order."""
+    return {"retain": sets.eval_retain, "forget": sets.eval_forget}
+
+
+def selection_for(bundle: Bundle, forget: str | Selection) -> Selection:
+    """A Selection on the model's training data from a spec (`label=0,1`, `identity=0-9`, `saved=NAME`, ...)."""
+    dataset = bundle.card.data.get("dataset")
+    if not dataset:
+        raise LetheError(f"model {bundle.card.name!r} does not name its training dataset on its card.",
+                         "Unlearning needs the model's own training images: use mnist-i2i or synthfaces-i2i.")
+    selection = forget if isinstance(forget, Selection) else parse_spec(forget, dataset)
+    if selection.dataset != dataset:
+        raise LetheError(f"the forget set is on {selection.dataset!r} but {bundle.card.name} was trained on "
+                         f"{dataset!r}.", "Pick images of the model's own dataset.")
+    return selection
+
+
+def pick_judges(dataset: str, device: torch.device | str = "cpu") -> Judges:
+    """The zoo's classifiers for `dataset`: a label classifier for FID/IS if there is one, else the identity
+    embedding; the identity embedding also judges people."""
+    from core.methods.taming import zoo_judges
+
+    found = zoo_judges(dataset, device)
+    quality = found.get("labels") or found.get("embedding")
+    if quality is None:
+        raise LetheError(f"no zoo classifier reads {dataset!r} images, so FID and IS cannot be measured.",
+                         "Train one with `python -m core zoo train` (mnist-lenet, synthfaces-identity).")
+    return Judges(quality, found.get("embedding"))
+
+
+def prepare(bundle: Bundle, forget: str | Selection, retain: str = "train", seed: int = 0, eval_size: int = 500,
+            judges: Judges | None = None) -> tuple[UnlearnSets, Judges]:
+    """Check the model, build the sets of a request and pick its judges (every bad input fails here, before any
+    training)."""
+    if not isinstance(bundle, I2IBundle):
+        raise LetheError(f"unlearning works on image-to-image models; {bundle.card.name!r} is a {bundle.family}.",
+                         "Pick an I2I model: mnist-i2i or synthfaces-i2i.")
+    selection = selection_for(bundle, forget)
+    data, test = load(selection.dataset, "train"), load(selection.dataset, "test")
+    sets = build_sets(data, test, selection, retain=retain, seed=seed, eval_size=eval_size)
+    return sets, judges or pick_judges(selection.dataset, bundle.device)
+
+
+def measure(bundle: I2IBundle, sets: UnlearnSets, judges: Judges, original: I2IBundle | None = None,
+            kinds: tuple[str, ...] | None = None) -> dict[str, float]:
+    """`measure.evaluate` on the request's held-out sets with its judges."""
+    return evaluate(bundle, eval_sets(sets), judges.quality, judges.identity, original,
+                    (sets.pixel_mean, sets.pixel_std), kinds)
+
+
+def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnConfig, seed: int = 0,
+                   retain: str = "train", eval_size: int = 500, prepared: tuple[UnlearnSets, Judges] | None = None,
+                   kinds: tuple[str, ...] | None = None):
+    """A job for `core.runs`: measure the original, unlearn, measure the result (with the cross-validation
+    against the original); metrics hold both, the original's under the `before:` prefix."""
+
+    def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
+        sets, judges = prepared or prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size)
+        progress(ProgressEvent(0, 0, message="measuring the original model", stage="measure"))
+        before = measure(bundle, sets, judges, original=bundle, kinds=kinds)  # E.2 of the original itself
+        result = unlearn(bundle, sets, config, seed=seed, progress=progress, cancel=cancel)
+        progress(ProgressEvent(0, 0, message="measuring the unlearned model", stage="measure"))
+        after = measure(result.bundle, sets, judges, original=bundle, kinds=kinds)
+        metrics = {"seconds": result.seconds, "forget_images": float(len(sets.forget)),
+                   "retain_images": float(len(sets.retain)), **after,
+                   **{BEFORE + k: v for k, v in before.items()}}
+        figures: dict[str, Any] = {}
+        if result.history:
+            import pandas as pd
+
+            figures["history"] = pd.DataFrame(result.history)
+        return JobResult(result.bundle, metrics, figures)
+
+    return job
+
+
+def job_params(forget: str, config: UnlearnConfig, retain: str = "train", eval_size: int = 500) -> dict[str, Any]:
+    """What a run's config.json records about an unlearning run."""
+    return {"forget": forget, "retain": retain, "eval_size": eval_size, **asdict(config)}
+
+
+def comparison(runs: list[tuple[str, dict[str, Any], dict[str, float]]], kind: str = "center") -> "Any":
+    """Tables 1-2 for one request: a row for the original model and one per run (label, params, metrics), columns
+    FID / IS / cosine / PSNR on retain (R) and forget (F) for degradation `kind`."""
+    import pandas as pd
+
+    def row(label: str, metrics: dict[str, float], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {"model": label}
+        for key, name in (("fid", "FID"), ("is", "IS"), ("cos", "cos"), ("psnr", "PSNR")):
+            for s, tag in (("retain", "R"), ("forget", "F")):
+                out[f"{name} {tag}"] = metrics.get(f"{prefix}{key}_{s}[{kind}]")
+        if f"{prefix}recognised_forget[{kind}]" in metrics:
+            out["recognised F"] = metrics[f"{prefix}recognised_forget[{kind}]"]
+        return out
+
+    rows = [row("Original model", runs[0][2], BEFORE)] if runs else []
+    for label, params, metrics in runs:
+        rows.append(row(f"{METHOD_NAMES.get(params.get('method'), label)} ({label})" if label else
+                        METHOD_NAMES.get(params.get("method"), "?"), metrics))
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------------- command line
+
+
+def _add(parser: argparse.ArgumentParser) -> None:
+    defaults = UnlearnConfig()
+    parser.add_argument("--forget", required=True,
+                        help="what to forget: label=0,1, identity=0-9, attr='glasses & hat', ids=..., saved=NAME")
+    parser.add_argument("--method", choices=METHODS, default="ours", help="ours (eq. 10) or a baseline (App. C.6)")
+    parser.add_argument("--retain", default="train",
+                        help="retain set: train, proxy:SPEC (proxy:fashion-mnist, proxy:label=9) or limited:K")
+    parser.add_argument("--noise", choices=NOISES, default=defaults.noise,
+                        help="noise of eq. 10: Sigma = I on normalised images, or each image's mean and std")
+    for name in ("alpha", "lr", "weight_decay", "clip", "warmup_fraction"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
+    for name in ("epochs", "batch_size"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
+    parser.add_argument("--eval-size", type=int, default=500, help="held-out images per evaluation set")
+
+
+def config_from(args: argparse.Namespace) -> UnlearnConfig:
+    known = {f.name for f in fields(UnlearnConfig)}
+    return UnlearnConfig(**{k: v for k, v in vars(args).items() if k in known and v is not None})
+
+
+def requirements(bundle: Bundle) -> list[str]:
+    """What unlearning needs that `bundle` lacks: a card naming its training dataset."""
+    return [] if bundle.card.data.get("dataset") else ["its card names no training dataset"]
+
+
+def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
+    config = config_from(args)
+    config.validate()
+    if args.eval_size < 2:
+        raise LetheError(f"--eval-size must be at least 2, got {args.eval_size}.", "FID needs two images per set.")
+    prepared = prepare(bundle, args.forget, retain=args.retain, seed=args.seed, eval_size=args.eval_size)
+    job = unlearning_job(bundle, args.forget, config, seed=args.seed, retain=args.retain, eval_size=args.eval_size,
+                         prepared=prepared)
+    return MethodCall(params=job_params(args.forget, config, args.retain, args.eval_size), job=job)
+
+
+CLI_VERB = MethodVerb("unlearn", "unlearn classes or people from an image-to-image model (encoder-only, eq. 10)",
+                      _add, _prepare, families=("i2i",), requirements=requirements)
+
+__all__ = [
+    "BEFORE", "CLI_VERB", "ENCODER_ONLY", "Judges", "METHODS", "METHOD_NAMES", "NOISES", "RETAIN_SOURCES", "SETS",
+    "UnlearnConfig", "UnlearnResult", "UnlearnSets", "build_sets", "comparison", "complete", "config_from",
+    "degrade_for_eval", "draw_noise", "embedding_points", "eval_kinds", "eval_sets", "evaluate", "job_params",
+    "judge_label", "losses", "measure", "pick_judges", "prepare", "requirements", "selection_for", "unlearn",
+    "unlearning_job",
+]

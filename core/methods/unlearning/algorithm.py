@@ -1,0 +1,220 @@
+"""Encoder-only unlearning of an image-to-image model (Li et al., ICLR 2024, eq. 10, Alg. 1) and the four
+baselines of App. C.6, behind one function `unlearn`.
+
+Ours (eq. 10). The teacher E_theta0 is the frozen pretrained encoder; only the student's encoder E_theta is
+trained and the decoder never runs:
+
+    L = || E_theta(T(x_r)) - E_theta0(T(x_r)) ||^2  +  alpha || E_theta(T(x_f)) - E_theta0(T(n)) ||^2
+
+with x_r from the retain set, x_f from the forget set (equal numbers per batch, Alg. 1 line 8), and one random
+degradation T per image applied to the student's and the teacher's input alike (the same mask on n as on x_f).
+The norms are taken as mean squared errors over the flattened codes, as the authors' code does
+(`MSE(student(retain), teacher(retain))`). The noise n ~ N(0, Sigma):
+- `noise="normalised"` (default, the paper's Sigma = I of App. C.4): identity covariance on images normalised
+  by the training set's per-channel mean and std, i.e. n = mean_c + std_c * z in pixel space;
+- `noise="image"` (the authors' code): drawn with each forget image's own per-channel mean and std.
+Optimiser as in the authors' code: AdamW betas (0.9, 0.95), weight decay 0.05, linear warm-up then cosine
+decay, gradient norm clipped at 3.0.
+
+Baselines (App. C.6, the MAE forms, with the reconstruction loss || D(E(T(x))) - y ||^2 on [0, 1] outputs):
+- `max-loss` (C.28): retain reconstruction minus alpha times forget reconstruction, encoder and decoder trained;
+- `noisy-label` (C.34): the forget images' target is the noise n;
+- `retain-label` (C.30-31): the forget images' target is a retain image of the same batch;
+- `random-encoder` (C.36): encoder only, the forget codes are pulled to Gaussian noise N(0, I) in code space.
+Every method keeps the retain term as its regulariser and runs on the same sets, batches and seed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from core.errors import LetheError, NonFiniteError
+from core.methods.unlearning.sets import UnlearnSets
+from core.models.bundles import I2IBundle
+from core.models.degradations import FILL, degrade_mixed
+from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
+
+METHODS: tuple[str, ...] = ("ours", "max-loss", "noisy-label", "retain-label", "random-encoder")
+ENCODER_ONLY: tuple[str, ...] = ("ours", "random-encoder")
+NOISES: tuple[str, ...] = ("normalised", "image")
+METHOD_NAMES = {"ours": "Ours", "max-loss": "MAX LOSS", "noisy-label": "NOISY LABEL", "retain-label": "RETAIN LABEL",
+                "random-encoder": "RANDOM ENCODER"}
+
+
+@dataclass
+class UnlearnConfig:
+    """A run's settings; the defaults are the paper's (alpha, optimiser) and a 2-core budget (epochs, lr)."""
+
+    method: str = "ours"
+    alpha: float = 0.25
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.95
+    weight_decay: float = 0.05
+    warmup_fraction: float = 0.1
+    clip: float = 3.0
+    noise: str = "normalised"
+    log_every: int = 5
+
+    def validate(self) -> None:
+        """Raise a LetheError naming the first bad setting."""
+        if self.method not in METHODS:
+            raise LetheError(f"unknown unlearning method {self.method!r}.", f"Use one of: {', '.join(METHODS)}.")
+        if self.noise not in NOISES:
+            raise LetheError(f"unknown noise {self.noise!r}.", f"Use one of: {', '.join(NOISES)}.")
+        for name in ("alpha", "lr", "clip"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value <= 0:
+                raise LetheError(f"{name} must be a positive number, got {value}.", f"Try the default {getattr(UnlearnConfig, name)}.")
+        for name in ("epochs", "batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                raise LetheError(f"{name} must be at least 1, got {getattr(self, name)}.", "Use a positive integer.")
+        if not 0 <= self.beta1 < 1 or not 0 <= self.beta2 < 1:
+            raise LetheError(f"AdamW betas must lie in [0, 1), got ({self.beta1}, {self.beta2}).", "Use (0.9, 0.95).")
+        if self.weight_decay < 0 or not 0 <= self.warmup_fraction < 1:
+            raise LetheError("weight decay must be >= 0 and the warm-up fraction in [0, 1).", "Use 0.05 and 0.1.")
+
+
+@dataclass
+class UnlearnResult:
+    """The unlearned copy, the loss history (one row per logged step) and the training seconds."""
+
+    bundle: I2IBundle
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def draw_noise(x: torch.Tensor, noise: str, mean: torch.Tensor, std: torch.Tensor,
+               generator: torch.Generator) -> torch.Tensor:
+    """n ~ N(0, Sigma) shaped like x, in pixel space (see the module docstring for the two conventions)."""
+    z = torch.randn(x.shape, generator=generator).to(x.device)
+    if noise == "image":
+        dims = (2, 3)
+        return x.mean(dims, keepdim=True) + x.std(dims, keepdim=True) * z
+    return mean.to(x.device).view(1, -1, 1, 1) + std.to(x.device).view(1, -1, 1, 1) * z
+
+
+def _mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(a.flatten(1), b.flatten(1))
+
+
+def losses(method: str, student: I2IBundle, teacher: I2IBundle, xr_t: torch.Tensor, xr: torch.Tensor,
+           xf_t: torch.Tensor, xf: torch.Tensor, n_t: torch.Tensor, n: torch.Tensor,
+           generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(retain term, forget term) of `method` for degraded retain `xr_t`, degraded forget `xf_t`, their clean
+    images, and the noise n and T(n) (same masks as the forget images). The total loss is retain + alpha * forget
+    (the forget term of MAX LOSS is already negated)."""
+    if method in ENCODER_ONLY:
+        with torch.no_grad():
+            target_r = teacher.encode(xr_t)
+        retain = _mse(student.encode(xr_t), target_r)
+        code_f = student.encode(xf_t)
+        if method == "ours":
+            with torch.no_grad():
+                target_f = teacher.encode(n_t)
+        else:
+            target_f = torch.randn(code_f.shape, generator=generator).to(code_f.device)
+        return retain, _mse(code_f, target_f)
+    retain = _mse(student.restore(xr_t), xr)
+    out_f = student.restore(xf_t)
+    if method == "max-loss":
+        return retain, -_mse(out_f, xf)
+    if method == "noisy-label":
+        return retain, _mse(out_f, n)
+    return retain, _mse(out_f, xr[: len(out_f)])  # retain-label
+
+
+def _batches(n: int, batch: int, steps: int, generator: torch.Generator):
+    """Row indices of `steps` batches drawn by cycling through fresh permutations (over-samples small sets)."""
+    order = torch.randperm(n, generator=generator)
+    pos = 0
+    for _ in range(steps):
+        take, count = [], 0
+        while count < batch:
+            if pos == n:
+                order, pos = torch.randperm(n, generator=generator), 0
+            k = min(batch - count, n - pos)
+            take.append(order[pos : pos + k])
+            pos, count = pos + k, count + k
+        yield torch.cat(take)
+
+
+def _schedule(step: int, total: int, warmup: int) -> float:
+    """Learning-rate factor: linear warm-up over `warmup` steps, then half a cosine to zero."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def unlearn(bundle: I2IBundle, sets: UnlearnSets, config: UnlearnConfig, seed: int = 0,
+            progress: ProgressFn = NO_PROGRESS, cancel: CancelToken = CancelToken()) -> UnlearnResult:
+    """Run `config.method` on a copy of `bundle` (never modified) for `config.epochs` passes over D_F, each batch
+    holding `batch_size` forget images and as many retain images (Alg. 1 line 8; a small retain set is cycled
+    through, i.e. over-sampled, a large one is sampled without replacement across steps)."""
+    config.validate()
+    if not isinstance(bundle, I2IBundle):
+        raise LetheError(f"{bundle.card.name!r} is a {bundle.family} model, not an image-to-image model.",
+                         "Pick an I2I model: mnist-i2i or synthfaces-i2i.")
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    dev = bundle.device
+    teacher = bundle.copy().eval()
+    student = bundle.copy()
+    for p in teacher.encoder.parameters():
+        p.requires_grad_(False)
+    for p in teacher.decoder.parameters():
+        p.requires_grad_(False)
+    params = list(student.encoder.parameters())
+    if config.method in ENCODER_ONLY:
+        for p in student.decoder.parameters():
+            p.requires_grad_(False)
+    else:
+        params += list(student.decoder.parameters())
+    opt = torch.optim.AdamW(params, lr=config.lr, betas=(config.beta1, config.beta2),
+                            weight_decay=config.weight_decay)
+    b = config.batch_size
+    steps_per_epoch = math.ceil(len(sets.forget) / b)
+    total = config.epochs * steps_per_epoch
+    warmup = max(1, round(config.warmup_fraction * total))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _schedule(s, total, warmup))
+    student.encoder.train()
+    student.decoder.train()
+    history: list[dict[str, float]] = []
+    start = time.perf_counter()
+    pairs = zip(_batches(len(sets.forget), b, total, gen), _batches(len(sets.retain), b, total, gen))
+    for step, (fi, ri) in enumerate(pairs, start=1):
+        cancel.raise_if_set()
+        xf, xr = sets.forget.x[fi].to(dev), sets.retain.x[ri].to(dev)
+        # one draw of T per image, shared by student and teacher; the noise gets its forget image's mask
+        both, mask = degrade_mixed(torch.cat([xr, xf]), student.degradations, gen)
+        xr_t, xf_t = both[: len(xr)], both[len(xr):]
+        n = draw_noise(xf, config.noise, sets.pixel_mean, sets.pixel_std, gen)
+        n_t = torch.where(mask[len(xr):], torch.full_like(n, FILL), n)
+        retain, forget = losses(config.method, student, teacher, xr_t, xr, xf_t, xf, n_t, n, gen)
+        loss = retain + config.alpha * forget
+        if not torch.isfinite(loss):
+            raise NonFiniteError(f"the {METHOD_NAMES[config.method]} loss became {loss.item()} at step {step}; "
+                                 "the pretrained model is untouched.",
+                                 "Lower the learning rate or alpha (max-loss is unbounded below on logits).")
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, config.clip)
+        opt.step()
+        sched.step()
+        if step % config.log_every == 0 or step == total:
+            row = {"step": step, "loss": loss.item(), "retain_loss": retain.item(), "forget_loss": forget.item(),
+                   "lr": sched.get_last_lr()[0]}
+            history.append(row)
+            progress(ProgressEvent(step, total, {k: v for k, v in row.items() if k != "step"}, stage="unlearn"))
+    seconds = time.perf_counter() - start
+    student.eval()
+    for p in [*student.encoder.parameters(), *student.decoder.parameters()]:
+        p.requires_grad_(True)
+    return UnlearnResult(student, history, seconds)
