@@ -242,6 +242,46 @@ def test_attribute_taming_reports_fid_against_the_remember_set_and_against_the_d
         before, after = m[f"{key}_before"], m[f"{key}_after"]
         assert before > 0 and m[f"{key}_change"] == pytest.approx(after / before - 1)
     assert m["fid_all_before"] != m["fid_before"]  # D_R lacks every glasses face; the data as it was does not
+    # beside the share: the data's share as the judge reads it, and how many samples the judge could not call
+    assert m["share_data"] == pytest.approx(len(sets.forget) / (len(sets.forget) + len(sets.remember)))
+    assert 0 <= m["share_unsure_before"] <= 1 and 0 <= m["share_unsure_after"] <= 1
+
+
+class _FixedLogits(torch.nn.Module):
+    """A judge whose logits are given rows (one per input image, in order)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.rows = logits
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows[: len(x)]
+
+
+def _judge(logits: list[list[float]], names: tuple[str, ...], kind: str):
+    from core.models.bundles import ClassifierBundle
+    from core.models.card import ModelCard
+
+    card = ModelCard(name="fixed", family="classifier", architecture="fixed", hparams={}, data_shape=[1, 2, 2])
+    return ClassifierBundle(card=card, net=_FixedLogits(torch.tensor(logits)), class_names=names, kind=kind)
+
+
+def test_a_share_reading_counts_the_samples_the_judge_cannot_call():
+    from core.methods.taming import ShareJudge
+
+    x = torch.zeros(4, 1, 2, 2)
+    big, unsure = 5.0, 0.5  # sigmoid 0.993 (sure) and 0.62 (unsure)
+    attrs = _judge([[big, -big], [unsure, -big], [-big, unsure], [-big, -big]], ("glasses", "smile"), "attributes")
+    # glasses alone: rows 0 and 1 carry it; only row 1 is unsure about glasses (row 2's doubt is about smile)
+    assert ShareJudge(attribute="glasses", classifier=attrs).read(x) == (0.5, 0.25)
+    # an expression is unsure where any attribute it names is
+    assert ShareJudge(attribute="glasses & ~smile", classifier=attrs).read(x) == (0.5, 0.5)
+    labels = _judge([[big, -big, -big], [0.0, 0.0, 0.0], [-big, big, -big], [-big, -big, big]], ("0", "1", "2"),
+                    "labels")
+    share, unsure_labels = ShareJudge(labels=(1, 2), classifier=labels).read(x)
+    assert share == 0.5 and unsure_labels == 0.25  # row 1 is a three-way tie (argmax 0: not carrying 1 or 2)
+    toy = ShareJudge(labels=(0,), class_means=torch.tensor([[0.0, 0.0], [5.0, 5.0]]))
+    assert toy.read(torch.tensor([[0.1, 0.0], [4.0, 5.0]])) == (0.5, None)
 
 
 # ------------------------------------------------------------------------------------------- bad inputs

@@ -47,6 +47,7 @@ class TamingSets:
     notes: dict[str, str] = field(default_factory=dict)
     attribute: str | None = None  # expression whose share in samples a run monitors
     labels: tuple[int, ...] | None = None  # labels whose share a run monitors
+    data_share: float | None = None  # share of the training data the attribute or label selects (as judged)
 
     def sizes(self) -> dict[str, int]:
         out = {"forget": len(self.forget), "remember": len(self.remember), "reference": len(self.reference),
@@ -233,4 +234,5 @@ def build_sets(
         remember_eval=pool[eval_rows], holdout=holdout, identities=by_identity(heldout_ids),
         neighbours=by_identity(neighbour_ids), forget_ids=data.ids[forget_mask].tolist(), notes=notes,
         attribute=selection.attribute if selection.kind == "attribute" else None, labels=labels,
+        data_share=float(forget_mask.float().mean()) if selection.kind in ("attribute", "label") else None,
     )

@@ -48,7 +48,20 @@ def share_measure(metrics: dict) -> Measure:
     n = number(metrics, "share_samples")
     before, after = number(metrics, "share_before"), number(metrics, "share_after")
     return Measure(f"share of '{metrics.get('share_attribute', 'attribute')}' in samples", before, after,
-                   binomial_pm(before, n), binomial_pm(after, n), better="", percent=True)
+                   binomial_pm(before, n), binomial_pm(after, n), better="", percent=True,
+                   note=share_note(metrics))
+
+
+def share_note(metrics: dict) -> str:
+    """The data's share as the judge reads it, and how many samples the judge could not call: a share read on
+    samples the judge is unsure of is partly a coin-flip (see `ShareJudge`)."""
+    parts = []
+    if number(metrics, "share_data") is not None:
+        parts.append(f"{number(metrics, 'share_data'):.1%} of the training data")
+    if number(metrics, "share_unsure_before") is not None:
+        parts.append(f"judge unsure of {number(metrics, 'share_unsure_before'):.0%} -> "
+                     f"{number(metrics, 'share_unsure_after'):.0%} of samples")
+    return "; ".join(parts)
 
 
 def quality_measures(metrics: dict) -> list[Measure]:
@@ -80,7 +93,8 @@ def taming_verdict(run: RunRecord) -> Verdict:
     fields = Fields(request, headline, quality_measures(metrics), extra=f"{stop} after {iterations} iterations")
     if target is None and number(metrics, "share_before") is not None:
         fields.notes.append(f"Share of {metrics.get('share_attribute')} in {int(number(metrics, 'share_samples') or 0):,} "
-                            f"samples: {number(metrics, 'share_before'):.1%} -> {number(metrics, 'share_after'):.1%}.")
+                            f"samples: {number(metrics, 'share_before'):.1%} -> {number(metrics, 'share_after'):.1%}"
+                            + (f" ({share_note(metrics)})." if share_note(metrics) else "."))
     if number(metrics, "fid_all_before") is not None:
         fields.notes.append(f"{FID_SHARE_NOTE} ({number(metrics, 'fid_all_before'):.2f} -> "
                             f"{number(metrics, 'fid_all_after'):.2f}).")
