@@ -65,13 +65,20 @@ def run(flow, spec: str, config: TamingConfig, judges, seed: int = 0) -> dict:
     return {"spec": spec, **result.metrics}
 
 
+SPEED_EVAL_SAMPLES = 100
+"""Generated samples of the before/after measurement in the speed runs (command line and app alike): the seconds per
+iteration are the taming loop's own clock, which the measurement around it does not touch, and a small measurement
+lets three repeats fit on a busy machine."""
+
+
 def _cli_speed(model: str, spec: str, iterations: int, root: Path) -> float:
     """Seconds per iteration of `python -m core tame` (the loop's own clock: metrics `seconds` / `iterations`)."""
     import json
     import subprocess
 
     out = subprocess.run([sys.executable, "-m", "core", "tame", model, "--forget", spec, "--max-iterations",
-                          str(iterations), "--runs-dir", str(root), "--json"], capture_output=True, text=True,
+                          str(iterations), "--eval-samples", str(SPEED_EVAL_SAMPLES), "--runs-dir", str(root),
+                          "--json"], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[1], check=True)
     m = json.loads(out.stdout.strip().splitlines()[-1])
     return m["seconds"] / max(1, m["iterations"])
@@ -121,7 +128,7 @@ def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: flo
     from core.methods.taming import job_params, taming_job
     from core.runs import shared_runner
 
-    config = TamingConfig(max_iterations=iterations)
+    config = TamingConfig(max_iterations=iterations, eval_samples=SPEED_EVAL_SAMPLES)
     runner = shared_runner(root)
     run_id = runner.start(taming_job(flow, spec, config, judges=judges), method="tame", model=flow.card.name,
                           params=job_params(spec, config))

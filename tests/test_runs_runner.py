@@ -175,3 +175,21 @@ def test_with_one_slot_a_second_job_waits_queued_and_can_be_cancelled_before_it_
     assert runner.wait(first, timeout=30).status == "succeeded"
     assert runner.wait(second, timeout=30).status == "succeeded"
     assert len(started) == 2  # the cancelled job never ran
+
+
+def test_a_background_job_gets_the_gil_back_within_the_job_switch_interval(tmp_path):
+    import sys
+
+    from core.runs.runner import JOB_SWITCH_INTERVAL
+
+    previous = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)  # CPython's default: a drawing thread kept the GIL up to 5 ms per hand-back
+        runner = Runner(RunStore(tmp_path))
+        runner.wait(runner.start(lambda progress, cancel: None, method="m", model="x"), timeout=30)
+        assert JOB_SWITCH_INTERVAL < 0.005 and sys.getswitchinterval() == pytest.approx(JOB_SWITCH_INTERVAL, rel=0.01)
+        sys.setswitchinterval(0.0002)  # a process that chose a shorter one keeps it
+        runner.start(lambda progress, cancel: None, method="m", model="x")
+        assert sys.getswitchinterval() == pytest.approx(0.0002, rel=0.01)
+    finally:
+        sys.setswitchinterval(previous)
