@@ -117,7 +117,7 @@ def ranking_panel(run: RunRecord, data, metric: str, metric_name: str) -> None:
     top = cols[0].number_input("Most harmful to add", 1, len(table), min(20, len(table)), key="influence_top_n")
     if cols[1].button("Forget these", key="influence_forget_top", icon=":material/playlist_add:",
                       help="Add the most harmful instances to the forget set being built for this dataset."):
-        ids.update(int(data.ids[j]) for j in harmful["instance"].head(int(top)))
+        ids.update(int(i) for i in harmful["id"].head(int(top)))
         st.toast(f"Added {int(top)} instances to the forget set of {data.name}")
     cols[2].page_link("pages/redact.py", label=f"Redact the forget set ({len(ids)} picked)", icon=":material/hide_image:")
     if data.is_image:
@@ -126,7 +126,7 @@ def ranking_panel(run: RunRecord, data, metric: str, metric_name: str) -> None:
             with tab:
                 st.caption("Click an image to put it in (or take it out of) the forget set; most "
                            f"{'harmful' if key.endswith('harmful') else 'helpful'} first.")
-                rows = torch.as_tensor(order["instance"].head(RANKED).to_numpy())
+                rows = torch.as_tensor(np.array(order["instance"].head(RANKED)))
                 gallery(data, data.subset(rows), data.name, key)
     else:
         samples = run_samples(run)
@@ -136,8 +136,7 @@ def ranking_panel(run: RunRecord, data, metric: str, metric_name: str) -> None:
                                             "generator's samples"),
                         key=f"influence_map_{run.id}", width="stretch")
     left, right = st.columns([2, 3])
-    shown = harmful.assign(id=lambda t: data.ids[torch.as_tensor(np.array(t["instance"]))].numpy())
-    left.dataframe(shown[["id", "influence", "harm"]], hide_index=True, width="stretch", height=320,
+    left.dataframe(harmful[["id", "influence", "harm"]], hide_index=True, width="stretch", height=320,
                    column_config={"influence": st.column_config.NumberColumn(format="%.3e"),
                                   "harm": st.column_config.NumberColumn(format="%.3e")})
     right.plotly_chart(influence_histogram(table["influence"], metric_name), key=f"influence_hist_{run.id}",

@@ -340,6 +340,8 @@ def test_the_shown_influence_is_v_with_j_minus_v_without_j_and_its_sign_rule_say
     result = run_influence(prepare(small, config), config)
     table = result.figures["influence"]
     assert np.allclose(table["influence"], -result.figures["removal_effect"])
+    assert (table["id"] == load("gaussian2d", "train").ids[:N].numpy()).all()  # what forget sets name
+    assert result.metrics["most_harmful_ids"][0] == table["id"][np.argmax(table["harm"])]
     assert result.metrics["influence_sign"] == sign_rule("all")
 
 

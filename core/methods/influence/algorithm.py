@@ -80,6 +80,7 @@ class InfluenceContext:
     x: torch.Tensor
     judge: ClassifierBundle | None
     sets: MetricSets
+    ids: np.ndarray  # the dataset's sample id of each training instance (what forget sets name)
 
 
 @dataclass
@@ -100,23 +101,24 @@ def display_name(metric: str, judge: ClassifierBundle | None) -> str:
     return {"all": "ALL", "dloss": "D loss"}.get(metric, metric.upper())
 
 
-def training_data(bundle: GANBundle) -> tuple[str, torch.Tensor]:
-    """(dataset, the training instances in [0, 1]) named by the card; a LetheError when Lethe lacks them."""
+def training_data(bundle: GANBundle) -> tuple[str, torch.Tensor, np.ndarray]:
+    """(dataset, the training instances in [0, 1], their sample ids) named by the card; a LetheError when Lethe
+    lacks them."""
     dataset = card_dataset(bundle.card)
     if not dataset or dataset not in DATASETS:
         raise LetheError(f"{bundle.card.name!r} does not name training data Lethe has (card says {dataset!r}).",
                          "Influence is measured on the GAN's own training set; use a model trained on a Lethe "
                          f"dataset ({', '.join(DATASETS)}).")
     data = load(dataset, bundle.card.data.get("split", "train"))
-    size = int(bundle.card.data.get("size") or len(data))
-    return dataset, data.x[: min(size, len(data))]
+    size = min(int(bundle.card.data.get("size") or len(data)), len(data))
+    return dataset, data.x[:size], data.ids[:size].numpy()
 
 
 def prepare(bundle: GANBundle, config: InfluenceConfig, seed: int = 0) -> InfluenceContext:
     """Check the model and the metric, and gather the run's data; raises LetheError before any work starts."""
     config.validate()
     check_traceable(bundle)
-    dataset, x = training_data(bundle)
+    dataset, x, ids = training_data(bundle)
     config.trace.validate(len(x))
     check_metric_fits(config.metric, bundle.data_shape, dataset)
     judge = None
@@ -129,7 +131,7 @@ def prepare(bundle: GANBundle, config: InfluenceConfig, seed: int = 0) -> Influe
         raise LetheError(f"{config.metric.upper()} needs a label classifier for {dataset!r}, and Lethe has none.",
                          "Use --metric dloss, or pick a GAN on a dataset with a zoo label classifier (mnist).")
     sets = MetricSets.draw(load(dataset, "test"), bundle.latent_dim, config.latents, seed)
-    return InfluenceContext(bundle, dataset, x, judge, sets)
+    return InfluenceContext(bundle, dataset, x, judge, sets, ids)
 
 
 def run_influence(ctx: InfluenceContext, config: InfluenceConfig, seed: int = 0, progress: ProgressFn = NO_PROGRESS,
@@ -151,14 +153,16 @@ def run_influence(ctx: InfluenceContext, config: InfluenceConfig, seed: int = 0,
             "trace_epochs": tc.epochs, "steps": log.n_steps, "trace_seconds": trace_seconds,
             "inference_seconds": influence.seconds, "inference_over_trace": influence.seconds / trace_seconds,
             "log_bytes_per_step": log.bytes_per_step, "trace_kept": trace_dir is not None,
-            "most_harmful": influence.most_harmful(10).tolist(), "most_helpful": influence.most_helpful(10).tolist(),
+            "most_harmful_ids": ctx.ids[influence.most_harmful(10)].tolist(),
+            "most_helpful_ids": ctx.ids[influence.most_helpful(10)].tolist(),
         }
         progress(ProgressEvent(1, 1, {k: v for k, v in metrics.items() if isinstance(v, float)}, stage="estimated",
                                message="influence estimated for every training instance"))
         verification, cleansing = check(ctx, config, seed, game, log, influence, progress, cancel)
         for done in (verification, cleansing):
             metrics.update(done.metrics if done is not None else {})
-    return InfluenceResult(influence, verification, cleansing, metrics, _figures(influence, verification, cleansing))
+    return InfluenceResult(influence, verification, cleansing, metrics,
+                           _figures(influence, verification, cleansing, ctx.ids))
 
 
 def check(ctx: InfluenceContext, config: InfluenceConfig, seed: int, game: Game, log: TraceLog, influence: Influence,
@@ -195,13 +199,14 @@ def _cleanse(ctx: InfluenceContext, config: InfluenceConfig, seed: int, game: Ga
                    cancel)
 
 
-def _figures(influence: Influence | None, verification: Verification | None, cleansing: Cleansing | None) -> dict[str, Any]:
+def _figures(influence: Influence | None, verification: Verification | None, cleansing: Cleansing | None,
+             ids: np.ndarray | None = None) -> dict[str, Any]:
     """Tables in the sign users read (`sign_rule`: V with j - V without j), plus eq. 9's exact values."""
     import pandas as pd
 
     figures: dict[str, Any] = {}
     if influence is not None:
-        figures["influence"] = pd.DataFrame({"instance": np.arange(len(influence.values)),
+        figures["influence"] = pd.DataFrame({"instance": np.arange(len(influence.values)), "id": ids,
                                              "influence": influence.contribution, "harm": influence.harm})
         figures["removal_effect"] = np.asarray(influence.values, dtype=np.float64)
     if verification is not None:
