@@ -99,3 +99,17 @@ def test_unlearning_notebook_runs_at_a_small_size(tmp_path):
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Table 1 (center, MNIST" in texts and "Table E.4" in texts and "recognised forgotten people" in texts
     assert "unlearning notebook done in" in texts
+
+
+def test_gold_notebook_runs_at_a_small_size(tmp_path):
+    out = tmp_path / "gold.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / "gold.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
+        parameters={"MODELS": ["mnist-acgan"], "SEEDS": [0], "SCORE_SAMPLES": 200, "FC_SAMPLES": 300, "FC_EPOCHS": 1,
+                    "BURN_IN": 300, "P_SWEEP": [0.1, 0.9], "SWEEP_SAMPLES": 100, "TOY_EPOCHS": 2,
+                    "ACTIVE_EPOCHS": 1, "ACTIVE_POOL": 200},
+        progress_bar=False,
+    )
+    executed = jupytext.read(out)
+    texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "sigma_G / sigma_C" in texts and "paper baseline / gold" in texts and "whole notebook" in texts

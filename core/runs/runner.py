@@ -20,8 +20,8 @@ import dataclasses
 import sys
 import threading
 import time
-from contextvars import ContextVar
 import traceback
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
