@@ -112,7 +112,8 @@ def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnCo
         progress(ProgressEvent(0, 0, message="measuring the original model", stage="measure"))
         before = measure(bundle, sets, judges, original=bundle, kinds=kinds)  # E.2 of the original itself
         result = unlearn(bundle, sets, config, seed=seed, progress=progress, cancel=cancel)
-        progress(ProgressEvent(0, 0, message="measuring the unlearned model", stage="measure"))
+        done = result.history[-1]["step"] if result.history else 0
+        progress(ProgressEvent(done, done, message="measuring the unlearned model", stage="measure"))
         after = measure(result.bundle, sets, judges, original=bundle, kinds=kinds)
         metrics = {"seconds": result.seconds, "forget_images": float(len(sets.forget)),
                    "retain_images": float(len(sets.retain)), **after,

@@ -54,7 +54,7 @@ class UnlearnConfig:
     alpha: float = 0.25
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-4
+    lr: float = 2e-3
     beta1: float = 0.9
     beta2: float = 0.95
     weight_decay: float = 0.05
