@@ -103,6 +103,16 @@ def test_a_target_share_run_is_judged_by_the_share(tmp_path):
     assert v.headline.after_pm == pytest.approx(1.96 * (0.52 * 0.48 / 2000) ** 0.5, rel=1e-4)
 
 
+def test_a_share_is_shown_with_the_datas_share_and_how_many_samples_the_judge_could_not_call(tmp_path):
+    store = RunStore(tmp_path)
+    metrics = {"share_before": 0.24, "share_after": 0.31, "share_samples": 2000, "share_attribute": "smile",
+               "target_share": 0.5, "share_data": 0.426, "share_unsure_before": 0.81, "share_unsure_after": 0.78,
+               "iterations": 800, "stop_reason": "max_iterations"}
+    v = verdict_of(store.get(_finished(store, "tame", "synthfaces-flow",
+                                       {"forget": "attr=smile", "target_share": 0.5}, metrics)))
+    assert v.headline.note == "42.6% of the training data; judge unsure of 81% -> 78% of samples"
+
+
 def test_runs_that_did_not_succeed_or_methods_without_a_verdict_get_none(tmp_path):
     store = RunStore(tmp_path)
     writer = store.create("redact", "mnist-dcgan", {"forget": "label=0"}, 0, "cpu")
