@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_e2e_app import CHROMIUM, _assert_clean, _shot, _wait_idle, app_url, browser  # noqa: F401
+from test_e2e_app import CHROMIUM, _assert_clean, _goto, _shot, _wait_idle, app_url, browser  # noqa: F401
 
 WAIT = 600  # seconds: scoring shares 2 CPU cores with everything else
 
@@ -33,7 +33,7 @@ def test_a_person_finds_where_a_conditional_gan_is_wrong(app_url, tmp_path):  # 
         page.locator('[data-testid="stSelectbox"]', has_text="Zoo model").first.click()
         page.get_by_role("option", name="mnist-acgan · gan", exact=True).click()
         _wait_idle(page, WAIT)
-        page.locator('[data-testid="stSidebarNav"] a', has_text="GOLD").first.click()
+        _goto(page, "GOLD")
         page.get_by_role("heading", name="GOLD: where a conditional GAN is wrong").wait_for(timeout=WAIT * 1000)
         _wait_idle(page, WAIT)
         _number(page, "Generated samples", 500)
