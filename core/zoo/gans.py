@@ -565,6 +565,22 @@ def _acgan_training_card(recipe: ACGANRecipe, recipe_path: str, seconds: float, 
 MNIST_ACGAN_HPARAMS = {"latent_dim": 100, "num_classes": 10, "fc_width": 256, "width": 32}
 
 
+def _fit_acgan28(name: str, x: torch.Tensor, y: torch.Tensor, seed: int, device: str, progress: ProgressFn,
+                 cancel: CancelToken, smoke: bool, recipe: ACGANRecipe | None,
+                 on_epoch: EpochHook | None) -> tuple[GANBundle, ACGANRecipe, float]:
+    """Build the 28x28 ACGAN nets (narrowed in a smoke run) and train them on (x, y) with the recipe; shared by the
+    MNIST and Fashion-MNIST zoo entries so that both columns of the GOLD paper are trained alike."""
+    recipe = ACGANRecipe(epochs=1) if smoke else (recipe or ACGANRecipe())
+    hp = dict(MNIST_ACGAN_HPARAMS)
+    if smoke:
+        hp.update(fc_width=32, width=8)
+    bundle = _new_bundle(name, "acgan28", hp, seed)
+    bundle.to(resolve_device(device))
+    seconds = fit_acgan(bundle, x, y, recipe, seed, progress, cancel, max_steps=3 if smoke else None,
+                        on_epoch=on_epoch)
+    return bundle, recipe, seconds
+
+
 def train_mnist_acgan(
     seed: int = 0,
     device: str = "cpu",
@@ -575,17 +591,10 @@ def train_mnist_acgan(
     on_epoch: EpochHook | None = None,
 ) -> GANBundle:
     """ACGAN on the bundled MNIST train split (GOLD paper's MNIST nets, narrowed to fit the zoo's size budget)."""
-    recipe = recipe or ACGANRecipe()
-    hp = dict(MNIST_ACGAN_HPARAMS)
-    if smoke:
-        recipe = ACGANRecipe(epochs=1)
-        hp.update(fc_width=32, width=8)
     data = load_data("mnist", "train")
     x, y = (data.x[:256], data.labels[:256]) if smoke else (data.x, data.labels)
-    bundle = _new_bundle("mnist-acgan", "acgan28", hp, seed)
-    bundle.to(resolve_device(device))
-    seconds = fit_acgan(bundle, x, y, recipe, seed, progress, cancel, max_steps=3 if smoke else None,
-                        on_epoch=on_epoch)
+    bundle, recipe, seconds = _fit_acgan28("mnist-acgan", x, y, seed, device, progress, cancel, smoke, recipe,
+                                           on_epoch)
     describe_mnist_acgan(bundle, recipe, len(x), seconds, device, smoke)
     metrics = {} if smoke else evaluate_mnist_acgan(bundle, device)
     return _finish_card(bundle, "mnist-acgan", metrics)
@@ -640,18 +649,11 @@ def train_fashion_acgan(
 ) -> GANBundle:
     """`mnist-acgan`'s recipe and nets on the first 4,000 images of Fashion-MNIST's train split (the same size as
     the bundled MNIST split), so the GOLD paper's MNIST and FMNIST columns are measured alike."""
-    recipe = recipe or ACGANRecipe()
-    hp = dict(MNIST_ACGAN_HPARAMS)
-    if smoke:
-        recipe = ACGANRecipe(epochs=1)
-        hp.update(fc_width=32, width=8)
     data = load_data("fashion-mnist", "train")
     size = 256 if smoke else 4000
     x, y = data.x[:size], data.labels[:size]
-    bundle = _new_bundle("fashion-acgan", "acgan28", hp, seed)
-    bundle.to(resolve_device(device))
-    seconds = fit_acgan(bundle, x, y, recipe, seed, progress, cancel, max_steps=3 if smoke else None,
-                        on_epoch=on_epoch)
+    bundle, recipe, seconds = _fit_acgan28("fashion-acgan", x, y, seed, device, progress, cancel, smoke, recipe,
+                                           on_epoch)
     describe_mnist_acgan(bundle, recipe, len(x), seconds, device, smoke)
     bundle.card.data = {"dataset": "fashion-mnist", "split": "train", "size": len(x), "labels": "clothing class",
                         "subset": f"first {len(x)} images"}
