@@ -28,6 +28,7 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.errors import LetheError
+from core.methods.inputs import input_params, need_heldout, train_and_test, training_data
 from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
                                          check_gold_model, discriminator_heads, score, score_generated, terms)
 from core.methods.gold.measure import rejection_gain
@@ -42,18 +43,40 @@ from core.runs import JobResult
 ACTIONS = ("score", "sample", "reweight", "active")
 
 
-def real_data(gan: GANBundle, split: str = "train"):
-    """The GAN's own training (or test) data, from the dataset its card names."""
-    from core.data import load
-
-    dataset = gan.card.data.get("dataset")
-    if not dataset:
-        raise LetheError(f"model {gan.card.name!r} does not name its training dataset on its card.",
-                         "Score generated samples instead, or use a zoo model.")
-    return load(dataset, split)
+FC_WHY = "the fitting capacity (a classifier trained on samples of G, tested on real labelled images)"
 
 
-def score_job(gan: GANBundle, on: str, n: int | None, seed: int, label: int | None, out: Path):
+def real_data(gan: GANBundle, split: str = "train", data: str | None = None, heldout: str | None = None,
+              labelled: bool = True):
+    """The GAN's real images: the user's training images `data` (split "train") or held-out images `heldout`
+    (split "test"), else the split of the dataset its card names; when `labelled`, checked to carry the labels
+    GOLD's conditional term log D_C(c|x) reads, within the GAN's classes (eq. 8's unlabeled images need none)."""
+    if split == "train":
+        images = training_data(gan, data, "GOLD on real images")
+    else:
+        need_heldout(data, heldout, "GOLD", FC_WHY)
+        images = train_and_test(gan, data, heldout, "GOLD")[1]
+    return check_labelled(images, gan) if labelled else images
+
+
+def check_labelled(images, gan: GANBundle):
+    """`images` if every one has a class the GAN knows; a LetheError naming what is missing otherwise."""
+    where = Path(images.name).name
+    if images.labels is None:
+        raise LetheError(f"GOLD's conditional term log D_C(c|x) needs the class of every real image, and {where} "
+                         f"({images.split}) has no labels.",
+                         "Give the images with their classes: one sub-folder per class, or a `labels` array in "
+                         "the .npz.")
+    classes = int(images.labels.max()) + 1 if len(images) else 0
+    if classes > gan.num_classes:
+        raise LetheError(f"{where} ({images.split}) has {classes} classes but {gan.card.name!r} generates "
+                         f"{gan.num_classes}.", "Give images of the GAN's own classes (class k = the k-th "
+                                                "sub-folder in name order, or labels 0..K-1 in the .npz).")
+    return images
+
+
+def score_job(gan: GANBundle, on: str, n: int | None, seed: int, label: int | None, out: Path,
+              data: str | None = None):
     """A job that scores generated, real or unlabeled samples and writes one CSV row per sample to `out`."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
@@ -62,9 +85,10 @@ def score_job(gan: GANBundle, on: str, n: int | None, seed: int, label: int | No
             _, scores = score_generated(gan, n or 10_000, seed=seed, labels=label)
             ids = torch.arange(len(scores))
         else:
-            data = real_data(gan)
-            keep = torch.ones(len(data), dtype=torch.bool) if label is None else data.labels == label
-            x, y, ids = data.x[keep][:n], data.labels[keep][:n], data.ids[keep][:n]
+            images = real_data(gan, data=data, labelled=on == "real" or label is not None)
+            keep = torch.ones(len(images), dtype=torch.bool) if label is None else images.labels == label
+            x, ids = images.x[keep][:n], images.ids[keep][:n]
+            y = None if images.labels is None else images.labels[keep][:n]
             scores = score(gan, x, y, on)
         ratio = scores.balance_ratio()
         table = scores.table(ratio)
@@ -94,27 +118,30 @@ def sample_job(gan: GANBundle, n: int, p: float, seed: int, label: int | None, b
     return job
 
 
-def reweight_job(gan: GANBundle, config: ReweightConfig, seed: int):
+def reweight_job(gan: GANBundle, config: ReweightConfig, seed: int, data: str | None = None,
+                 heldout: str | None = None):
     """A job that trains baseline and eq. 5 re-weighted cGANs from the same seed on the model's own data; the
     re-weighted model is the run's model, the per-epoch curves its `history` table."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         import pandas as pd
 
-        out = reweight(gan, real_data(gan), real_data(gan, "test"), config, seed, progress, cancel)
+        out = reweight(gan, real_data(gan, data=data), real_data(gan, "test", data, heldout), config, seed, progress,
+                       cancel)
         return JobResult(out["bundle"], out["metrics"], {"history": pd.DataFrame(out["history"])})
 
     return job
 
 
-def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = True):
+def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = True, data: str | None = None,
+               heldout: str | None = None):
     """A job that runs active learning with `config.strategy` and, with `compare`, the random-query baseline from
     the same start; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         import pandas as pd
 
-        data, test = real_data(gan), real_data(gan, "test")
+        images, test = real_data(gan, data=data), real_data(gan, "test", data, heldout)
         strategies = [config.strategy] + (["random"] if compare and config.strategy != "random" else [])
         results, rows, figures = {}, [], {}
         for i, strategy in enumerate(strategies):
@@ -122,12 +149,12 @@ def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = 
                 metrics = {f"{k}_{strategy}": v for k, v in event.metrics.items()}
                 progress(ProgressEvent(i * event.total + event.step, len(strategies) * event.total, metrics,
                                        stage=event.stage))
-            results[strategy] = active_learning(gan, data, test, replace(config, strategy=strategy), seed, staged,
+            results[strategy] = active_learning(gan, images, test, replace(config, strategy=strategy), seed, staged,
                                                 cancel)
             rows += [{**row, "strategy": strategy} for row in results[strategy]["history"]]
-            if data.x.dim() == 2:
-                pool = data.x[:len(results[strategy]["rounds"])]
-                figures[f"pool_{strategy}"] = {"x": pool.tolist(), "labels": data.labels[:len(pool)].tolist(),
+            if images.x.dim() == 2:
+                pool = images.x[:len(results[strategy]["rounds"])]
+                figures[f"pool_{strategy}"] = {"x": pool.tolist(), "labels": images.labels[:len(pool)].tolist(),
                                                "rounds": results[strategy]["rounds"].tolist()}
         metrics = {f"{k}_{s}": v for s, r in results.items() for k, v in r["metrics"].items()
                    if k in ("fitting_capacity", "labelled")}
@@ -173,6 +200,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
                         help="active: labelled-set sizes (default: the paper's for the dataset, per class on images)")
     parser.add_argument("--strategy", choices=("gold", "random"), default="gold", help="active: how to query")
     parser.add_argument("--pool-size", type=int, default=None, help="active: use the first N training images")
+    parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
+                        help="reweight/active with --data: labelled images of the same kind the GAN was NOT trained "
+                             "on (same layout), the real test images of the fitting capacity")
 
 
 def _out(args: argparse.Namespace, suffixes: tuple[str, ...]) -> Path:
@@ -187,28 +217,45 @@ def _out(args: argparse.Namespace, suffixes: tuple[str, ...]) -> Path:
 
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
     check_gold_model(bundle)  # type: ignore[arg-type]
+    if args.judge is not None:
+        raise LetheError("GOLD uses no judge: it reads the GAN's own discriminator, and its fitting capacity trains "
+                         "a fresh classifier on samples of G.", "Drop --judge.")
     if args.label is not None:
         check_classes(bundle, args.label)  # type: ignore[arg-type]
     if args.n is not None and args.n < 1:
         raise LetheError(f"-n must be at least 1 (got {args.n}).", "Ask for one or more samples.")
-    params: dict[str, Any] = {"action": args.action, "n": args.n, "class": args.label}
+    params: dict[str, Any] = {"action": args.action, "n": args.n, "class": args.label,
+                              **input_params(args.data, None, args.heldout)}
+    if args.action in ("reweight", "active"):
+        need_heldout(args.data, args.heldout, f"gold {args.action}", FC_WHY)
+    elif args.heldout is not None:
+        raise LetheError(f"gold {args.action} reads no held-out images.", "Drop --heldout.")
     if args.action == "score":
         out = _out(args, (".csv",))
         if args.on != "generated":
-            real_data(bundle)  # type: ignore[arg-type]
+            real_data(bundle, data=args.data, labelled=args.on == "real" or args.label is not None)  # type: ignore[arg-type]
+        elif args.data is not None:
+            raise LetheError("gold score --on generated scores fresh samples of G; --data is not read.",
+                             "Add --on real to score your images, or drop --data.")
         params.update(on=args.on, out=str(out))
-        return MethodCall(params, score_job(bundle, args.on, args.n, args.seed, args.label, out))  # type: ignore[arg-type]
+        return MethodCall(params, score_job(bundle, args.on, args.n, args.seed, args.label, out,  # type: ignore[arg-type]
+                                            args.data))
     if args.action == "reweight":
         config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_samples=args.fc_samples,
                                 fc_epochs=args.fc_epochs)
         config.validate()
-        real_data(bundle)  # type: ignore[arg-type]
+        real_data(bundle, data=args.data)  # type: ignore[arg-type]
+        real_data(bundle, "test", args.data, args.heldout)  # type: ignore[arg-type]
         params.update(asdict(config))
-        return MethodCall(params, reweight_job(bundle, config, args.seed))  # type: ignore[arg-type]
+        return MethodCall(params, reweight_job(bundle, config, args.seed, args.data, args.heldout))  # type: ignore[arg-type]
     if args.action == "active":
         config = active_config(bundle, args)  # type: ignore[arg-type]
+        real_data(bundle, "test", args.data, args.heldout)  # type: ignore[arg-type]
         params.update(asdict(config))
-        return MethodCall(params, active_job(bundle, config, args.seed))  # type: ignore[arg-type]
+        return MethodCall(params, active_job(bundle, config, args.seed, data=args.data,  # type: ignore[arg-type]
+                                             heldout=args.heldout))
+    if args.data is not None:
+        raise LetheError("gold sample draws fresh samples of G; --data is not read.", "Drop --data.")
     out = _out(args, (".png", ".npy"))
     p = check_p(default_p(bundle) if args.reject is None else args.reject)  # type: ignore[arg-type]
     if args.burn_in < 2:
@@ -219,10 +266,7 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
 
 def active_config(gan: GANBundle, args: argparse.Namespace) -> ActiveConfig:
     """ActiveConfig from the command line: the paper's schedule for the model's dataset unless --schedule."""
-    data = real_data(gan)
-    if data.labels is None:
-        raise LetheError(f"active learning needs a labelled pool; {data.name} has no labels at all.",
-                         "Use a labelled dataset: its labels are revealed as they are queried.")
+    data = real_data(gan, data=args.data)
     overrides: dict[str, Any] = {"strategy": args.strategy, "pool_size": args.pool_size,
                                  "fc_samples": args.fc_samples, "fc_epochs": args.fc_epochs}
     if args.epochs:
@@ -239,7 +283,8 @@ def active_config(gan: GANBundle, args: argparse.Namespace) -> ActiveConfig:
 
 
 def requirements(bundle: Bundle) -> list[str]:
-    """What GOLD needs that `bundle` lacks: classes and a discriminator (its auxiliary head is checked on load)."""
+    """What GOLD needs that `bundle` lacks: classes and a discriminator (its auxiliary head is checked on load).
+    Real images (--data) are needed only to score real images, re-weight or query, so they are not listed."""
     missing = []
     if not getattr(bundle, "conditional", False):
         missing.append("it is not a conditional GAN (GOLD needs classes)")
@@ -250,7 +295,7 @@ def requirements(bundle: Bundle) -> list[str]:
 
 CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw with rejection sampling, re-weight "
                       "training, active learning",
-                      _add, _prepare, families=("gan",), requirements=requirements)
+                      _add, _prepare, families=("gan",), requirements=requirements, takes_data=True)
 
 __all__ = [
     "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",

@@ -33,6 +33,8 @@ from dataclasses import replace
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
+from core.errors import LetheError
+from core.methods.inputs import data_requirement
 from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, InfluenceContext, InfluenceResult,
                                               TracedRun, check, config_from_params, display_name, follow_up_job,
                                               follow_up_params, influence_job, job_params, load_traced, prepare,
@@ -70,6 +72,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every", type=int, default=t.checkpoint_every,
                         help="store theta[t] every C steps and replay the others (1: every step on disk)")
     parser.add_argument("--latents", type=int, default=2000, help="|Z'| and |Z_test|")
+    parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
+                        help="with --data: images of the same kind the GAN was NOT trained on (same layout); the "
+                             "real data D'_x and D_test that V is measured against")
     parser.add_argument("--of-run", default=None, metavar="RUN_ID",
                         help="verify (--verify --targets N) and/or cleanse (--cleanse N_H) the finished influence run "
                              "RUN_ID from the trace it kept, without estimating again")
@@ -90,18 +95,36 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
     if args.of_run:
         from core.cli.common import store_of
 
+        _no_new_inputs(args)
         run = load_traced(store_of(args).get(args.of_run), device).run  # fails here if it cannot be checked
         check = (args.targets if args.verify else 0, args.cleanse, tuple(args.baseline or BASELINES), args.workers,
                  args.executor)
         return MethodCall(params=follow_up_params(run.id, *check),
                           job=follow_up_job(run, *check, device=device))
     config = config_from(args, bundle)
-    prepare(bundle, config, args.seed)  # bad input fails before a run is created
-    return MethodCall(params=job_params(config), job=influence_job(bundle, config, seed=args.seed))
+    inputs = {"data": args.data, "judge": args.judge, "heldout": args.heldout}
+    prepare(bundle, config, args.seed, **inputs)  # bad input fails before a run is created
+    return MethodCall(params=job_params(config, **inputs), job=influence_job(bundle, config, seed=args.seed, **inputs))
+
+
+def _no_new_inputs(args: argparse.Namespace) -> None:
+    """A follow-up (--of-run) replays the estimate's own data and judge: refuse ones given anew."""
+    if any((args.data, args.judge, args.heldout)):
+        raise LetheError("--of-run checks a finished estimate on the data, held-out images and judge it was run "
+                         "with; --data, --heldout and --judge cannot change them.",
+                         "Drop --data/--heldout/--judge, or start a new estimate with them.")
+
+
+def requirements(bundle: Bundle) -> list[str]:
+    """What influence needs that `bundle` lacks: a discriminator (the traced game trains both players) and the
+    GAN's training data (its card's dataset, else --data)."""
+    missing = [] if getattr(bundle, "discriminator", None) is not None else [
+        "it has no discriminator D (the traced epochs train G and D): load a model saved with its discriminator"]
+    return missing + data_requirement(bundle)
 
 
 CLI_VERB = MethodVerb("influence", "rank a GAN's training instances by their influence on a quality metric",
-                      _add, _prepare, families=("gan",))
+                      _add, _prepare, families=("gan",), requirements=requirements, takes_data=True)
 
 __all__ = [
     "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "Game", "Influence", "InfluenceConfig", "InfluenceContext",

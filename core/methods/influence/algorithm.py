@@ -23,6 +23,8 @@ import torch
 
 from core.data import DATASETS, load
 from core.errors import LetheError
+from core.methods.inputs import input_params, judges_for, need_heldout, need_judge, train_and_test
+from core.methods.inputs import training_data as shared_training_data
 from core.methods.influence.cleanse import BASELINES, Cleansing, cleanse, removal_sets
 from core.methods.influence.estimate import Influence, estimate, sign_rule
 from core.methods.influence.executor import EXECUTORS
@@ -36,7 +38,7 @@ from core.models.bundles import ClassifierBundle, GANBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 from core.runs.runner import current_run_folder
 from core.runs.store import RunRecord
-from core.zoo.lookup import card_dataset, zoo_classifier
+from core.zoo.lookup import card_dataset
 
 TRACE_FOLDER = "trace"  # inside the run's folder
 
@@ -101,37 +103,41 @@ def display_name(metric: str, judge: ClassifierBundle | None) -> str:
     return {"all": "ALL", "dloss": "D loss"}.get(metric, metric.upper())
 
 
-def training_data(bundle: GANBundle) -> tuple[str, torch.Tensor, np.ndarray]:
-    """(dataset, the training instances in [0, 1], their sample ids) named by the card; a LetheError when Lethe
-    lacks them."""
+def training_data(bundle: GANBundle, data: str | None = None) -> tuple[str, torch.Tensor, np.ndarray]:
+    """(dataset, the training instances in [0, 1], their sample ids): the user's data spec `data`, else the data
+    named by the card (its split and size); a LetheError when Lethe lacks them."""
+    if data is not None:
+        user = shared_training_data(bundle, data, "influence")
+        return user.name, user.x, user.ids.numpy()
     dataset = card_dataset(bundle.card)
     if not dataset or dataset not in DATASETS:
         raise LetheError(f"{bundle.card.name!r} does not name training data Lethe has (card says {dataset!r}).",
-                         "Influence is measured on the GAN's own training set; use a model trained on a Lethe "
-                         f"dataset ({', '.join(DATASETS)}).")
+                         "Influence is measured on the GAN's own training set: pass --data DIR|FILE.npz (your "
+                         f"training images) and --heldout DIR|FILE.npz, or use a model trained on {', '.join(DATASETS)}.")
     data = load(dataset, bundle.card.data.get("split", "train"))
     size = min(int(bundle.card.data.get("size") or len(data)), len(data))
     return dataset, data.x[:size], data.ids[:size].numpy()
 
 
-def prepare(bundle: GANBundle, config: InfluenceConfig, seed: int = 0) -> InfluenceContext:
-    """Check the model and the metric, and gather the run's data; raises LetheError before any work starts."""
+def prepare(bundle: GANBundle, config: InfluenceConfig, seed: int = 0, data: str | None = None,
+            judge: str | None = None, heldout: str | None = None) -> InfluenceContext:
+    """Check the model and the metric, and gather the run's data; raises LetheError before any work starts.
+    `data`, `heldout` and `judge` are the user's training images, held-out images (D'_x and D_test) and label
+    classifier for IS/FID (`--data`, `--heldout`, `--judge`)."""
     config.validate()
     check_traceable(bundle)
-    dataset, x, ids = training_data(bundle)
+    check_metric_fits(config.metric, bundle.data_shape, data or card_dataset(bundle.card) or bundle.card.name)
+    need_heldout(data, heldout, "influence", f"V ({config.metric}) against real data D'_x")
+    judges = judges_for(bundle, data, judge)
+    judge_model = judges.get("labels")
+    if config.metric in ("is", "fid"):
+        judge_model = need_judge(judges, ("labels",), config.metric.upper(), "influence",
+                                 "use --metric dloss, which needs none")
+    dataset, x, ids = training_data(bundle, data)
     config.trace.validate(len(x))
-    check_metric_fits(config.metric, bundle.data_shape, dataset)
-    judge = None
-    name = zoo_classifier(dataset, "labels")
-    if name is not None:
-        from core.models.spec import load_model
-
-        judge = load_model(name, bundle.device)
-    if config.metric in ("is", "fid") and judge is None:
-        raise LetheError(f"{config.metric.upper()} needs a label classifier for {dataset!r}, and Lethe has none.",
-                         "Use --metric dloss, or pick a GAN on a dataset with a zoo label classifier (mnist).")
-    sets = MetricSets.draw(load(dataset, "test"), bundle.latent_dim, config.latents, seed)
-    return InfluenceContext(bundle, dataset, x, judge, sets, ids)
+    test = load(dataset, "test") if data is None else train_and_test(bundle, data, heldout, "influence")[1]
+    sets = MetricSets.draw(test, bundle.latent_dim, config.latents, seed)
+    return InfluenceContext(bundle, dataset, x, judge_model, sets, ids)
 
 
 def run_influence(ctx: InfluenceContext, config: InfluenceConfig, seed: int = 0, progress: ProgressFn = NO_PROGRESS,
@@ -220,12 +226,13 @@ def _figures(influence: Influence | None, verification: Verification | None, cle
     return figures
 
 
-def influence_job(bundle: GANBundle, config: InfluenceConfig, seed: int = 0):
+def influence_job(bundle: GANBundle, config: InfluenceConfig, seed: int = 0, data: str | None = None,
+                  judge: str | None = None, heldout: str | None = None):
     """A job for `core.runs` (`run_now` or `Runner.start`): prepare, run, return the result (metrics, figures).
     The trace is kept in the run's folder (`TRACE_FOLDER`) for a later `follow_up_job`."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> InfluenceResult:
-        ctx = prepare(bundle, config, seed)
+        ctx = prepare(bundle, config, seed, data, judge, heldout)
         cancel.raise_if_set()
         folder = current_run_folder()
         return run_influence(ctx, config, seed, progress, cancel, None if folder is None else folder / TRACE_FOLDER)
@@ -233,9 +240,11 @@ def influence_job(bundle: GANBundle, config: InfluenceConfig, seed: int = 0):
     return job
 
 
-def job_params(config: InfluenceConfig) -> dict[str, Any]:
-    """What a run's config.json records about an influence run."""
-    return asdict(config)
+def job_params(config: InfluenceConfig, data: str | None = None, judge: str | None = None,
+               heldout: str | None = None) -> dict[str, Any]:
+    """What a run's config.json records about an influence run (the user's data, held-out images and judge when
+    given)."""
+    return {**asdict(config), **input_params(data, judge, heldout)}
 
 
 def config_from_params(params: dict[str, Any]) -> InfluenceConfig:
@@ -272,7 +281,8 @@ def load_traced(run: RunRecord, device: str | torch.device = "cpu") -> TracedRun
         raise LetheError(f"influence run {run.id} kept no trace to replay.",
                          "Runs kept their trace from this version on: start the influence run again.")
     config, seed = config_from_params(params), int(run.config.get("seed", 0))
-    ctx = prepare(load_model(run.config["model"], device), config, seed)
+    ctx = prepare(load_model(run.config["model"], device), config, seed, params.get("data"), params.get("judge"),
+                  params.get("heldout"))
     log = TraceLog(folder)
     influence = Influence(config.metric, np.load(values), HIGHER_IS_BETTER[config.metric],
                           float(run.metrics["metric_value"]), float(run.metrics.get("inference_seconds", 0.0)))

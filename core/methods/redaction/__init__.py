@@ -19,9 +19,10 @@ from typing import Any
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
-from core.data import load as load_data
 from core.data.base import ImageData
 from core.errors import LetheError
+from core.methods.inputs import data_requirement, known_judges
+from core.methods.inputs import training_data as shared_training_data
 from core.methods.redaction.algorithm import (RedactionConfig, RedactionResult, generator_reported, invalidity_keys,
                                               redact)
 from core.methods.redaction.deletion import (CORRELATED_DISTANCE, DELETION_VARIANTS, check_variant, deleted_rows,
@@ -32,7 +33,7 @@ from core.methods.redaction.sets import ALGORITHMS, Judges, RedactionSet, parse_
 from core.models.bundles import Bundle, ClassifierBundle, GANBundle
 from core.progress import CancelToken, ProgressEvent, ProgressFn
 from core.runs.runner import Job, JobResult
-from core.zoo.lookup import card_dataset, zoo_classifier
+from core.zoo.lookup import card_dataset
 
 __all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job",
            "judge_kinds", "preflight", "redact", "redaction_command", "redaction_context", "redaction_job",
@@ -58,25 +59,13 @@ def dataset_judges(dataset: str | None, device: torch.device | str = "cpu", judg
                    data_shape: tuple[int, ...] | None = None) -> Judges:
     """The judges of a redaction on `dataset`: the user's `judge` spec (a classifier, used for its kind: labels,
     attributes or embedding) and the shipped zoo classifiers for `dataset` in the other roles (any may be None)."""
-    from core.models.judge import load_judge
-    from core.models.spec import load_model
-
-    names = {kind: zoo_classifier(dataset, kind) for kind in ("labels", "attributes", "embedding")}
-    loaded = {kind: load_model(name, device) if name else None for kind, name in names.items()}
-    if judge is not None:
-        own = load_judge(judge, device, data_shape)
-        loaded[own.kind] = own
-    return Judges(loaded["labels"], loaded["attributes"], loaded["embedding"])  # type: ignore[arg-type]
+    found = known_judges(dataset, device, judge, data_shape)
+    return Judges(found.get("labels"), found.get("attributes"), found.get("embedding"))  # type: ignore[arg-type]
 
 
 def training_data(gan: GANBundle, data: str | None = None) -> ImageData:
-    """The GAN's training set X: the user's data spec `data` (a folder, .zip or .npz, fitted to the GAN's shape),
-    else the dataset its card names."""
-    spec = data or card_dataset(gan.card)
-    if spec is None:
-        raise LetheError(f"the card of {gan.card.name!r} names no training dataset, and redaction needs one.",
-                         "Pass --data DIR|FILE.npz (your training images), or pick the data in the sidebar.")
-    return load_data(spec, "train", shape=gan.data_shape)
+    """The GAN's training set X: the user's data spec `data` (fitted to the GAN's shape), else its card's."""
+    return shared_training_data(gan, data, "redaction")
 
 
 def requirements(bundle: Bundle, data: str | None = None) -> list[str]:
@@ -90,9 +79,7 @@ def requirements(bundle: Bundle, data: str | None = None) -> list[str]:
     if bundle.discriminator is None:
         missing.append("it has no discriminator D (redaction fine-tunes G and D together): load a model saved "
                        "with its discriminator")
-    if data is None and card_dataset(bundle.card) is None:
-        missing.append("its card names no training dataset: pass --data DIR|FILE.npz")
-    return missing
+    return missing + data_requirement(bundle, data)
 
 
 def judge_kinds(forget: str) -> list[str]:
@@ -283,7 +270,7 @@ def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) 
     preflight(bundle, args.forget, args.data)
     if args.baseline == "deletion":
         _check_retrainable(bundle)
-    judges = dataset_judges(None if args.data else card_dataset(bundle.card), device, args.judge,
+    judges = dataset_judges(args.data or card_dataset(bundle.card), device, args.judge,
                             bundle.data_shape)
     preflight(bundle, args.forget, args.data, judges)
     ctx = redaction_context(bundle, args.forget, config.tau, data=training_data(bundle, args.data), judges=judges)

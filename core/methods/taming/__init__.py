@@ -17,14 +17,13 @@ Command line: `python -m core tame MODEL --forget SPEC [--direction forget|empha
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.data import ImageData, load
-from core.data.user import load_heldout
 from core.data.selection import Selection, parse_spec
 from core.errors import LetheError
 from core.methods.taming.algorithm import (DIRECTIONS, Judges, ShareJudge, TamingConfig, TamingResult, density_grid,
@@ -33,7 +32,7 @@ from core.methods.taming.losses import (forget_loss, normal_fit, normal_kl, reac
                                         threshold, total_loss)
 from core.methods.taming.sets import TamingSets, build_sets
 from core.models.bundles import Bundle, ClassifierBundle, FlowBundle
-from core.models.judge import load_judge
+from core.methods.inputs import data_requirement, judges_for, user_data, zoo_judges
 from core.progress import CancelToken, ProgressFn
 from core.runs import JobResult
 
@@ -48,19 +47,6 @@ ABLATIONS = {
 """Table 2's ablations: which part of the loss (eq. 11-12) each one drops. The paper names a row by what it drops:
 L_R (no-remember), L_KL_R (no-reverse-kl), L_KL_F (no-forward-kl), A_theta_T (no-nll) and L_KL_F + L_KL_R (no-kl:
 both KL terms dropped, the remember loss is the NLL term alone)."""
-
-
-def zoo_judges(dataset: str, device: torch.device | str = "cpu") -> dict[str, ClassifierBundle]:
-    """Shipped zoo classifiers trained on `dataset`, by kind: "attributes", "labels", "embedding"."""
-    from core.models.spec import load_model
-    from core.zoo.registry import ZOO, zoo_folder
-
-    out: dict[str, ClassifierBundle] = {}
-    for name, entry in ZOO.items():
-        if entry.family == "classifier" and entry.dataset == dataset and (zoo_folder(name) / "model.safetensors").is_file():
-            bundle = load_model(name, device)
-            out.setdefault(bundle.kind, bundle)
-    return out
 
 
 def selection_for(flow: Bundle, forget: str | Selection, dataset: str | None = None) -> Selection:
@@ -173,17 +159,7 @@ def config_from(args: argparse.Namespace) -> TamingConfig:
 
 def requirements(bundle: Bundle) -> list[str]:
     """What taming needs that `bundle` lacks: its training data (the card's dataset, else --data)."""
-    return [] if bundle.card.data.get("dataset") else ["its card names no training dataset: pass --data DIR|FILE.npz"]
-
-
-def user_data(spec: str, flow: Bundle, heldout: str | None = None) -> tuple[ImageData, ImageData]:
-    """(train, test) for the user's data spec: every image is training data; the test split is the user's
-    held-out images (`--heldout`, images the flow was not trained on: D'_F and `--remember test` come from
-    them), else empty, so no held-out forget images are measured and `--remember test` has nothing to remember."""
-    data = load(spec, "train", shape=flow.data_shape)
-    if heldout is not None:
-        return data, load_heldout(heldout, data)
-    return data, replace(data.subset(torch.zeros(len(data), dtype=torch.bool)), split="test")
+    return data_requirement(bundle)
 
 
 def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.device | str,
@@ -198,11 +174,8 @@ def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.
         raise LetheError(f"cannot tame {flow.card.name!r}: {requirements(flow)[0]}.",
                          "Run `python -m core show MODEL` to see what each verb needs.")
     inputs: dict[str, Any] = {}
-    if judge is not None:
-        own = load_judge(judge, device, flow.data_shape)
-        inputs["judges"] = {**({} if data else zoo_judges(flow.card.data.get("dataset"), device)), own.kind: own}
-    elif data is not None:
-        inputs["judges"] = {}  # the zoo's judges read the zoo's datasets, not the user's images
+    if judge is not None or data is not None:  # the zoo's judges read the zoo's datasets, not the user's images
+        inputs["judges"] = judges_for(flow, data, judge, device)
     if data is not None:
         inputs["data"], inputs["test"] = user_data(data, flow, heldout)
     return inputs

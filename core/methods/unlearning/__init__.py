@@ -25,9 +25,10 @@ from typing import Any
 import torch
 
 from core.cli.methods import MethodCall, MethodVerb
-from core.data import load
 from core.data.selection import Selection, parse_spec
 from core.errors import LetheError
+from core.methods.inputs import (check_data, data_requirement, input_params, known_judges, need_heldout, need_judge,
+                                 train_and_test)
 from core.methods.unlearning.algorithm import (ENCODER_ONLY, METHOD_NAMES, METHODS, NOISES, UnlearnConfig,
                                                UnlearnResult, draw_noise, losses, unlearn)
 from core.methods.unlearning.measure import (SETS, complete, degrade_for_eval, embedding_points, eval_kinds,
@@ -36,6 +37,7 @@ from core.methods.unlearning.sets import RETAIN_SOURCES, UnlearnSets, build_sets
 from core.models.bundles import Bundle, ClassifierBundle, I2IBundle
 from core.progress import CancelToken, ProgressEvent, ProgressFn
 from core.runs import JobResult
+from core.zoo.lookup import card_dataset
 
 BEFORE = "before:"
 """Prefix of the original model's measurements in a run's metrics (`before:fid_forget[center]`)."""
@@ -55,12 +57,13 @@ def eval_sets(sets: UnlearnSets) -> dict[str, Any]:
     return {"retain": sets.eval_retain, "forget": sets.eval_forget}
 
 
-def selection_for(bundle: Bundle, forget: str | Selection) -> Selection:
-    """A Selection on the model's training data from a spec (`label=0,1`, `identity=0-9`, `saved=NAME`, ...)."""
-    dataset = bundle.card.data.get("dataset")
+def selection_for(bundle: Bundle, forget: str | Selection, dataset: str | None = None) -> Selection:
+    """A Selection on the model's training data (its card's dataset, or `dataset`, the name of the user's data)
+    from a spec (`label=0,1`, `identity=0-9`, `saved=NAME`, ...)."""
+    dataset = dataset or card_dataset(bundle.card)
     if not dataset:
         raise LetheError(f"model {bundle.card.name!r} does not name its training dataset on its card.",
-                         "Unlearning needs the model's own training images: use mnist-i2i or synthfaces-i2i.")
+                         "Pass --data DIR|FILE.npz (the model's training images) and --heldout DIR|FILE.npz.")
     selection = forget if isinstance(forget, Selection) else parse_spec(forget, dataset)
     if selection.dataset != dataset:
         raise LetheError(f"the forget set is on {selection.dataset!r} but {bundle.card.name} was trained on "
@@ -68,30 +71,33 @@ def selection_for(bundle: Bundle, forget: str | Selection) -> Selection:
     return selection
 
 
-def pick_judges(dataset: str, device: torch.device | str = "cpu") -> Judges:
-    """The zoo's classifiers for `dataset`: a label classifier for FID/IS if there is one, else the identity
-    embedding; the identity embedding also judges people."""
-    from core.methods.taming import zoo_judges
-
-    found = zoo_judges(dataset, device)
-    quality = found.get("labels") or found.get("embedding")
-    if quality is None:
-        raise LetheError(f"no zoo classifier reads {dataset!r} images, so FID and IS cannot be measured.",
-                         "Train one with `python -m core zoo train` (mnist-lenet, synthfaces-identity).")
+def pick_judges(dataset: str | None, device: torch.device | str = "cpu", judge: str | None = None,
+                data_shape: tuple[int, ...] | None = None) -> Judges:
+    """The judges of `dataset` (see `core.methods.inputs.known_judges`; the user's `judge` spec takes the role of
+    its kind): a label classifier for FID/IS if there is one, else the identity embedding; the identity embedding
+    also judges people."""
+    found = known_judges(dataset, device, judge, data_shape)
+    quality = need_judge(found, ("labels", "embedding"), "FID, IS and feature cosine", "unlearning",
+                         "train one with `python -m core zoo train` (mnist-lenet, synthfaces-identity)")
     return Judges(quality, found.get("embedding"))
 
 
 def prepare(bundle: Bundle, forget: str | Selection, retain: str = "train", seed: int = 0, eval_size: int = 500,
-            judges: Judges | None = None) -> tuple[UnlearnSets, Judges]:
+            judges: Judges | None = None, data: str | None = None, heldout: str | None = None,
+            judge: str | None = None) -> tuple[UnlearnSets, Judges]:
     """Check the model, build the sets of a request and pick its judges (every bad input fails here, before any
-    training)."""
+    training). `data`, `heldout` and `judge` are the user's training images, held-out images (the evaluation
+    sets come from them) and classifier (`--data`, `--heldout`, `--judge`)."""
     if not isinstance(bundle, I2IBundle):
         raise LetheError(f"unlearning works on image-to-image models; {bundle.card.name!r} is a {bundle.family}.",
                          "Pick an I2I model: mnist-i2i or synthfaces-i2i.")
-    selection = selection_for(bundle, forget)
-    data, test = load(selection.dataset, "train"), load(selection.dataset, "test")
-    sets = build_sets(data, test, selection, retain=retain, seed=seed, eval_size=eval_size)
-    return sets, judges or pick_judges(selection.dataset, bundle.device)
+    need_heldout(data, heldout, "unlearning", "FID, IS and cosine of the forget and retain images")
+    check_data(bundle, data, "unlearning")
+    judges = judges or pick_judges(data or card_dataset(bundle.card), bundle.device, judge, tuple(bundle.data_shape))
+    train, test = train_and_test(bundle, data, heldout, "unlearning")
+    selection = selection_for(bundle, forget, train.name)
+    sets = build_sets(train, test, selection, retain=retain, seed=seed, eval_size=eval_size)
+    return sets, judges
 
 
 def measure(bundle: I2IBundle, sets: UnlearnSets, judges: Judges, original: I2IBundle | None = None,
@@ -103,12 +109,14 @@ def measure(bundle: I2IBundle, sets: UnlearnSets, judges: Judges, original: I2IB
 
 def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnConfig, seed: int = 0,
                    retain: str = "train", eval_size: int = 500, prepared: tuple[UnlearnSets, Judges] | None = None,
-                   kinds: tuple[str, ...] | None = None):
+                   kinds: tuple[str, ...] | None = None, data: str | None = None, heldout: str | None = None,
+                   judge: str | None = None):
     """A job for `core.runs`: measure the original, unlearn, measure the result (with the cross-validation
     against the original); metrics hold both, the original's under the `before:` prefix."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
-        sets, judges = prepared or prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size)
+        sets, judges = prepared or prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size, data=data,
+                                           heldout=heldout, judge=judge)
         progress(ProgressEvent(0, 0, message="measuring the original model", stage="measure"))
         before = measure(bundle, sets, judges, original=bundle, kinds=kinds)  # E.2 of the original itself
         result = unlearn(bundle, sets, config, seed=seed, progress=progress, cancel=cancel)
@@ -128,9 +136,12 @@ def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnCo
     return job
 
 
-def job_params(forget: str, config: UnlearnConfig, retain: str = "train", eval_size: int = 500) -> dict[str, Any]:
-    """What a run's config.json records about an unlearning run."""
-    return {"forget": forget, "retain": retain, "eval_size": eval_size, **asdict(config)}
+def job_params(forget: str, config: UnlearnConfig, retain: str = "train", eval_size: int = 500,
+               data: str | None = None, heldout: str | None = None, judge: str | None = None) -> dict[str, Any]:
+    """What a run's config.json records about an unlearning run (the user's data, held-out images and judge when
+    given)."""
+    return {"forget": forget, "retain": retain, "eval_size": eval_size, **asdict(config),
+            **input_params(data, judge, heldout)}
 
 
 def comparison(runs: list[tuple[str, dict[str, Any], dict[str, float]]], kind: str = "center") -> "Any":
@@ -171,6 +182,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
     for name in ("epochs", "batch_size"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     parser.add_argument("--eval-size", type=int, default=500, help="held-out images per evaluation set")
+    parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
+                        help="with --data: images of the same kind the model was NOT trained on (same layout); the "
+                             "held-out forget and retain images every metric is measured on")
 
 
 def config_from(args: argparse.Namespace) -> UnlearnConfig:
@@ -179,8 +193,8 @@ def config_from(args: argparse.Namespace) -> UnlearnConfig:
 
 
 def requirements(bundle: Bundle) -> list[str]:
-    """What unlearning needs that `bundle` lacks: a card naming its training dataset."""
-    return [] if bundle.card.data.get("dataset") else ["its card names no training dataset"]
+    """What unlearning needs that `bundle` lacks: its training data (the card's dataset, else --data)."""
+    return data_requirement(bundle)
 
 
 def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> MethodCall:
@@ -188,14 +202,15 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
     config.validate()
     if args.eval_size < 2:
         raise LetheError(f"--eval-size must be at least 2, got {args.eval_size}.", "FID needs two images per set.")
-    prepared = prepare(bundle, args.forget, retain=args.retain, seed=args.seed, eval_size=args.eval_size)
+    inputs = {"data": args.data, "heldout": args.heldout, "judge": args.judge}
+    prepared = prepare(bundle, args.forget, retain=args.retain, seed=args.seed, eval_size=args.eval_size, **inputs)
     job = unlearning_job(bundle, args.forget, config, seed=args.seed, retain=args.retain, eval_size=args.eval_size,
                          prepared=prepared)
-    return MethodCall(params=job_params(args.forget, config, args.retain, args.eval_size), job=job)
+    return MethodCall(params=job_params(args.forget, config, args.retain, args.eval_size, **inputs), job=job)
 
 
 CLI_VERB = MethodVerb("unlearn", "unlearn classes or people from an image-to-image model (encoder-only, eq. 10)",
-                      _add, _prepare, families=("i2i",), requirements=requirements)
+                      _add, _prepare, families=("i2i",), requirements=requirements, takes_data=True)
 
 __all__ = [
     "BEFORE", "CLI_VERB", "ENCODER_ONLY", "Judges", "METHODS", "METHOD_NAMES", "NOISES", "RETAIN_SOURCES", "SETS",
