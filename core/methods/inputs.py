@@ -119,7 +119,7 @@ def need_judge(judges: dict[str, ClassifierBundle], kinds: tuple[str, ...], what
     kind_words = " or ".join({"labels": "a label classifier", "attributes": "an attribute classifier",
                               "embedding": "an identity embedding"}[k] for k in kinds)
     raise LetheError(f"{verb} needs {kind_words} as judge for {what}, and none is known for this data.",
-                     f"Pass --judge SPEC (zoo name, saved classifier folder or package.module:factory)"
+                     "Pass --judge SPEC (zoo name, saved classifier folder or package.module:factory)"
                      + (f", or {alternative}" if alternative else "") + ".")
 
 

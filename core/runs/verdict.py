@@ -93,7 +93,8 @@ class Proof:
     """The picture that proves a verdict, as data for `core.viz.verdict.proof_figure`.
 
     kind "shares": `data` = {"classes": [...], "before": [...], "after": [...], "forgotten": [class, ...]};
-    kind "nll": `data` = a taming run's `nlls` figure (NLLs per set and model, mu_R, sigma_R, delta)."""
+    kind "nll": `data` = a taming run's `nlls` figure (NLLs per set and model, mu_R, sigma_R, delta);
+    kinds "bars", "curves" and "scatter": see `core.viz.verdict` (categories x series, lines, points against y = x)."""
 
     kind: str
     title: str

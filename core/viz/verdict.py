@@ -4,6 +4,11 @@
   drawn in red so "class 0 fell to about 1%" reads at a glance.
 - "nll": per model (base, tamed), the remember images' NLLs as a box, each forget image as a dot, and the model's
   threshold mu_R + delta sigma_R as a dashed tick: a forgotten person's dots sit at or past the tick.
+- "bars": one quantity per category for two or more series side by side (an unlearned model's FID on forget and
+  retain images against the original's; the test metric after each cleansing selector); highlighted categories
+  are labelled with their values.
+- "curves": one line per series over a shared x axis (fitting capacity per epoch, plain and GOLD re-weighted).
+- "scatter": points against the y = x line (estimated against true influence: on the line is a perfect estimate).
 """
 
 from __future__ import annotations
@@ -70,10 +75,50 @@ def nll_figure(data: dict, title: str = "") -> go.Figure:
     return _layout(fig, title, height=260)
 
 
+def bars_figure(data: dict, title: str = "") -> go.Figure:
+    """data = {"categories": [...], "series": {name: [value per category]}, "axis": y title, "highlight": [...]}."""
+    categories = [str(c) for c in data["categories"]]
+    highlight = {str(c) for c in data.get("highlight", [])}
+    colours = [BEFORE, AFTER, *PALETTE[1:]]
+    fig = go.Figure([
+        go.Bar(x=categories, y=values, name=name, marker_color=colours[i % len(colours)],
+               text=[f"{v:.3g}" if c in highlight and v is not None else "" for c, v in zip(categories, values)],
+               textposition="outside", hovertemplate=f"{name}, %{{x}}: %{{y:.4g}}<extra></extra>")
+        for i, (name, values) in enumerate(data["series"].items())])
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(type="category", title=data.get("x_title", ""))
+    fig.update_yaxes(title=data.get("axis", ""), rangemode="tozero")
+    return _layout(fig, title, height=300)
+
+
+def curves_figure(data: dict, title: str = "") -> go.Figure:
+    """data = {"series": {name: {"x": [...], "y": [...]}}, "x_title": ..., "axis": y title, "percent": bool}."""
+    fig = go.Figure([go.Scatter(x=line["x"], y=line["y"], name=name, mode="lines+markers",
+                                line=dict(color=PALETTE[i % len(PALETTE)]))
+                     for i, (name, line) in enumerate(data["series"].items())])
+    fig.update_xaxes(title=data.get("x_title", ""))
+    fig.update_yaxes(title=data.get("axis", ""), tickformat=".0%" if data.get("percent") else None)
+    return _layout(fig, title, height=300)
+
+
+def scatter_figure(data: dict, title: str = "") -> go.Figure:
+    """data = {"x": [...], "y": [...], "x_title": ..., "y_title": ...}; the dashed line is y = x."""
+    x, y = _finite(data["x"]), _finite(data["y"])
+    span = [float(min(x.min(), y.min())), float(max(x.max(), y.max()))] if len(x) and len(y) else [0.0, 1.0]
+    fig = go.Figure([
+        go.Scatter(x=span, y=span, mode="lines", name="y = x (perfect estimate)",
+                   line=dict(color=BEFORE, dash="dash")),
+        go.Scatter(x=data["x"], y=data["y"], mode="markers", name=data.get("name", "instances"),
+                   marker=dict(color=AFTER, size=8))])
+    fig.update_xaxes(title=data.get("x_title", ""))
+    fig.update_yaxes(title=data.get("y_title", ""))
+    return _layout(fig, title, height=320)
+
+
 def proof_figure(proof: Proof, title: str = "") -> go.Figure:
     """The figure for a verdict's proof, by its kind."""
-    if proof.kind == "shares":
-        return shares_figure(dict(proof.data), title)
-    if proof.kind == "nll":
-        return nll_figure(dict(proof.data), title)
+    builders = {"shares": shares_figure, "nll": nll_figure, "bars": bars_figure, "curves": curves_figure,
+                "scatter": scatter_figure}
+    if proof.kind in builders:
+        return builders[proof.kind](dict(proof.data), title)
     raise ValueError(f"no figure for a proof of kind {proof.kind!r}")

@@ -1,0 +1,89 @@
+"""The verdict of an I2I unlearning run (`core.runs.verdict`).
+
+Headline: FID of the forget images' completions against the forget images (the paper's Table 1 "F" column)
+before -> after: unlearning fills the forgotten hole with noise, so it should rise many-fold (the paper reads it as
+"forget FID up x k"). Quality cost: FID, IS and PSNR of the retain images' completions, which should stay where
+they were. Proof: FID of both sets before and after, per degradation. All measured on held-out images with the
+run's judge; FID on a few hundred images has no closed-form uncertainty, so none is shown.
+"""
+
+from __future__ import annotations
+
+from core.methods.unlearning import BEFORE, METHOD_NAMES
+from core.runs.store import RunRecord
+from core.runs.verdict import Fields, Measure, Proof, Verdict, number, register_verdict
+from core.runs.words import forget_words, model_words
+
+def headline_kind(metrics: dict) -> str | None:
+    """The degradation the headline reads: centre crop (the paper's main one) when measured, else the first."""
+    kinds = [key[len("fid_forget["):-1] for key in metrics if key.startswith("fid_forget[")]
+    return "center" if "center" in kinds else (kinds[0] if kinds else None)
+
+
+def forget_measure(metrics: dict, kind: str) -> Measure:
+    return Measure(f"FID of forget completions [{kind}]", number(metrics, f"{BEFORE}fid_forget[{kind}]"),
+                   number(metrics, f"fid_forget[{kind}]"), better="higher", digits=1,
+                   note="Fréchet distance between the model's completions of held-out forget images and the images "
+                        "themselves, on the judge's features: higher = the forgotten content is no longer painted")
+
+
+def retain_measures(metrics: dict, kind: str) -> list[Measure]:
+    out = [Measure(f"FID of retain completions [{kind}]", number(metrics, f"{BEFORE}fid_retain[{kind}]"),
+                   number(metrics, f"fid_retain[{kind}]"), better="lower", digits=1)]
+    for key, name, better in (("is", "IS", "higher"), ("psnr", "PSNR (dB)", "higher")):
+        if number(metrics, f"{key}_retain[{kind}]") is not None:
+            out.append(Measure(f"{name} of retain completions", number(metrics, f"{BEFORE}{key}_retain[{kind}]"),
+                               number(metrics, f"{key}_retain[{kind}]"), better=better))
+    return out
+
+
+def fid_proof(metrics: dict) -> Proof | None:
+    """FID of forget and retain completions, original vs unlearned, per degradation."""
+    kinds = [key[len("fid_forget["):-1] for key in metrics if key.startswith("fid_forget[")]
+    categories, before, after = [], [], []
+    for kind in kinds:
+        for name in ("forget", "retain"):
+            categories.append(f"{name} · {kind}")
+            before.append(number(metrics, f"{BEFORE}fid_{name}[{kind}]"))
+            after.append(number(metrics, f"fid_{name}[{kind}]"))
+    if not categories:
+        return None
+    return Proof("bars", "FID of the completions, original vs unlearned model (forget should rise, retain stay)",
+                 {"categories": categories, "series": {"original": before, "unlearned": after},
+                  "axis": "FID against the held-out images (lower = closer)", "x_title": "held-out set · degradation",
+                  "highlight": [c for c in categories if c.startswith("forget")]})
+
+
+def change_words(forget: Measure, retain: Measure) -> str:
+    """"forget FID x4.2 while retain FID +3%"."""
+    parts = []
+    if forget.before and forget.after is not None:
+        parts.append(f"forget FID ×{forget.after / forget.before:.1f}")
+    if retain.relative is not None:
+        parts.append(f"retain FID {retain.relative:+.0%}")
+    return " while ".join(parts)
+
+
+@register_verdict("unlearn")
+def unlearning_verdict(run: RunRecord) -> Verdict:
+    params, metrics = run.config.get("params", {}) or {}, run.metrics
+    method = METHOD_NAMES.get(params.get("method"), str(params.get("method", "")))
+    request = (f"unlearn {forget_words(str(params.get('forget', '')))} from {model_words(run.config.get('model', ''))}"
+               f" ({method}, retain set: {params.get('retain', 'train')})")
+    kind = headline_kind(metrics)
+    if kind is None:
+        return Fields(request, notes=["This run recorded no FID of the completions."]).build(
+            run, number(metrics, "seconds"))
+    headline, quality = forget_measure(metrics, kind), retain_measures(metrics, kind)
+    fields = Fields(request, headline, quality, proof=fid_proof(metrics), extra=change_words(headline, quality[0]))
+    if number(metrics, f"recognised_forget[{kind}]") is not None:
+        fields.notes.append(
+            f"The identity judge recognises {number(metrics, f'{BEFORE}recognised_forget[{kind}]') or 0:.0%} -> "
+            f"{number(metrics, f'recognised_forget[{kind}]'):.0%} of the forgotten people's completions"
+            + (f" ({number(metrics, f'recognised_noise_forget[{kind}]'):.0%} from the unmasked context alone)."
+               if number(metrics, f"recognised_noise_forget[{kind}]") is not None else "."))
+    judge = params.get("judge")
+    fields.notes.append(f"Measured on held-out images ({params.get('heldout') or 'the dataset test split'}) with "
+                        f"{'the judge ' + judge if judge else 'the zoo judge of the data'}; time is the unlearning "
+                        "itself, without the before/after measurements.")
+    return fields.build(run, number(metrics, "seconds"))
