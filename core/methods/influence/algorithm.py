@@ -23,7 +23,7 @@ import torch
 
 from core.data import DATASETS, load
 from core.errors import LetheError
-from core.methods.inputs import input_params, judges_for, need_heldout, need_judge, train_and_test
+from core.methods.inputs import check_data, input_params, judges_for, need_heldout, need_judge, train_and_test
 from core.methods.inputs import training_data as shared_training_data
 from core.methods.influence.cleanse import BASELINES, Cleansing, cleanse, removal_sets
 from core.methods.influence.estimate import Influence, estimate, sign_rule
@@ -126,6 +126,7 @@ def prepare(bundle: GANBundle, config: InfluenceConfig, seed: int = 0, data: str
     classifier for IS/FID (`--data`, `--heldout`, `--judge`)."""
     config.validate()
     check_traceable(bundle)
+    check_data(bundle, data, "influence")
     check_metric_fits(config.metric, bundle.data_shape, data or card_dataset(bundle.card) or bundle.card.name)
     need_heldout(data, heldout, "influence", f"V ({config.metric}) against real data D'_x")
     judges = judges_for(bundle, data, judge)

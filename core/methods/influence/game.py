@@ -97,6 +97,7 @@ class Game:
     def __init__(self, bundle: GANBundle, dtype: torch.dtype = torch.float64, weight_decay: float = 0.0) -> None:
         check_traceable(bundle)
         self.latent_dim = bundle.latent_dim
+        self.latent_shape = bundle.latent_shape  # G's own latent shape, e.g. (nz, 1, 1) for the usual DCGAN
         self.pixel_range = bundle.pixel_range
         self.device = bundle.device
         self.dtype = dtype
@@ -133,11 +134,17 @@ class Game:
         """Dataset values in [0, 1] (or raw 2-D points) as D reads them, in the game's dtype and device."""
         return from_unit(x_unit, self.pixel_range).to(self.device, self.dtype)
 
+    def generate(self, state: State, z: torch.Tensor) -> torch.Tensor:
+        """G(z; theta_G) for latents stored as (N, latent_dim), reshaped to G's `latent_shape` as the bundle does."""
+        if self.latent_shape is not None:
+            z = z.reshape(len(z), *self.latent_shape)
+        return self.G(state.g, state.g_buffers, z)
+
     def samples(self, state: State, z: torch.Tensor, train: bool = False) -> torch.Tensor:
         """G(z; theta_G) in [0, 1] (raw values for 2-D data); eval mode unless `train` (the mode samples use)."""
         self.G.module.train(train)
         try:
-            return to_unit(self.G(state.g, state.g_buffers, z.to(self.device, self.dtype)), self.pixel_range)
+            return to_unit(self.generate(state, z.to(self.device, self.dtype)), self.pixel_range)
         finally:
             self.G.module.train()
 
@@ -146,7 +153,7 @@ class Game:
     def losses(self, state: State, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(L_G(Z; theta), L_D(S, Z; theta)) of the module docstring for real batch x (D's scale), latents z and
         per-instance weights w."""
-        fake = self.G(state.g, state.g_buffers, z)
+        fake = self.generate(state, z)
         logit_fake = self.D(state.d, state.d_buffers, fake).reshape(-1)
         logit_real = self.D(state.d, state.d_buffers, x).reshape(-1)
         loss_g = F.softplus(-logit_fake).mean()

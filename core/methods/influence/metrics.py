@@ -166,7 +166,7 @@ class DiscriminatorLoss(Metric):
         game = self.game
         game.D.module.eval()
         try:
-            fake = game.G(state.g, state.g_buffers, z.to(game.device, game.dtype))
+            fake = game.generate(state, z.to(game.device, game.dtype))
             logit_fake = game.D(state.d, state.d_buffers, fake).reshape(-1)
             logit_real = game.D(state.d, state.d_buffers, game.data(x)).reshape(-1)
         finally:

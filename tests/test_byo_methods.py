@@ -1,0 +1,134 @@
+"""Influence, GOLD and I2I unlearning with the user's own images, held-out images and judge (`--data`,
+`--heldout`, `--judge`), like redaction and taming: each verb runs on a user's model and image folder, records
+what it ran on, and a doomed command fails before any run exists, naming the missing piece as a flag.
+
+The user's models are the examples' factories (`examples.dcgan:build`, the usual DCGAN with z as N x nz x 1 x 1;
+`examples.i2i:build`; `examples.classifier:build` as judge) on 16x16 bar images in two class folders; GOLD, which
+needs a conditional GAN, scores a folder of digits with the zoo's MNIST ACGAN."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.cli import main
+from core.data import load
+from core.runs import RunStore
+from core.runs.verdict import verdict_of
+from test_byo_redact import write_bars
+
+JUDGE = "examples.classifier:build"  # a factory the user names on the command line: it is called, untrained
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    """Training bars (40 per class), held-out bars (10 per class, another seed), digits 0-2 in class folders and a
+    flat folder of digits (no labels)."""
+    root = tmp_path_factory.mktemp("byo-methods")
+    write_bars(root / "bars", per_class=40)
+    write_bars(root / "held", per_class=10, seed=1)
+    mnist = load("mnist", "train")
+    (root / "flat").mkdir()
+    for k in range(3):
+        (root / "digits" / str(k)).mkdir(parents=True)
+        for i, x in enumerate(mnist.x[mnist.labels == k][:20]):
+            image = Image.fromarray((x[0].numpy() * 255).astype(np.uint8))
+            image.save(root / "digits" / str(k) / f"{i}.png")
+            image.save(root / "flat" / f"{k}-{i}.png")
+    return {name: str(root / name) for name in ("bars", "held", "digits", "flat")}
+
+
+def _cli(capsys, *argv: str) -> tuple[int, dict]:
+    code = main([*argv, "--json"])
+    return code, json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_influence_ranks_the_users_images_by_fid_on_the_users_judge(folders, capsys, tmp_path):
+    code, out = _cli(capsys, "influence", "examples.dcgan:build", "--data", folders["bars"], "--heldout",
+                     folders["held"], "--judge", JUDGE, "--metric", "fid", "--trace-epochs", "1", "--latents", "40",
+                     "--batch-size", "16", "--runs-dir", str(tmp_path))
+    assert code == 0 and out["status"] == "succeeded", out
+    assert out["metric_name"] == "FID[my-judge]"
+    run = RunStore(tmp_path).get(out["run"])
+    assert {k: run.config["params"][k] for k in ("data", "heldout", "judge")} == {
+        "data": folders["bars"], "heldout": folders["held"], "judge": JUDGE}
+    ranking = json.loads(json.dumps(out["most_harmful_ids"]))
+    assert len(ranking) == 10 and set(ranking) <= set(range(80))  # ids of the user's 80 training images
+    verdict = verdict_of(run)
+    assert verdict.request == "rank the training instances of examples.dcgan:build by influence on FID[my-judge]"
+    assert "not verified yet" in verdict.reading
+
+
+def test_unlearn_forgets_a_class_of_the_users_folder_measured_on_the_users_held_out_images(folders, capsys, tmp_path):
+    code, out = _cli(capsys, "unlearn", "examples.i2i:build", "--data", folders["bars"], "--heldout", folders["held"],
+                     "--judge", JUDGE, "--forget", "label=0", "--epochs", "1", "--eval-size", "10",
+                     "--runs-dir", str(tmp_path))
+    assert code == 0 and out["status"] == "succeeded", out
+    assert out["forget_images"] == 40 and out["retain_images"] == 40
+    assert "fid_forget[center]" in out and "before:fid_forget[center]" in out
+    run = RunStore(tmp_path).get(out["run"])
+    assert run.config["params"]["heldout"] == folders["held"]
+    verdict = verdict_of(run)
+    assert verdict.request.startswith("unlearn label 0 from examples.i2i:build")
+    assert verdict.headline.name == "FID of forget completions [center]" and verdict.proof.kind == "bars"
+    assert any(folders["held"] in note and JUDGE in note for note in verdict.notes)
+
+
+def test_gold_scores_the_users_labelled_images_with_the_gans_discriminator(folders, capsys, tmp_path):
+    code, out = _cli(capsys, "gold", "mnist-acgan", "score", "--on", "real", "--data", folders["digits"],
+                     "--out", str(tmp_path / "scores.csv"), "--runs-dir", str(tmp_path))
+    assert code == 0 and out["status"] == "succeeded", out
+    assert out["n"] == 60  # every image of the user's three class folders
+    assert RunStore(tmp_path).get(out["run"]).config["params"]["data"] == folders["digits"]
+    assert verdict_of(RunStore(tmp_path).get(out["run"])).request == "score 60 real samples of mnist-acgan with GOLD"
+
+
+DOOMED = {
+    "influence without data": (["influence", "examples.dcgan:build"], "names no training dataset", "--data"),
+    "influence without held-out images": (["influence", "examples.dcgan:build", "--data", "{bars}", "--metric",
+                                           "dloss"],
+                                          "on held-out images", "--heldout"),
+    "influence FID without a judge": (["influence", "examples.dcgan:build", "--data", "{bars}", "--heldout", "{held}",
+                                       "--metric", "fid"], "needs a label classifier as judge for FID", "--judge"),
+    "influence with a judge of another shape": (["influence", "examples.dcgan:build", "--data", "{bars}", "--heldout",
+                                                 "{held}", "--metric", "fid", "--judge", "mnist-lenet"],
+                                                "reads 1x28x28 images but the model makes 1x16x16", "--judge"),
+    "influence follow-up with new data": (["influence", "examples.dcgan:build", "--of-run", "x", "--data", "{bars}"],
+                                          "--of-run checks a finished estimate", "--data"),
+    "unlearn without held-out images": (["unlearn", "examples.i2i:build", "--data", "{bars}", "--forget", "label=0"],
+                                        "on held-out images", "--heldout"),
+    "unlearn held-out images without data": (["unlearn", "examples.i2i:build", "--heldout", "{held}", "--forget",
+                                              "label=0"], "without the training images", "--data"),
+    "unlearn without a judge": (["unlearn", "examples.i2i:build", "--data", "{bars}", "--heldout", "{held}",
+                                 "--forget", "label=0"], "needs a label classifier or an identity embedding",
+                                "--judge"),
+    "gold reweight without held-out images": (["gold", "mnist-acgan", "reweight", "--data", "{digits}"],
+                                              "fitting capacity", "--heldout"),
+    "gold on images without classes": (["gold", "mnist-acgan", "score", "--on", "real", "--data", "{flat}",
+                                        "--out", "x.csv"], "needs the class of every real image", "sub-folder"),
+    "gold with a judge": (["gold", "mnist-acgan", "sample", "--judge", "mnist-lenet", "--out", "x.png"],
+                          "GOLD uses no judge", "--judge"),
+}
+
+
+@pytest.mark.parametrize("case", list(DOOMED))
+def test_a_doomed_command_fails_before_any_run_naming_the_missing_piece(case, folders, capsys, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv, message, flag = DOOMED[case]
+    code, out = _cli(capsys, *(a.format(**folders) for a in argv), "--runs-dir", str(tmp_path / "runs"))
+    assert code == 2 and message in out["error"], out
+    assert flag in out["error"] + out["hint"]
+    assert not RunStore(tmp_path / "runs").ids()
