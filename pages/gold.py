@@ -1,7 +1,8 @@
 """GOLD: where a conditional GAN is wrong (Mo et al. 2019). The discriminator's two heads score every generated
 and real sample; the page shows the two terms' histograms (Fig. 1a), samples and real images sorted by GOLD and
 by each part, best and worst per class (Fig. 2; real images tick into the forget set), rejection sampling with its
-acceptance rate, and background runs that measure the fitting capacity with and without it."""
+acceptance rate, and background runs that measure the fitting capacity with and without it. Real images come from
+the model's card or the sidebar's "Data & judge" (your labelled images; held-out ones for the fitting capacity)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,16 @@ import streamlit as st
 import torch
 
 from core.errors import LetheError
-from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, reweight_job, check_gold_model, default_p, extremes, part, rejection_gain, rejection_sample,
-                               score, score_generated)
+from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, check_gold_model,
+                               default_p, extremes, gold_command, part, real_data, rejection_gain, rejection_sample,
+                               reweight_job, score, score_generated)
+from core.methods.inputs import input_params
 from core.models.bundles import GANBundle
 from core.viz.gold import pool_queries_figure, score_scatter_figure, terms_histogram_figure
 from core.viz.images import image_grid
-from pages._common import (active_model, dataset, device_name, guarded, model_dataset, pixel_scale, pretrained,
-                           require_app_shell, run_store, run_view, runner, shipped_zoo)
+from pages._common import (active_model, data_spec, dataset, device_name, guarded, heldout_spec, judge_spec,
+                           model_dataset, pixel_scale, pretrained, require_app_shell, run_store, run_view, runner,
+                           shipped_zoo)
 from pages._forget_set import gallery
 
 require_app_shell()
@@ -57,10 +61,17 @@ def generated_scores(spec: str, n: int, seed: int):
     return x, s.marginal, s.conditional, s.labels
 
 
+@st.cache_resource(show_spinner="Loading the held-out images...", max_entries=4)
+def test_images(spec: str, data: str | None, heldout: str | None):
+    """The real labelled test images of the fitting capacity: the card dataset's test split, or the sidebar's
+    held-out images for the user's data (a LetheError saying what is missing otherwise)."""
+    return real_data(pretrained(spec, device_name()), "test", data, heldout)
+
+
 @st.cache_data(show_spinner="Scoring the training images...", max_entries=8)
 def real_scores(spec: str, data_name: str, n: int):
     """(marginal, conditional, labels) of the first n training images of `data_name`."""
-    data = dataset(data_name, "train")
+    data = real_data(pretrained(spec, device_name()), data=data_name)
     s = score(pretrained(spec, device_name()), data.x[:n], data.labels[:n], "real")
     return s.marginal, s.conditional, s.labels
 
@@ -136,6 +147,9 @@ def rejection_section(bundle: GANBundle, spec: str, names: list[str], chosen: in
             st.session_state["gold_rejection"] = rejection_sample(bundle, n, p, seed=seed, label=chosen,
                                                                   burn_in_size=burn)
     result = st.session_state.get("gold_rejection")
+    st.code(gold_command(spec, "sample", ["-n", str(n), "--reject", f"{p:g}", "--burn-in", str(burn), "--out",
+                                          "samples.png"] + ([] if chosen is None else ["--class", str(chosen)]), seed),
+            language="bash", wrap_lines=True)
     if result is not None:
         m = st.columns(3)
         m[0].metric("acceptance rate", f"{result.acceptance_rate:.1%}", help=f"{len(result.x)} accepted of "
@@ -156,9 +170,8 @@ def rejection_section(bundle: GANBundle, spec: str, names: list[str], chosen: in
         epochs = int(c[1].number_input("LeNet epochs", 1, 40, 5, key="gold_fc_epochs"))
         if c[2].button("Measure", key="gold_fc_start", icon=":material/play_arrow:"):
             with guarded():
-                if test is None:
-                    raise LetheError("The fitting capacity needs the model's real test split.",
-                                     "Use a model whose card names a Lethe dataset.")
+                if isinstance(test, LetheError):
+                    raise test
 
                 def job(progress, cancel):
                     return rejection_gain(bundle, test.x, test.labels, p, n=fn, epochs=epochs, burn_in_size=burn,
@@ -167,13 +180,17 @@ def rejection_section(bundle: GANBundle, spec: str, names: list[str], chosen: in
                 st.session_state["gold_fc_run"] = runner().start(
                     job, method="gold", model=spec, seed=seed, device=device_name(),
                     params={"action": "rejection fitting capacity", "p": p, "n": fn, "epochs": epochs,
-                            "burn_in": burn})
+                            "burn_in": burn, **input_params(data_spec(), None, heldout_spec())})
         if st.session_state.get("gold_fc_run"):
             run_view(st.session_state["gold_fc_run"], key="gold_fc")
 
 
-def training_section(bundle: GANBundle, spec: str) -> None:
-    """Eq. 5 re-weighting and Sec. 3.2 active learning as background runs with live curves."""
+def training_section(bundle: GANBundle, spec: str, test) -> None:
+    """Eq. 5 re-weighting and Sec. 3.2 active learning as background runs with live curves (the fitting capacity
+    is measured on `test`, or the LetheError saying why there are no test images)."""
+    data, heldout = data_spec(), heldout_spec()
+    if isinstance(test, LetheError):
+        st.warning(f"{test.message} {test.hint}", icon=":material/warning:")
     left, right = st.columns(2)
     with left.container(border=True):
         st.markdown("**Re-weighting (eq. 5)**: a fresh cGAN trains plainly for half the epochs, then forks into "
@@ -182,17 +199,21 @@ def training_section(bundle: GANBundle, spec: str) -> None:
         epochs = int(c[0].number_input("Epochs", 2, 200, 20, step=2, key="gold_rw_epochs"))
         fc_n = int(c[1].number_input("Fitting-capacity samples", 200, 20_000, 2000, step=200, key="gold_rw_fc_n"))
         fc_epochs = int(c[2].number_input("LeNet epochs", 1, 40, 2, key="gold_rw_fc_epochs"))
-        if st.button("Start re-weighting run", key="gold_rw_start", icon=":material/play_arrow:"):
+        config = ReweightConfig(epochs=epochs, fc_samples=fc_n, fc_epochs=fc_epochs)
+        if st.button("Start re-weighting run", key="gold_rw_start", icon=":material/play_arrow:",
+                     disabled=isinstance(test, LetheError), help="Needs real labelled test images."):
             with guarded():
-                config = ReweightConfig(epochs=epochs, fc_samples=fc_n, fc_epochs=fc_epochs)
                 config.validate()
                 st.session_state["gold_rw_run"] = runner().start(
-                    reweight_job(bundle, config, 0), method="gold", model=spec, device=device_name(),
-                    params={"action": "reweight", **asdict(config)})
+                    reweight_job(bundle, config, 0, data, heldout), method="gold", model=spec, device=device_name(),
+                    params={"action": "reweight", "n": None, "class": None, **input_params(data, None, heldout),
+                            **asdict(config)})
+        st.code(gold_command(spec, "reweight", ["--epochs", str(epochs), "--fc-samples", str(fc_n), "--fc-epochs",
+                                                str(fc_epochs)], 0, data, heldout), language="bash", wrap_lines=True)
     with right.container(border=True):
         st.markdown("**Active learning (Sec. 3.2)**: label a few pool images, train, query the unlabelled images "
                     "with the highest GOLD (eq. 8; eq. 9 on 2-D data), repeat; random queries as the baseline.")
-        defaults = ActiveConfig.for_dataset(bundle.card.data.get("dataset", ""))
+        defaults = ActiveConfig.for_dataset(model_dataset(bundle) or "")
         c = st.columns(4)
         schedule = c[0].text_input("Initial, query, final", f"{defaults.initial},{defaults.query},{defaults.final}",
                                    key="gold_al_schedule",
@@ -200,7 +221,8 @@ def training_section(bundle: GANBundle, spec: str) -> None:
         epochs = int(c[1].number_input("Epochs per round", 1, 200, 10, key="gold_al_epochs"))
         pool = int(c[2].number_input("Pool size", 100, 60_000, 2000, step=500, key="gold_al_pool"))
         fc_n = int(c[3].number_input("Fitting-capacity samples", 200, 20_000, 2000, step=200, key="gold_al_fc_n"))
-        if st.button("Start active-learning run", key="gold_al_start", icon=":material/play_arrow:"):
+        if st.button("Start active-learning run", key="gold_al_start", icon=":material/play_arrow:",
+                     disabled=isinstance(test, LetheError), help="Needs real labelled test images."):
             with guarded():
                 try:
                     initial, query_size, final = (int(v) for v in schedule.split(","))
@@ -211,8 +233,9 @@ def training_section(bundle: GANBundle, spec: str) -> None:
                                  pool_size=pool, fc_samples=fc_n, fc_epochs=2)
                 config.validate()
                 st.session_state["gold_al_run"] = runner().start(
-                    active_job(bundle, config, 0), method="gold", model=spec, device=device_name(),
-                    params={"action": "active", **asdict(config)})
+                    active_job(bundle, config, 0, data=data, heldout=heldout), method="gold", model=spec,
+                    device=device_name(), params={"action": "active", **input_params(data, None, heldout),
+                                                  **asdict(config)})
     for key in ("gold_rw_run", "gold_al_run"):
         if st.session_state.get(key):
             run_view(st.session_state[key], key=key)
@@ -232,8 +255,14 @@ def gold_page(bundle: GANBundle, spec: str) -> None:
     """Pick a class and sample sizes, score, and show the three views, each guarded on its own."""
     data_name = model_dataset(bundle)
     data = dataset(data_name, "train") if data_name else None
-    test = dataset(data_name, "test") if data_name else None
+    try:
+        test = test_images(spec, data_spec(), heldout_spec())
+    except LetheError as exc:  # no test images: the fitting-capacity runs say why, the rest still works
+        test = exc
     names = class_names(bundle, data)
+    if judge_spec():
+        st.caption(f"GOLD uses no judge (it reads the GAN's own discriminator), so the sidebar's judge "
+                   f"`{judge_spec()}` is not used here.")
     top = st.columns([2, 1, 1])
     choice = top[0].selectbox("Class", ["all classes", *names], key="gold_class")
     chosen = None if choice == "all classes" else names.index(choice)
@@ -243,6 +272,11 @@ def gold_page(bundle: GANBundle, spec: str) -> None:
     x, *terms = generated_scores(spec, n, 0)
     generated = GoldScores(*terms, "generated")
     real = None
+    if data is not None and data.labels is None:
+        st.info(f"Your images ({data_name}) have no classes, so only generated samples are scored: GOLD's "
+                "conditional term needs the class of each real image (one sub-folder per class, or `labels` in "
+                "the .npz).", icon=":material/info:")
+        data = None
     if data is not None:
         real = GoldScores(*real_scores(spec, data_name, n_real), "real")
         data = data.subset(torch.arange(min(n_real, len(data))))
@@ -254,7 +288,7 @@ def gold_page(bundle: GANBundle, spec: str) -> None:
     with tabs[2], guarded():
         rejection_section(bundle, spec, names, chosen, test)
     with tabs[3], guarded():
-        training_section(bundle, spec)
+        training_section(bundle, spec, test)
 
 
 st.title("GOLD: where a conditional GAN is wrong")

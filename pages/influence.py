@@ -1,6 +1,7 @@
 """Influence: which training images helped or hurt a GAN's quality metric (Terashita et al., ICLR 2021).
 
-Pick a GAN (its training set comes from its card), the metric and the traced epochs; the run traces and estimates
+Pick a GAN (its training set comes from its card, or from the sidebar's "Data & judge": your images, held-out
+images and judge), the metric and the traced epochs; the run traces and estimates
 in the background. A finished run shows every training instance ranked (most harmful and most helpful as clickable
 image grids that fill the forget-set builder, a sortable table, the distribution; for 2-D data a map), and can be
 verified against counterfactual retraining or cleansed later, from the trace it kept."""
@@ -14,15 +15,16 @@ import torch
 
 from core.errors import LetheError
 from core.methods.influence import (BASELINES, METRICS, SIGN_RULES, InfluenceConfig, TraceConfig, follow_up_job,
-                                    follow_up_params, influence_job, job_params, prepare)
+                                    follow_up_params, influence_command, influence_job, job_params, prepare)
 from core.methods.influence.metrics import HIGHER_IS_BETTER
 from core.models.bundles import GANBundle
 from core.runs import RunRecord
 from core.viz.influence import (SELECTOR_LABELS, cleansing_figure, estimated_vs_true, influence_histogram,
                                 influence_map)
-from pages._common import (active_model, dataset, device_name, guarded, model_dataset, require_app_shell,
-                           rounded_metrics, run_store, run_view, runner, shipped_zoo)
+from pages._common import (active_model, data_spec, dataset, device_name, guarded, heldout_spec, judge_spec,
+                           model_dataset, require_app_shell, rounded_metrics, run_store, run_view, runner, shipped_zoo)
 from pages._forget_set import forget_ids, gallery
+from pages._verdict import verdict_card
 
 require_app_shell()
 
@@ -73,18 +75,15 @@ def settings_form(bundle: GANBundle) -> tuple[InfluenceConfig, int]:
     return InfluenceConfig(metric=metric, trace=trace, latents=int(latents)), int(seed)
 
 
-def command(spec: str, config: InfluenceConfig, seed: int) -> str:
-    """The same estimate from a terminal."""
-    t = config.trace
-    return (f"python -m core influence {spec} --metric {config.metric} --trace-epochs {t.epochs} --latents "
-            f"{config.latents} --lr {t.lr_g:g} --batch-size {t.batch_size} --updates {t.updates} "
-            f"--checkpoint-every {t.checkpoint_every} --seed {seed} --json")
+def inputs() -> dict[str, str | None]:
+    """The sidebar's training images, held-out images and judge (the command line's --data, --heldout, --judge)."""
+    return {"data": data_spec(), "judge": judge_spec(), "heldout": heldout_spec()}
 
 
 def start(bundle: GANBundle, spec: str, config: InfluenceConfig, seed: int) -> None:
-    prepare(bundle, config, seed)  # bad input is shown here, before a run is created
-    run_id = runner().start(influence_job(bundle, config, seed), method="influence", model=spec,
-                            params=job_params(config), seed=seed, device=device_name())
+    prepare(bundle, config, seed, **inputs())  # bad input is shown here, before a run is created
+    run_id = runner().start(influence_job(bundle, config, seed, **inputs()), method="influence", model=spec,
+                            params=job_params(config, **inputs()), seed=seed, device=device_name())
     st.session_state["influence_run"] = st.session_state["influence_pick"] = run_id
 
 
@@ -216,6 +215,7 @@ def check_panel(check: RunRecord, metric_name: str) -> None:
 
 
 def result_panel(run: RunRecord, data) -> None:
+    verdict_card(run, "influence")
     m = run.metrics
     metric, metric_name = m.get("metric", "all"), m.get("metric_name", "V")
     cols = st.columns(5)
@@ -239,6 +239,7 @@ def result_panel(run: RunRecord, data) -> None:
             if shown.status in ("queued", "running"):
                 run_view(shown.id, "influence_check_view")
             else:
+                verdict_card(shown, "influence_check")
                 check_panel(shown, metric_name)
     with st.expander("Every metric", icon=":material/table:"):
         st.dataframe(rounded_metrics(m), hide_index=True)
@@ -257,14 +258,15 @@ def main() -> None:
     name = model_dataset(bundle)
     if not name:
         raise LetheError(f"{bundle.card.name} does not name its training data.",
-                         "Influence is measured on the GAN's own training set; pick a model trained on Lethe data.")
-    data = dataset(name, bundle.card.data.get("split", "train"))
+                         "Influence is measured on the GAN's own training set: give your training images and "
+                         "held-out images under **Data & judge** in the sidebar.")
+    data = dataset(name, "train" if data_spec() else bundle.card.data.get("split", "train"))
     with st.container(border=True):
         config, seed = settings_form(bundle)
         if st.button("Estimate influence", key="influence_start", type="primary", icon=":material/play_arrow:"):
             with guarded():
                 start(bundle, spec, config, seed)
-        st.code(command(spec, config, seed), language="bash", wrap_lines=True)
+        st.code(influence_command(spec, config, seed, **inputs()), language="bash", wrap_lines=True)
     runs = _estimates(run_store().runs(), spec)
     if not runs:
         return

@@ -2,7 +2,8 @@
 else as before (Li et al., *Machine Unlearning for Image-to-Image Generative Models*, ICLR 2024). Pick the request
 (labels, identities, the forget-set builder or a saved set), the retain source and the method; the run goes in the
 background with live loss curves; then the same held-out masks through the original and the unlearned model, the
-metrics of every method run on this request side by side, the embedding view and a download."""
+metrics of every method run on this request side by side, the embedding view and a download. The images and the
+judge are the card's, or the sidebar's "Data & judge" (your training images, held-out images and classifier)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,15 @@ import streamlit as st
 
 from core.data.selection import list_selections, load_selection
 from core.errors import LetheError
-from core.methods.unlearning import (METHOD_NAMES, METHODS, NOISES, UnlearnConfig, build_sets, comparison, complete,
-                                     degrade_for_eval, embedding_points, eval_kinds, eval_sets, job_params,
-                                     pick_judges, prepare, selection_for, unlearning_job)
+from core.methods.unlearning import (METHOD_NAMES, METHODS, NOISES, UnlearnConfig, comparison, complete,
+                                     degrade_for_eval, embedding_points, eval_kinds, eval_sets, job_params, prepare,
+                                     unlearning_command, unlearning_job)
 from core.models.archive import zip_model
 from core.models.bundles import I2IBundle
 from core.viz.embedding import project
 from core.viz.unlearning import completion_grid, embedding_figure
-from pages._common import (active_model, dataset, device_name, guarded, pretrained, require_app_shell, run_store,
-                           run_view, runner, shipped_zoo)
+from pages._common import (active_model, data_spec, dataset, device_name, guarded, heldout_spec, judge_spec,
+                           model_dataset, pretrained, require_app_shell, run_store, run_view, runner, shipped_zoo)
 from pages._forget_set import forget_ids, forget_set_builder
 
 require_app_shell()
@@ -100,14 +101,20 @@ def settings_form() -> tuple[str, UnlearnConfig, int]:
     return retain, config, int(seed)
 
 
+def inputs() -> dict[str, str | None]:
+    """The sidebar's training images, held-out images and judge (the command line's --data, --heldout, --judge)."""
+    return {"data": data_spec(), "heldout": heldout_spec(), "judge": judge_spec()}
+
+
 def start(bundle: I2IBundle, spec: str, forget: str, retain: str, config: UnlearnConfig, seed: int,
           eval_size: int) -> None:
     config.validate()
-    # a bad request (empty, everything, a proxy overlapping the forget set) fails here, before a run exists
-    prepared = prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size)
+    # a bad request (empty, everything, a proxy overlapping the forget set, no held-out images, no judge) fails
+    # here, before a run exists
+    prepared = prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size, **inputs())
     job = unlearning_job(bundle, forget, config, seed=seed, retain=retain, eval_size=eval_size, prepared=prepared)
     st.session_state["unlearn_run"] = runner().start(job, method="unlearn", model=spec, seed=seed,
-                                                     params=job_params(forget, config, retain, eval_size),
+                                                     params=job_params(forget, config, retain, eval_size, **inputs()),
                                                      device=device_name())
 
 
@@ -117,12 +124,20 @@ def same_request(run, spec: str, forget: str, retain: str) -> bool:
             and p.get("forget") == forget and p.get("retain") == retain)
 
 
-def results(bundle: I2IBundle, run, data_name: str) -> None:
+@st.cache_resource(show_spinner="Rebuilding the run's held-out sets...", max_entries=4)
+def run_sets(spec: str, run_id: str):
+    """(sets, judges) of a finished run, rebuilt from its config: the same images, held-out images and judge."""
+    run = run_store().get(run_id)
+    p = run.config["params"]
+    return prepare(pretrained(spec, device_name()), p["forget"], retain=p["retain"], seed=run.config.get("seed", 0),
+                   eval_size=p.get("eval_size", 500), data=p.get("data"), heldout=p.get("heldout"),
+                   judge=p.get("judge"))
+
+
+def results(bundle: I2IBundle, run) -> None:
     """Before/after grids per degradation, the methods table, the embedding view and the download."""
     p = run.config["params"]
-    sets = build_sets(dataset(data_name, "train"), dataset(data_name, "test"),
-                      selection_for(bundle, p["forget"]),
-                      retain=p["retain"], seed=run.config.get("seed", 0), eval_size=p.get("eval_size", 500))
+    sets, judges = run_sets(run.config["model"], run.id)
     unlearned = pretrained(run.model_spec, device_name())
     kind = st.segmented_control("Degradation", eval_kinds(bundle), default="center", key="unlearn_grid_kind") \
         or "center"
@@ -138,7 +153,6 @@ def results(bundle: I2IBundle, run, data_name: str) -> None:
     table = comparison([(r.id, r.config["params"], r.metrics) for r in runs], kind)
     st.dataframe(table.round(3), hide_index=True, width="stretch")
     with st.expander("Embedding view (Fig. 4)", icon=":material/scatter_plot:"):
-        judges = pick_judges(data_name, device_name())
         feats, labels = embedding_points(unlearned, eval_sets(sets), judges.quality, kind)
         coords = project(feats, "pca", key=f"unlearn-{run.id}-{kind}")
         st.plotly_chart(embedding_figure(coords, labels), key=f"unlearn_embedding_{run.id}", width="stretch")
@@ -156,9 +170,11 @@ def main() -> None:
         no_i2i_notice()
         return
     spec = st.session_state["model_spec"]
-    data_name = bundle.card.data.get("dataset")
+    data_name = model_dataset(bundle)
     if not data_name:
-        raise LetheError(f"{bundle.card.name} does not name its training data.", "Use mnist-i2i or synthfaces-i2i.")
+        raise LetheError(f"{bundle.card.name} does not name its training data.",
+                         "Give your training images and held-out images under **Data & judge** in the sidebar, or "
+                         "use mnist-i2i or synthfaces-i2i.")
     data = dataset(data_name, "train")
     with st.container(border=True):
         forget = request_form(data)
@@ -168,13 +184,17 @@ def main() -> None:
                      disabled=forget is None):
             with guarded():
                 start(bundle, spec, forget, retain, config, seed, int(eval_size))
+        if forget is not None:
+            with guarded():
+                st.code(unlearning_command(spec, forget, config, retain, int(eval_size), seed, **inputs()),
+                        language="bash", wrap_lines=True)
     run_id = st.session_state.get("unlearn_run")
     if run_id:
         run_view(run_id, "unlearn")
         run = run_store().get(run_id)
         if run.status == "succeeded" and run.model_spec:
             with guarded():
-                results(bundle, run, data_name)
+                results(bundle, run)
 
 
 with guarded():

@@ -28,7 +28,7 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.errors import LetheError
-from core.methods.inputs import input_params, need_heldout, train_and_test, training_data
+from core.methods.inputs import input_flags, input_params, need_heldout, train_and_test, training_data
 from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
                                          check_gold_model, discriminator_heads, score, score_generated, terms)
 from core.methods.gold.measure import rejection_gain
@@ -264,6 +264,15 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
     return MethodCall(params, sample_job(bundle, args.n or 64, p, args.seed, args.label, args.burn_in, out))  # type: ignore[arg-type]
 
 
+def gold_command(model: str, action: str, words: list[str], seed: int = 0, data: str | None = None,
+                 heldout: str | None = None) -> str:
+    """`python -m core gold MODEL ACTION ...` with the action's own `words` and the user's `data` and `heldout`
+    images when given (GOLD reads no judge)."""
+    from core.cli.command import method_command
+
+    return method_command("gold", model, [action, *words, *input_flags(data, None, heldout)], seed)
+
+
 def active_config(gan: GANBundle, args: argparse.Namespace) -> ActiveConfig:
     """ActiveConfig from the command line: the paper's schedule for the model's dataset unless --schedule."""
     data = real_data(gan, data=args.data)
@@ -300,6 +309,6 @@ CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw wi
 __all__ = [
     "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
     "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_finite",
-    "check_gold_model", "check_p", "default_p", "discriminator_heads", "real_data", "rejection_sample", "sample_job",
+    "check_gold_model", "check_p", "default_p", "discriminator_heads", "gold_command", "real_data", "rejection_sample", "sample_job",
     "score", "score_generated", "score_job", "terms", "write_samples",
 ]

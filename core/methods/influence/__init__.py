@@ -34,7 +34,7 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.errors import LetheError
-from core.methods.inputs import data_requirement
+from core.methods.inputs import data_requirement, input_flags
 from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, InfluenceContext, InfluenceResult,
                                               TracedRun, check, config_from_params, display_name, follow_up_job,
                                               follow_up_params, influence_job, job_params, load_traced, prepare,
@@ -107,6 +107,19 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
     return MethodCall(params=job_params(config, **inputs), job=influence_job(bundle, config, seed=args.seed, **inputs))
 
 
+def influence_command(model: str, config: InfluenceConfig, seed: int = 0, data: str | None = None,
+                      judge: str | None = None, heldout: str | None = None) -> str:
+    """`python -m core influence ...` for an estimate with `config` (the app's settings: metric, traced epochs,
+    latents and the traced SGD), on the user's `data`, `heldout` images and `judge` when given."""
+    from core.cli.command import method_command
+
+    t = config.trace
+    words = ["--metric", config.metric, "--trace-epochs", str(t.epochs), "--latents", str(config.latents),
+             "--lr", f"{t.lr_g:g}", "--batch-size", str(t.batch_size), "--updates", t.updates,
+             "--checkpoint-every", str(t.checkpoint_every), *input_flags(data, judge, heldout)]
+    return method_command("influence", model, words, seed)
+
+
 def _no_new_inputs(args: argparse.Namespace) -> None:
     """A follow-up (--of-run) replays the estimate's own data and judge: refuse ones given anew."""
     if any((args.data, args.judge, args.heldout)):
@@ -131,7 +144,7 @@ __all__ = [
     "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "SIGN_RULES", "State", "TRACE_FOLDER",
     "TraceConfig", "TraceLog", "TracedRun", "UPDATES", "Verification", "check", "check_traceable", "cleanse",
     "config_from", "config_from_params", "display_name", "estimate", "export", "follow_up_job", "follow_up_params",
-    "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector", "random_agreement",
+    "influence_command", "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector", "random_agreement",
     "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "sign_rule", "trace",
     "training_data", "verify",
 ]

@@ -27,7 +27,7 @@ import torch
 from core.cli.methods import MethodCall, MethodVerb
 from core.data.selection import Selection, parse_spec
 from core.errors import LetheError
-from core.methods.inputs import (check_data, data_requirement, input_params, known_judges, need_heldout, need_judge,
+from core.methods.inputs import (check_data, data_requirement, input_flags, input_params, known_judges, need_heldout, need_judge,
                                  train_and_test)
 from core.methods.unlearning.algorithm import (ENCODER_ONLY, METHOD_NAMES, METHODS, NOISES, UnlearnConfig,
                                                UnlearnResult, draw_noise, losses, unlearn)
@@ -209,6 +209,28 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
     return MethodCall(params=job_params(args.forget, config, args.retain, args.eval_size, **inputs), job=job)
 
 
+_FLAGS = {name: f"--{name.replace('_', '-')}" for name in ("alpha", "lr", "weight_decay", "clip", "warmup_fraction",
+                                                             "epochs", "batch_size", "noise")}
+
+
+def unlearning_command(model: str, forget: str, config: UnlearnConfig, retain: str = "train", eval_size: int = 500,
+                       seed: int = 0, data: str | None = None, judge: str | None = None,
+                       heldout: str | None = None) -> str:
+    """`python -m core unlearn ...` that records the same config as the app's run (see `core.cli.command`);
+    `data`, `heldout` and `judge` are the user's own training images, held-out images and classifier."""
+    from core.cli.command import config_flags, method_command
+
+    words = ["--forget", forget, *input_flags(data, judge, heldout)]
+    if config.method != "ours":
+        words += ["--method", config.method]
+    if retain != "train":
+        words += ["--retain", retain]
+    if eval_size != 500:
+        words += ["--eval-size", str(eval_size)]
+    words += config_flags(config, UnlearnConfig(), _FLAGS, skip=("method",))
+    return method_command("unlearn", model, words, seed)
+
+
 CLI_VERB = MethodVerb("unlearn", "unlearn classes or people from an image-to-image model (encoder-only, eq. 10)",
                       _add, _prepare, families=("i2i",), requirements=requirements, takes_data=True)
 
@@ -217,5 +239,5 @@ __all__ = [
     "UnlearnConfig", "UnlearnResult", "UnlearnSets", "build_sets", "comparison", "complete", "config_from",
     "degrade_for_eval", "draw_noise", "embedding_points", "eval_kinds", "eval_sets", "evaluate", "job_params",
     "judge_label", "losses", "measure", "pick_judges", "prepare", "requirements", "selection_for", "unlearn",
-    "unlearning_job",
+    "unlearning_command", "unlearning_job",
 ]
