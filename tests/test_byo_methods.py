@@ -12,24 +12,15 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from core.cli import main
 from core.data import load
 from core.runs import RunStore
 from core.runs.verdict import verdict_of
-from test_byo_redact import write_bars
+from test_byo_redact import _one_thread, write_bars  # noqa: F401 - _one_thread is an autouse fixture
 
 JUDGE = "examples.classifier:build"  # a factory the user names on the command line: it is called, untrained
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

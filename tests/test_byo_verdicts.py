@@ -4,24 +4,13 @@ proves it, like redaction and taming (tests/test_runs_verdict.py)."""
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import pytest
 
 from core.runs import RunStore
 from core.runs.verdict import verdict_of
 from core.viz.verdict import proof_figure
-
-
-def _finished(store: RunStore, method: str, model: str, params: dict, metrics: dict, figures: dict = ()) -> str:
-    writer = store.create(method, model, params, 0, "cpu")
-    for name, value in dict(figures).items():
-        writer.save_figure(name, value)
-    writer.save_metrics(metrics)
-    writer.update_status(status="succeeded", started=time.time() - 30, finished=time.time())
-    writer.close()
-    return writer.id
+from test_runs_verdict import _finished
 
 
 UNLEARN = {"seconds": 42.0, "fid_forget[center]": 84.0, "before:fid_forget[center]": 20.0,
