@@ -123,3 +123,33 @@ def test_a_doomed_command_fails_before_any_run_naming_the_missing_piece(case, fo
     assert code == 2 and message in out["error"], out
     assert flag in out["error"] + out["hint"]
     assert not RunStore(tmp_path / "runs").ids()
+
+
+def test_the_unlearn_page_runs_on_the_sidebars_data_held_out_images_and_judge(folders, monkeypatch, tmp_path):
+    from app_harness import app_test_factory, assert_clean
+    from core.models import save_bundle
+    from core.runs import shared_runner
+    from examples import i2i
+
+    monkeypatch.setenv("LETHE_TRUST_FACTORIES", "examples.i2i")
+    save_bundle(i2i.build(), tmp_path / "my-i2i")
+    at = app_test_factory(monkeypatch)().run()
+    at.radio(key="pick_source").set_value("Folder").run()
+    at.text_input(key="pick_path").set_value(str(tmp_path / "my-i2i")).run()
+    at.text_input(key="pick_data").set_value(folders["bars"])
+    at.text_input(key="pick_heldout").set_value(folders["held"])
+    at.text_input(key="pick_judge").set_value(JUDGE).run()
+    at.switch_page("pages/unlearn.py").run()
+    assert_clean(at)
+    at.number_input(key="unlearn_epochs").set_value(1)
+    at.number_input(key="unlearn_eval_size").set_value(10).run()
+    command = at.code[0].value
+    assert f"--data {folders['bars']} --heldout {folders['held']} --judge {JUDGE}" in command
+    at.button(key="unlearn_start").click().run()
+    assert_clean(at)
+    run = shared_runner().wait(at.session_state["unlearn_run"], timeout=600)
+    assert run.status == "succeeded", run.error
+    assert run.config["params"]["heldout"] == folders["held"] and run.metrics["forget_images"] == 40
+    at.run()
+    assert_clean(at)
+    assert any(m.value.startswith("##### Verdict: unlearn label 0 from my-i2i") for m in at.markdown)
