@@ -107,8 +107,12 @@ def _score(metrics: dict, model: str, params: dict) -> Fields:
     headline = Measure("mean GOLD", None, number(metrics, "gold_mean"), better="", digits=3,
                        note="eq. 3: log D_G/(1 - D_G) + log D_C(c|x); high = under-represented by G")
     ratio = number(metrics, "balance_ratio")
+    words = [f"mean GOLD {headline.text(headline.after)} (marginal {number(metrics, 'marginal_mean') or 0:.3f}, "
+             f"conditional {number(metrics, 'conditional_mean') or 0:.3f})"]
+    if ratio is not None:
+        words.append(f"σ_G/σ_C = {ratio:.2f} (eq. 4)")
     return Fields(f"score {metrics.get('n')} {params.get('on', 'generated')} samples of {model} with GOLD",
-                  headline, extra=f"σ_G/σ_C = {ratio:.2f} (eq. 4)" if ratio is not None else "")
+                  headline, extra="; ".join(words))
 
 
 @register_verdict("gold")

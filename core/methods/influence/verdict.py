@@ -103,7 +103,8 @@ def influence_verdict(run: RunRecord) -> Verdict:
         fields.notes.append(f"Estimating took {ratio:.2f}x the traced epochs ({int(number(metrics, 'steps') or 0):,} "
                             "steps).")
     if not follow_up and not checked:
-        fields.extra = "not verified yet: verify or cleanse it to know how far to trust the ranking"
+        fields.extra = (f"{name} = {fields.headline.text(fields.headline.after)} after the traced epochs; not verified "
+                        "yet: verify or cleanse it to know how far to trust the ranking")
     if params.get("data"):
         fields.notes.append(f"Training images: {params['data']}; held-out: {params.get('heldout')}.")
     seconds = sum(filter(None, (number(metrics, k) for k in ("trace_seconds", "inference_seconds", "verify_seconds",
