@@ -73,7 +73,7 @@ def test_unlearn_forgets_a_class_of_the_users_folder_measured_on_the_users_held_
     assert run.config["params"]["heldout"] == folders["held"]
     verdict = verdict_of(run)
     assert verdict.request.startswith("unlearn label 0 from examples.i2i:build")
-    assert verdict.headline.name == "FID of forget completions [center]" and verdict.proof.kind == "bars"
+    assert verdict.headline.name == "forget FID [center]" and verdict.proof.kind == "bars"
     assert any(folders["held"] in note and JUDGE in note for note in verdict.notes)
 
 

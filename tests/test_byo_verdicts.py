@@ -25,9 +25,9 @@ def test_unlearning_reads_as_forget_fid_up_k_times_while_retain_fid_barely_moves
     v = verdict_of(store.get(_finished(store, "unlearn", "mnist-i2i", {"forget": "label=0,1", "method": "ours",
                                                                         "retain": "train"}, UNLEARN)))
     assert v.request.startswith("unlearn labels 0, 1 from mnist-i2i (")
-    assert v.headline.name == "FID of forget completions [center]"
+    assert v.headline.name == "forget FID [center]"
     assert (v.headline.before, v.headline.after, v.headline.improved) == (20.0, 84.0, True)
-    assert [q.name for q in v.quality][0] == "FID of retain completions [center]"
+    assert [q.name for q in v.quality][0] == "retain FID [center]"
     assert "forget FID ×4.2 while retain FID +3%" in v.reading
     assert v.seconds == 42.0
     assert v.proof.kind == "bars"

@@ -21,18 +21,19 @@ def headline_kind(metrics: dict) -> str | None:
 
 
 def forget_measure(metrics: dict, kind: str) -> Measure:
-    return Measure(f"FID of forget completions [{kind}]", number(metrics, f"{BEFORE}fid_forget[{kind}]"),
+    return Measure(f"forget FID [{kind}]", number(metrics, f"{BEFORE}fid_forget[{kind}]"),
                    number(metrics, f"fid_forget[{kind}]"), better="higher", digits=1,
-                   note="Fréchet distance between the model's completions of held-out forget images and the images "
-                        "themselves, on the judge's features: higher = the forgotten content is no longer painted")
+                   note="FID of the completions of held-out forget images against the images themselves, on the "
+                        "judge's features: higher = the forgotten content is no longer painted")
 
 
 def retain_measures(metrics: dict, kind: str) -> list[Measure]:
-    out = [Measure(f"FID of retain completions [{kind}]", number(metrics, f"{BEFORE}fid_retain[{kind}]"),
+    """FID, IS and PSNR of the completions of held-out retain images (they should not move)."""
+    out = [Measure(f"retain FID [{kind}]", number(metrics, f"{BEFORE}fid_retain[{kind}]"),
                    number(metrics, f"fid_retain[{kind}]"), better="lower", digits=1)]
     for key, name, better in (("is", "IS", "higher"), ("psnr", "PSNR (dB)", "higher")):
         if number(metrics, f"{key}_retain[{kind}]") is not None:
-            out.append(Measure(f"{name} of retain completions", number(metrics, f"{BEFORE}{key}_retain[{kind}]"),
+            out.append(Measure(f"retain {name}", number(metrics, f"{BEFORE}{key}_retain[{kind}]"),
                                number(metrics, f"{key}_retain[{kind}]"), better=better))
     return out
 
@@ -50,7 +51,7 @@ def fid_proof(metrics: dict) -> Proof | None:
         return None
     return Proof("bars", "FID of the completions, original vs unlearned model (forget should rise, retain stay)",
                  {"categories": categories, "series": {"original": before, "unlearned": after},
-                  "axis": "FID against the held-out images (lower = closer)", "x_title": "held-out set · degradation",
+                  "axis": "FID (lower = closer)", "x_title": "held-out set · degradation",
                   "highlight": [c for c in categories if c.startswith("forget")]})
 
 
