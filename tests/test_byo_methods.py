@@ -153,3 +153,29 @@ def test_the_unlearn_page_runs_on_the_sidebars_data_held_out_images_and_judge(fo
     at.run()
     assert_clean(at)
     assert any(m.value.startswith("##### Verdict: unlearn label 0 from my-i2i") for m in at.markdown)
+
+
+def test_the_pages_commands_carry_the_users_data_held_out_images_and_judge():
+    import shlex
+
+    from core.cli import build_parser
+    from core.methods.gold import gold_command
+    from core.methods.influence import InfluenceConfig, TraceConfig, influence_command
+    from core.methods.unlearning import UnlearnConfig, config_from, unlearning_command
+
+    def parsed(command: str):
+        words = shlex.split(command)
+        assert words[:3] == ["python", "-m", "core"]
+        return build_parser().parse_args(words[3:])
+
+    config = UnlearnConfig(epochs=2, alpha=0.5, noise="image")
+    args = parsed(unlearning_command("my i2i/", "label=0", config, "limited:5", 10, 3, data="/d x", judge="j",
+                                     heldout="/h"))
+    assert (args.model, args.data, args.heldout, args.judge) == ("my i2i/", "/d x", "/h", "j")
+    assert (args.retain, args.eval_size, args.seed, config_from(args)) == ("limited:5", 10, 3, config)
+    args = parsed(influence_command("g/", InfluenceConfig(metric="fid", trace=TraceConfig(epochs=2, batch_size=8)),
+                                    1, data="/d", judge="j", heldout="/h"))
+    assert (args.metric, args.trace_epochs, args.batch_size, args.data, args.heldout, args.judge) == (
+        "fid", 2, 8, "/d", "/h", "j")
+    args = parsed(gold_command("mnist-acgan", "reweight", ["--epochs", "4"], 0, "/d", "/h"))
+    assert (args.action, args.epochs, args.data, args.heldout, args.judge) == ("reweight", 4, "/d", "/h", None)
