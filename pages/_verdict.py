@@ -10,11 +10,14 @@ from core.viz.verdict import proof_figure
 
 
 def _metric(col, m: Measure) -> None:
-    """st.metric with the after value (and its ± interval), the change and the before value under it."""
+    """st.metric with the after value (and its ± interval), the change and the before value under it (a measure
+    with no before, such as an acceptance rate or a rank agreement, shows its value alone)."""
     colour = "off" if m.improved is None else ("normal" if m.better == "higher" else "inverse")
+    before = "" if m.before is None else f"before: {m.text(m.before, m.before_pm)}"
     col.metric(m.name, m.text(m.after, m.after_pm), m.change_text() or None, delta_color=colour,
-               help=(m.note + "\n\n" if m.note else "") + f"before: {m.text(m.before, m.before_pm)}")
-    col.caption(f"before: {m.text(m.before, m.before_pm)}")
+               help="\n\n".join(filter(None, (m.note, before))) or None)
+    if before:
+        col.caption(before)
 
 
 def verdict_card(run: RunRecord, key: str) -> Verdict | None:
