@@ -182,6 +182,8 @@ def reading(headline: Measure | None, quality: tuple[Measure, ...] | list[Measur
     if headline is not None and headline.change is not None:
         verb = "fell" if headline.change < 0 else "rose"
         amount = f"{abs(headline.relative):.0%}" if headline.relative is not None else headline.change_text()
+        if headline.text(headline.before) == headline.text(headline.after):
+            verb, amount = "did not change", "at the shown precision"
         parts.append(f"{headline.name} {verb} {amount} ({headline.text(headline.before)} -> "
                      f"{headline.text(headline.after)})")
     costs = [f"{q.name} {q.change_text().split(' (')[0]}" for q in quality if q.change is not None]

@@ -97,7 +97,8 @@ def curves_figure(data: dict, title: str = "") -> go.Figure:
                                 line=dict(color=PALETTE[i % len(PALETTE)]))
                      for i, (name, line) in enumerate(data["series"].items())])
     fig.update_xaxes(title=data.get("x_title", ""))
-    fig.update_yaxes(title=data.get("axis", ""), tickformat=".0%" if data.get("percent") else None)
+    fig.update_yaxes(title=data.get("axis", ""), tickformat=".0%" if data.get("percent") else None,
+                     range=[0, 1.02] if data.get("percent") else None)
     return _layout(fig, title, height=300)
 
 
