@@ -20,17 +20,22 @@ def headline_kind(metrics: dict) -> str | None:
     return "center" if "center" in kinds else (kinds[0] if kinds else None)
 
 
+def fid_digits(*values: float | None) -> int:
+    """Decimals that show a FID's change: one for the usual tens, three for the small FIDs of a small judge."""
+    return 1 if max((abs(v) for v in values if v is not None), default=0.0) >= 10 else 3
+
+
 def forget_measure(metrics: dict, kind: str) -> Measure:
-    return Measure(f"forget FID [{kind}]", number(metrics, f"{BEFORE}fid_forget[{kind}]"),
-                   number(metrics, f"fid_forget[{kind}]"), better="higher", digits=1,
+    before, after = number(metrics, f"{BEFORE}fid_forget[{kind}]"), number(metrics, f"fid_forget[{kind}]")
+    return Measure(f"forget FID [{kind}]", before, after, better="higher", digits=fid_digits(before, after),
                    note="FID of the completions of held-out forget images against the images themselves, on the "
                         "judge's features: higher = the forgotten content is no longer painted")
 
 
 def retain_measures(metrics: dict, kind: str) -> list[Measure]:
     """FID, IS and PSNR of the completions of held-out retain images (they should not move)."""
-    out = [Measure(f"retain FID [{kind}]", number(metrics, f"{BEFORE}fid_retain[{kind}]"),
-                   number(metrics, f"fid_retain[{kind}]"), better="lower", digits=1)]
+    before, after = number(metrics, f"{BEFORE}fid_retain[{kind}]"), number(metrics, f"fid_retain[{kind}]")
+    out = [Measure(f"retain FID [{kind}]", before, after, better="lower", digits=fid_digits(before, after))]
     for key, name, better in (("is", "IS", "higher"), ("psnr", "PSNR (dB)", "higher")):
         if number(metrics, f"{key}_retain[{kind}]") is not None:
             out.append(Measure(f"retain {name}", number(metrics, f"{BEFORE}{key}_retain[{kind}]"),
