@@ -46,13 +46,18 @@ def check_data(bundle: Bundle, data: str | None, verb: str) -> None:
                          DATA_HINT)
 
 
+def heldout_needs_data(data: str | None, heldout: str | None) -> None:
+    """Refuse held-out images given without the training images they belong to."""
+    if heldout is not None and data is None:
+        raise LetheError("held-out images (--heldout) are given without the training images they belong to.",
+                         "Pass --data too; the zoo's datasets have their own held-out split.")
+
+
 def need_heldout(data: str | None, heldout: str | None, verb: str, why: str) -> None:
     """Fail (before loading anything) when `verb` measures `why` on held-out images and the user's data (`data`)
     comes without `heldout`; a dataset Lethe knows has its own test split. Also refuses held-out images given
     without the training images they belong to."""
-    if heldout is not None and data is None:
-        raise LetheError("held-out images (--heldout) are given without the training images they belong to.",
-                         "Pass --data too; the zoo's datasets have their own held-out split.")
+    heldout_needs_data(data, heldout)
     if data is not None and heldout is None and data not in DATASETS:
         raise LetheError(f"{verb} measures {why} on held-out images, and your data ({data}) has none.", HELDOUT_HINT)
 
@@ -133,6 +138,7 @@ def input_flags(data: str | None = None, judge: str | None = None, heldout: str 
     return [w for key, value in input_params(data, judge, heldout).items() for w in (f"--{key}", value)]
 
 
-__all__ = ["DATA_HINT", "HELDOUT_HINT", "JUDGE_KINDS", "check_data", "data_requirement", "input_flags",
+__all__ = ["DATA_HINT", "HELDOUT_HINT", "JUDGE_KINDS", "check_data", "data_requirement", "heldout_needs_data",
+           "input_flags",
            "input_params", "judges_for", "known_judges", "need_heldout", "need_judge", "train_and_test",
            "training_data", "user_data", "zoo_judges"]

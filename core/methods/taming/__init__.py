@@ -32,7 +32,7 @@ from core.methods.taming.losses import (forget_loss, normal_fit, normal_kl, reac
                                         threshold, total_loss)
 from core.methods.taming.sets import TamingSets, build_sets
 from core.models.bundles import Bundle, ClassifierBundle, FlowBundle
-from core.methods.inputs import data_requirement, judges_for, user_data, zoo_judges
+from core.methods.inputs import data_requirement, heldout_needs_data, judges_for, user_data, zoo_judges
 from core.progress import CancelToken, ProgressFn
 from core.runs import JobResult
 
@@ -167,9 +167,7 @@ def job_inputs(flow: Bundle, data: str | None, judge: str | None, device: torch.
     """`taming_job`'s `data`, `test` and `judges` for the user's data spec, held-out data spec and judge spec
     (None: the flow's own dataset and the zoo's judges for it). Fails before anything is loaded when the flow
     names no data and none is given, or when the judge cannot read the flow's images."""
-    if heldout is not None and data is None:
-        raise LetheError("held-out images (--heldout) are given without the training images they belong to.",
-                         "Pass --data too; the zoo's datasets have their own held-out split.")
+    heldout_needs_data(data, heldout)
     if data is None and requirements(flow):
         raise LetheError(f"cannot tame {flow.card.name!r}: {requirements(flow)[0]}.",
                          "Run `python -m core show MODEL` to see what each verb needs.")
