@@ -244,7 +244,7 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
         config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_samples=args.fc_samples,
                                 fc_epochs=args.fc_epochs)
         config.validate()
-        real_data(bundle, data=args.data)  # type: ignore[arg-type]
+        check_enough(real_data(bundle, data=args.data), config)  # type: ignore[arg-type]
         real_data(bundle, "test", args.data, args.heldout)  # type: ignore[arg-type]
         params.update(asdict(config))
         return MethodCall(params, reweight_job(bundle, config, args.seed, args.data, args.heldout))  # type: ignore[arg-type]
@@ -262,6 +262,16 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
         raise LetheError(f"--burn-in must be at least 2 (got {args.burn_in}).", "The authors use 50,000.")
     params.update(p=p, burn_in=args.burn_in, out=str(out))
     return MethodCall(params, sample_job(bundle, args.n or 64, p, args.seed, args.label, args.burn_in, out))  # type: ignore[arg-type]
+
+
+def check_enough(images, config: ReweightConfig) -> None:
+    """Refuse a re-weighting run on fewer images than one minibatch: training drops the short last batch, so it
+    would take no step and report two untrained models."""
+    n = len(images) if config.train_size is None else min(len(images), config.train_size)
+    if n < config.batch_size:
+        raise LetheError(f"gold reweight trains on minibatches of {config.batch_size} images, and "
+                         f"{Path(images.name).name} has {n}: no training step would run.",
+                         f"Give at least {config.batch_size} labelled training images.")
 
 
 def gold_command(model: str, action: str, words: list[str], seed: int = 0, data: str | None = None,
