@@ -14,9 +14,9 @@ import streamlit as st
 import torch
 
 from core.errors import LetheError
-from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, check_gold_model,
-                               default_p, extremes, gold_command, part, real_data, rejection_gain, rejection_sample,
-                               reweight_job, score, score_generated)
+from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, check_enough,
+                               check_gold_model, default_p, extremes, gold_command, part, real_data, rejection_gain,
+                               rejection_sample, reweight_job, score, score_generated)
 from core.methods.inputs import input_params
 from core.models.bundles import GANBundle
 from core.viz.gold import pool_queries_figure, score_scatter_figure, terms_histogram_figure
@@ -204,6 +204,7 @@ def training_section(bundle: GANBundle, spec: str, test) -> None:
                      disabled=isinstance(test, LetheError), help="Needs real labelled test images."):
             with guarded():
                 config.validate()
+                check_enough(real_data(bundle, data=data), config)
                 st.session_state["gold_rw_run"] = runner().start(
                     reweight_job(bundle, config, 0, data, heldout), method="gold", model=spec, device=device_name(),
                     params={"action": "reweight", "n": None, "class": None, **input_params(data, None, heldout),

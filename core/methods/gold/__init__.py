@@ -318,7 +318,7 @@ CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw wi
 
 __all__ = [
     "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
-    "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_finite",
+    "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_enough", "check_finite",
     "check_gold_model", "check_p", "default_p", "discriminator_heads", "gold_command", "real_data", "rejection_sample", "sample_job",
     "score", "score_generated", "score_job", "terms", "write_samples",
 ]
