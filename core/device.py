@@ -1,6 +1,11 @@
-"""Device selection: every verb and page takes `auto|cpu|cuda`, every tensor op stays device-agnostic."""
+"""Device selection: every verb and page takes `auto|cpu|cuda[:i]`, every tensor op stays device-agnostic.
+
+Under torchrun (one process per GPU) `auto` and `cuda` mean this process's GPU, `cuda:LOCAL_RANK`, so the same
+command line runs on one GPU and on eight."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -12,9 +17,20 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     if isinstance(name, torch.device):
         return name
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise LetheError("CUDA was requested but no GPU is visible to torch.", "Use --device cpu or auto.")
     if name != "cpu" and not name.startswith("cuda"):
         raise LetheError(f"Unknown device {name!r}.", "Use auto, cpu or cuda.")
+    if name == "cuda":
+        return torch.device("cuda", local_gpu())
+    index = name.partition(":")[2]
+    if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+        raise LetheError(f"Unknown device {name!r}: torch sees {torch.cuda.device_count()} GPU(s).",
+                         f"Use cuda:0 to cuda:{torch.cuda.device_count() - 1}, or cuda.")
     return torch.device(name)
+
+
+def local_gpu() -> int:
+    """The GPU of this process: LOCAL_RANK under torchrun (one process per GPU), else the first GPU."""
+    return int(os.environ.get("LOCAL_RANK", "0")) % max(1, torch.cuda.device_count())
