@@ -21,6 +21,7 @@ import torch
 from core.cli.methods import MethodCall, MethodVerb
 from core.data import load as load_data
 from core.data.base import ImageData
+from core.distributed import team
 from core.errors import LetheError
 from core.methods.redaction.algorithm import (RedactionConfig, RedactionResult, generator_reported, invalidity_keys,
                                               redact)
@@ -173,6 +174,8 @@ def redaction_job(gan: GANBundle, ctx: RedactionContext, config: RedactionConfig
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         result = redact(gan, ctx.redaction_set, ctx.data, config, seed, ctx.judge, progress, cancel)
+        if not team().is_main:  # torchrun: rank 0 alone measures and saves the run
+            return JobResult()
         return JobResult(result.bundle, result.metrics, _figures(result, gan, ctx, config, seed))
 
     return job
@@ -317,6 +320,6 @@ def redaction_command(model: str, forget: str, config: RedactionConfig, seed: in
             words += ["--deletion-variant", deletion_variant]
     elif config.epochs != RedactionConfig().epochs:
         words += ["--epochs", str(config.epochs)]
-    words += config_flags(config, RedactionConfig(), {**_FLAGS, "ema": "--ema"},
+    words += config_flags(config, RedactionConfig(), {**_FLAGS, "ema": "--ema", "precision": "--precision"},
                           {"fixed_discriminator": "--fixed-discriminator"}, skip=("algorithm", "epochs"))
     return method_command("redact", model, words, seed)

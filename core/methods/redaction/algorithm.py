@@ -313,6 +313,8 @@ def redact(
     if average is not None:
         model.generator.load_state_dict(average.module.state_dict())
     model.eval()
+    if not team.is_main:  # torchrun: the other ranks trained their shards; rank 0 measured and reports
+        return RedactionResult(model, {})
     seconds = time.perf_counter() - started - eval_seconds
     result = _result(model, gan, config, history, film, redaction_set, omega_mask, len(real), queries, seconds)
     result.metrics.update(generator_reported(decay))
