@@ -84,6 +84,36 @@ class Team:
         size = batch_size // self.world
         return slice(self.rank * size, (self.rank + 1) * size)
 
+    def rows(self, n: int) -> slice:
+        """This rank's rows of n rows split as evenly as possible (the first n % world ranks take one more): for
+        batches whose size is the method's own business (taming's forget set), not a divisible hyperparameter."""
+        base, extra = divmod(n, self.world)
+        lo = self.rank * base + min(self.rank, extra)
+        return slice(lo, lo + base + (self.rank < extra))
+
+    def gather_rows(self, own: torch.Tensor, n: int) -> torch.Tensor:
+        """All n rows, each rank's `rows(n)` computed by that rank and `own` by this one, in order. Gradients flow
+        into `own` only: a loss computed from the gathered rows is the same on every rank, and `full_loss` makes
+        DDP's gradient mean the full gradient."""
+        if not self.is_distributed:
+            return own
+        size = -(-n // self.world)
+        padded = own.detach().new_zeros((size, *own.shape[1:]))
+        padded[: len(own)] = own.detach()
+        parts = [torch.empty_like(padded) for _ in range(self.world)]
+        dist.all_gather(parts, padded)
+        pieces = []
+        for rank, part in enumerate(parts):
+            theirs = Team(rank, self.world).rows(n)
+            pieces.append(own if rank == self.rank else part[: theirs.stop - theirs.start])
+        return torch.cat(pieces)
+
+    def full_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """The loss to call backward on when every rank computed the same `loss` from `gather_rows`: each rank's
+        gradient then covers its own rows only, DDP averages over ranks, so the loss is scaled by the world size
+        (the mean of world x per-rank parts = their sum = one process's gradient)."""
+        return loss * self.world if self.is_distributed else loss
+
     def wrap(self, module: nn.Module) -> nn.Module:
         """`module` in DistributedDataParallel (parameters and buffers broadcast from rank 0), or `module` itself
         in one process. The wrapper shares the module's parameters, so saving `module` saves the trained weights."""

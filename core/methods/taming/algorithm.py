@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.distributed import team as current_team
 from core.errors import LetheError, NonFiniteError
 from core.methods.taming import losses
 from core.data.selection import attribute_index, evaluate_expression, expression_names, parse_expression
@@ -24,6 +25,7 @@ from core.metrics.normality import normality_test
 from core.metrics.quality import fid_from_features, metric_name
 from core.metrics.quantiles import likelihood_quantile, remember_stats
 from core.models.bundles import ClassifierBundle, FlowBundle
+from core.models.flows import standard_normal_log_prob
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 DIRECTIONS = ("forget", "emphasize")
@@ -334,6 +336,18 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     params = list(tamed.flow.parameters())
     for p in params:
         p.requires_grad_(True)
+    team = current_team()  # torchrun: every rank draws the same batch and computes the NLLs of its rows of it
+    trained = team.wrap(tamed.flow)
+
+    def train_nll(x: torch.Tensor, model: FlowBundle, module: torch.nn.Module) -> torch.Tensor:
+        """NLL in bits/dim of every row of x, this rank computing its rows (through DDP's forward when wrapped)."""
+        mine = x[team.rows(len(x))]
+        if module is model.flow:
+            log_p = model.log_prob(mine)
+        else:
+            z, logdet = module(mine)
+            log_p = standard_normal_log_prob(z) + logdet
+        return team.gather_rows(to_bpd(model, -log_p), len(x))
     opt = torch.optim.Adam(params, lr=config.lr)
     preview_z = latents[: config.preview]
     # Continuous data has no dequantization noise: one copy of each forget image, no pairs.
@@ -377,7 +391,7 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     reached, stop_reason, it, share, checked = False, "max_iterations", 0, share0, None
     mu_r, sigma_r = mu_b, sigma_b
     for it in range(1, config.max_iterations + 1):
-        cancel.raise_if_set()
+        team.agree_cancel(cancel, it - 1)
         checked = None  # max |d| of this iteration's eq. 10 check, if one ran
         stats_age = (it - 1) % config.refresh_every
         if stats_age == 0 and it > 1:  # Alg. 1 line 4, every `refresh_every` iterations
@@ -388,7 +402,7 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
         x_f_deq = tamed.dequantize_antithetic(x_f.cpu(), config.forget_pairs, gen) if flow.n_bits else x_f.cpu()
         xb = torch.cat([x_f_deq, tamed.dequantize(x_r.cpu(), gen)])
         xb = xb.to(tamed.device)
-        nll = to_bpd(tamed, -tamed.log_prob(xb))
+        nll = train_nll(xb, tamed, trained)
         if not torch.isfinite(nll).all():
             raise NonFiniteError(f"the NLL became non-finite at iteration {it} of taming {name}.",
                                  f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
@@ -403,7 +417,7 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
         metrics = {"loss_forget": float(l_f.detach())}
         l_r = None
         with torch.no_grad():
-            base_r = to_bpd(base, -base.log_prob(xb[n_f:]))
+            base_r = train_nll(xb[n_f:], base, base.flow)
         if config.remember_loss:
             l_r, parts = losses.remember_loss(nll_r, base_r, config.gamma, nll_term=config.nll_term,
                                               forward_kl=config.forward_kl, reverse_kl=config.reverse_kl)
@@ -415,7 +429,7 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
             raise NonFiniteError(f"the taming loss became non-finite at iteration {it}.",
                                  f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        team.full_loss(loss).backward()
         opt.step()  # line 9
         metrics.update(loss=float(loss.detach()), **parts, mu_R=mu_r, sigma_R=sigma_r,
                        threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
@@ -436,6 +450,8 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     seconds = time.perf_counter() - start
     if any(not torch.equal(v, base.flow.state_dict()[k]) for k, v in base_params.items()):
         raise RuntimeError("taming modified the base model; this is a bug")  # the base is only ever read
+    if not team.is_main:  # torchrun: the other ranks computed their rows; rank 0 measures and reports
+        return TamingResult(tamed, {}, {}, history)
     tamed.card.name = name if name.endswith("-tamed") else f"{name}-tamed"
     tamed.card.parent = None  # the runner records the base's model spec here
     tamed.card.description = (f"{flow.card.name} tamed ({direction}) on {len(sets.forget)} images: "
