@@ -20,7 +20,6 @@ from core.errors import LetheError, NonFiniteError
 from core.methods.taming import losses
 from core.data.selection import attribute_index, evaluate_expression, expression_names, parse_expression
 from core.methods.taming.sets import TamingSets
-from core.metrics.likelihood import bits_per_dim
 from core.metrics.normality import normality_test
 from core.metrics.quality import fid_from_features, metric_name
 from core.metrics.quantiles import likelihood_quantile, remember_stats
@@ -132,9 +131,9 @@ class TamingResult:
 
 
 def to_bpd(flow: FlowBundle, nll: torch.Tensor) -> torch.Tensor:
-    """NLL in nats per sample -> bits per dimension (the unit of every taming loss)."""
-    return bits_per_dim(nll, flow.dim, flow.n_bits) if torch.isfinite(nll).all() else (
-        (nll + flow.dim * flow.n_bits * math.log(2)) / (flow.dim * math.log(2)))
+    """NLL in nats per sample -> bits per dimension (the unit of every taming loss): `bits_per_dim`'s formula,
+    without its finiteness check (a host read per call): non-finite values pass through for the callers to flag."""
+    return (nll + flow.dim * flow.n_bits * math.log(2)) / (flow.dim * math.log(2))
 
 
 @torch.no_grad()
@@ -403,37 +402,41 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
         xb = torch.cat([x_f_deq, tamed.dequantize(x_r.cpu(), gen)])
         xb = xb.to(tamed.device)
         nll = train_nll(xb, tamed, trained)
-        if not torch.isfinite(nll).all():
-            raise NonFiniteError(f"the NLL became non-finite at iteration {it} of taming {name}.",
-                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
         nll_f, nll_r = nll[:n_f].reshape(copies, len(x_f)).mean(0), nll[n_f:]
         d = losses.signed_distance(nll_f, mu_r, sigma_r, config.delta, direction)  # line 5, eq. 8
-        if (stats_age == 0 or losses.reached(d.detach(), config.epsilon)) and settled(x_f, stats_age):
+        # the iteration's one host read before the step: the stopping rule needs it
+        finite, near = torch.stack([torch.isfinite(nll).all(), (d.detach().abs() < config.epsilon).all()]).tolist()
+        if not finite:
+            raise NonFiniteError(f"the NLL became non-finite at iteration {it} of taming {name}.",
+                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
+        if (stats_age == 0 or near) and settled(x_f, stats_age):
             reached, stop_reason = True, "threshold"  # line 6-7, eq. 10
             it -= 1
             break
         d = losses.signed_distance(nll_f, mu_r, sigma_r, config.delta, direction)  # settled() may refresh mu_R
         l_f = losses.forget_loss(d, sigma_r)  # eq. 9
-        metrics = {"loss_forget": float(l_f.detach())}
+        live = {"loss_forget": l_f}  # this iteration's metrics, read from the device once after the step
         l_r = None
         with torch.no_grad():
             base_r = train_nll(xb[n_f:], base, base.flow)
         if config.remember_loss:
             l_r, parts = losses.remember_loss(nll_r, base_r, config.gamma, nll_term=config.nll_term,
                                               forward_kl=config.forward_kl, reverse_kl=config.reverse_kl)
-            metrics["loss_remember"] = float(l_r.detach())
+            live["loss_remember"] = l_r
         else:
             _, parts = losses.remember_loss(nll_r.detach(), base_r, config.gamma)
         loss = losses.total_loss(l_f, l_r, config.alpha)  # eq. 12, line 8
-        if not torch.isfinite(loss):
-            raise NonFiniteError(f"the taming loss became non-finite at iteration {it}.",
-                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
         opt.zero_grad(set_to_none=True)
         team.full_loss(loss).backward()
         opt.step()  # line 9
-        metrics.update(loss=float(loss.detach()), **parts, mu_R=mu_r, sigma_R=sigma_r,
-                       threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
-                       **_distance_metrics(d.detach(), config.epsilon))
+        distances = _distance_tensors(d.detach(), config.epsilon)
+        read = read_scalars({**live, "loss": loss, **parts, **distances})  # the iteration's second host read
+        if not math.isfinite(read["loss"]):  # the step was taken on the copy, which is dropped
+            raise NonFiniteError(f"the taming loss became non-finite at iteration {it}.",
+                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
+        metrics = {k: read[k] for k in (*live, "loss", *parts)}
+        metrics.update(mu_R=mu_r, sigma_R=sigma_r, threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
+                       **{k: read[k] for k in distances})
         if checked is not None:
             metrics["distance_checked_max_abs"] = checked
         monitor = it % config.monitor_every == 0
@@ -470,12 +473,21 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     return TamingResult(tamed, metrics, figures, history)
 
 
-def _distance_metrics(d: torch.Tensor, epsilon: float) -> dict[str, float]:
-    """Live view of eq. 10: the forget images' distances to the threshold (sigma_R units)."""
+def _distance_tensors(d: torch.Tensor, epsilon: float) -> dict[str, torch.Tensor]:
+    """Live view of eq. 10: the forget images' distances to the threshold (sigma_R units), as 0-d tensors."""
     d = d.double()
-    return {"distance_max_abs": float(d.abs().max()), "distance_mean": float(d.mean()),
-            "distance_min": float(d.min()), "distance_max": float(d.max()),
-            "within_epsilon": float((d.abs() < epsilon).double().mean())}
+    return {"distance_max_abs": d.abs().max(), "distance_mean": d.mean(), "distance_min": d.min(),
+            "distance_max": d.max(), "within_epsilon": (d.abs() < epsilon).double().mean()}
+
+
+def _distance_metrics(d: torch.Tensor, epsilon: float) -> dict[str, float]:
+    return read_scalars(_distance_tensors(d, epsilon))
+
+
+def read_scalars(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """0-d tensors -> floats with ONE device-to-host transfer (a float() per value waits on the device each time)."""
+    read = torch.stack([v.detach().double() for v in values.values()]).tolist()
+    return dict(zip(values, read))
 
 
 # -------------------------------------------------------------------------------------------------- evaluation
