@@ -133,3 +133,17 @@ def test_torchrun_gives_each_process_its_own_gpu(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", str(torch.cuda.device_count() - 1))
     assert resolve_device("auto") == torch.device("cuda", torch.cuda.device_count() - 1)
     assert resolve_device("cuda:0") == torch.device("cuda", 0)
+
+
+def test_unlearning_at_bf16_on_the_cpu_follows_fp32():
+    from test_methods_unlearning import _model, _sets  # the tiny pretrained conv-i2i on the bars toy
+
+    from core.methods.unlearning import UnlearnConfig, unlearn
+
+    model, sets = _model(), _sets()
+    runs = {p: unlearn(model, sets, UnlearnConfig(epochs=2, batch_size=16, log_every=1, precision=p), seed=0)
+            for p in ("fp32", "bf16")}
+    full, low = runs["fp32"].history, runs["bf16"].history
+    assert len(full) == len(low) >= 3
+    assert all(b["loss"] == pytest.approx(a["loss"], rel=0.05, abs=1e-3) for a, b in zip(full, low))
+    assert next(runs["bf16"].bundle.encoder.parameters()).dtype == torch.float32
