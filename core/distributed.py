@@ -52,6 +52,19 @@ TIMEOUT = timedelta(minutes=60)
 """How long a rank waits at a collective: rank 0 alone measures at checkpoints (up to minutes on image models)."""
 
 
+DATA_PARALLEL_VERBS: tuple[str, ...] = ("redact", "tame", "unlearn")
+"""Verbs whose training loop splits its batches over torchrun's processes. The others (influence's trajectory
+replay, GOLD's scoring and ACGAN re-training) would run whole in every process: they are refused under torchrun."""
+
+
+def check_data_parallel(verb: str) -> None:
+    """Refuse, under torchrun, a verb whose loop does not split its work over the processes."""
+    if launched_by_torchrun() and verb not in DATA_PARALLEL_VERBS:
+        raise LetheError(f"{verb} does not split its work over torchrun's processes; each would run it whole.",
+                         f"Run `python -m core {verb} ...` as one process (data-parallel verbs: "
+                         f"{', '.join(DATA_PARALLEL_VERBS)}).")
+
+
 class PeerFailure(LetheError):
     """Another process of the torchrun job failed or was stopped, so this one cannot go on."""
 

@@ -120,3 +120,13 @@ def test_a_dead_peer_becomes_a_clear_failure(monkeypatch):
         peer_failures(job)()
     with pytest.raises(RuntimeError, match="a bug"):  # other errors pass unchanged
         peer_failures(lambda: (_ for _ in ()).throw(RuntimeError("a bug")))()
+
+
+def test_verbs_that_do_not_split_their_work_are_refused_under_torchrun(monkeypatch):
+    from core.distributed import check_data_parallel
+
+    check_data_parallel("influence")  # one process: every verb runs
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(LetheError, match="does not split its work"):
+        check_data_parallel("influence")
+    check_data_parallel("redact")

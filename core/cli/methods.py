@@ -39,7 +39,7 @@ import torch
 from core.cli.common import Output, StderrProgress, add_precision_option, key_values, run_failure, store_of
 from core.cli.validate import writable_folder
 from core.device import resolve_device
-from core.distributed import Team, peer_failures, session
+from core.distributed import Team, check_data_parallel, peer_failures, session
 from core.errors import Cancelled, LetheError
 from core.models.bundles import Bundle
 from core.models.spec import load_model
@@ -111,6 +111,7 @@ def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
     in every process, within the job's process group)."""
     device = resolve_device(args.device)
     check_precision(verb.name, args.precision)
+    check_data_parallel(verb.name)
     with session(device) as team:
         return _run_method(verb, args, device, team)
 
