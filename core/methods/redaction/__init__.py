@@ -286,6 +286,9 @@ def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) 
     preflight(bundle, args.forget, args.data)
     if args.baseline == "deletion":
         _check_retrainable(bundle)
+        if team().is_distributed:
+            raise LetheError("the deletion baseline retrains with the zoo recipe, which does not split its work over "
+                             "torchrun's processes.", "Run --baseline deletion as one process.")
     judges = dataset_judges(None if args.data else card_dataset(bundle.card), device, args.judge,
                             bundle.data_shape)
     preflight(bundle, args.forget, args.data, judges)
