@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.errors import LetheError
+from core.precision import PRECISIONS
 from core.progress import ProgressEvent
 from core.runs import RunRecord, RunStore
 from core.runs.events import strict_json
@@ -35,6 +36,7 @@ class Output:
     text: str = ""
     error: LetheError | None = None  # set when the verb ran but its run failed: printed, exit code 2
     warnings: list[str] = field(default_factory=list)
+    quiet: bool = False  # torchrun ranks other than 0: rank 0 prints the run's result
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -47,6 +49,13 @@ def common_options() -> argparse.ArgumentParser:
     parent.add_argument("--trust-factory", action="append", metavar="MODULE", default=[],
                         help="let saved model cards that name a factory in MODULE import and run it (repeatable)")
     return parent
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """`--precision fp32|bf16|fp16` for a method verb (`core.precision` says which verbs allow which, and why)."""
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="arithmetic of the training loop: fp32 (default), bf16 or fp16 autocast (fp16 with a "
+                             "gradient scaler); methods whose maths needs fp32 refuse the others")
 
 
 def store_of(args: argparse.Namespace) -> RunStore:
@@ -86,7 +95,9 @@ def _short(value: Any) -> str:
 
 
 def print_output(output: Output, as_json: bool) -> int:
-    """Print a verb's output; return the exit code."""
+    """Print a verb's output; return the exit code. A `quiet` output (a torchrun rank other than 0) prints nothing."""
+    if output.quiet:
+        return EXIT_USER_ERROR if output.error is not None else 0
     for warning in output.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if output.error is not None:

@@ -20,6 +20,10 @@ The job runs as a run (`core.runs.run_now`): progress lines on stderr, every eve
 `--json` the last stdout line is the final metrics plus `model` (a model spec for the edited model, the run's
 `model/` folder), `run` (the run id), `run_dir`, `status` and `seconds` (the method's own, else wall time).
 The app starts the same job with `core.runs.shared_runner().start(...)`.
+
+Every verb also takes `--precision fp32|bf16|fp16` (`core.precision` refuses it where the method's maths needs
+fp32) and runs unchanged under `torchrun --nproc_per_node N -m core VERB ...` (`core.distributed`): rank 0 runs the
+job as the run and prints, the other ranks compute their shards of the same job and record nothing.
 """
 
 from __future__ import annotations
@@ -32,12 +36,15 @@ from typing import Any, Callable
 
 import torch
 
-from core.cli.common import Output, StderrProgress, key_values, run_failure, store_of
+from core.cli.common import Output, StderrProgress, add_precision_option, key_values, run_failure, store_of
 from core.cli.validate import writable_folder
 from core.device import resolve_device
-from core.errors import LetheError
+from core.distributed import Team, check_data_parallel, peer_failures, session
+from core.errors import Cancelled, LetheError
 from core.models.bundles import Bundle
 from core.models.spec import load_model
+from core.precision import check_precision
+from core.progress import NO_PROGRESS, CancelToken
 from core.runs import Job, run_now
 
 
@@ -94,13 +101,22 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser,
         p.add_argument("--judge", default=None, metavar="SPEC",
                        help="your classifier for invalidity, IS/FID and attributes: zoo name, saved folder or "
                             "package.module:factory (default: the zoo's classifiers for the model's dataset; none with --data)")
+    add_precision_option(p)
     verb.add_arguments(p)
     p.set_defaults(handler=lambda args: run_method(verb, args))
 
 
 def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
-    """Load MODEL, let the verb prepare its job, run it as a run, report the run's final metrics."""
+    """Load MODEL, let the verb prepare its job, run it as a run, report the run's final metrics (under torchrun:
+    in every process, within the job's process group)."""
     device = resolve_device(args.device)
+    check_precision(verb.name, args.precision)
+    check_data_parallel(verb.name)
+    with session(device) as team:
+        return _run_method(verb, args, device, team)
+
+
+def _run_method(verb: MethodVerb, args: argparse.Namespace, device: torch.device, team: Team) -> Output:
     store = store_of(args)
     writable_folder(store.root, "the runs folder (--runs-dir or $LETHE_RUNS)")
     bundle = load_model(args.model, device)
@@ -109,7 +125,11 @@ def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
                          f"{bundle.family}.", "Run `python -m core zoo list` to pick a model of the right family.")
     torch.manual_seed(args.seed)
     call = verb.prepare(args, bundle, device)
-    run = run_now(call.job, method=verb.name, model=args.model, params=call.params, seed=args.seed,
+    job = peer_failures(call.job)
+    if not team.is_main:
+        return _follow(job)
+    params = {**call.params, "world_size": team.world} if team.is_distributed else call.params
+    run = run_now(job, method=verb.name, model=args.model, params=params, seed=args.seed,
                   device=str(device), store=store, listener=StderrProgress(verb.name))
     metrics = run.metrics
     result = {"seconds": run.duration, **metrics, "model": run.model_spec, "run": run.id, "run_dir": str(run.path),
@@ -121,3 +141,14 @@ def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
     text = "\n".join([f"{verb.name} {args.model}: {run.status} in {run.duration:.1f} s (run {run.id})",
                       key_values(metrics), f"edited model: {run.model_spec}"])
     return Output(result, text)
+
+
+def _follow(job: Job) -> Output:
+    """A torchrun rank other than 0: compute this rank's shards of the job; rank 0 records the run and prints."""
+    try:
+        job(NO_PROGRESS, CancelToken())
+    except Cancelled as exc:
+        return Output({}, error=LetheError(str(exc)), quiet=True)
+    except LetheError as exc:
+        return Output({}, error=exc, quiet=True)
+    return Output({}, quiet=True)

@@ -20,6 +20,7 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.data.base import ImageData
+from core.distributed import team
 from core.errors import LetheError
 from core.methods.inputs import data_requirement, known_judges
 from core.methods.inputs import training_data as shared_training_data
@@ -160,6 +161,8 @@ def redaction_job(gan: GANBundle, ctx: RedactionContext, config: RedactionConfig
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         result = redact(gan, ctx.redaction_set, ctx.data, config, seed, ctx.judge, progress, cancel)
+        if not team().is_main:  # torchrun: rank 0 alone measures and saves the run
+            return JobResult()
         return JobResult(result.bundle, result.metrics, _figures(result, gan, ctx, config, seed))
 
     return job
@@ -270,6 +273,9 @@ def _prepare(args: argparse.Namespace, bundle: GANBundle, device: torch.device) 
     preflight(bundle, args.forget, args.data)
     if args.baseline == "deletion":
         _check_retrainable(bundle)
+        if team().is_distributed:
+            raise LetheError("the deletion baseline retrains with the zoo recipe, which does not split its work over "
+                             "torchrun's processes.", "Run --baseline deletion as one process.")
     judges = dataset_judges(args.data or card_dataset(bundle.card), device, args.judge,
                             bundle.data_shape)
     preflight(bundle, args.forget, args.data, judges)
@@ -304,6 +310,6 @@ def redaction_command(model: str, forget: str, config: RedactionConfig, seed: in
             words += ["--deletion-variant", deletion_variant]
     elif config.epochs != RedactionConfig().epochs:
         words += ["--epochs", str(config.epochs)]
-    words += config_flags(config, RedactionConfig(), {**_FLAGS, "ema": "--ema"},
+    words += config_flags(config, RedactionConfig(), {**_FLAGS, "ema": "--ema", "precision": "--precision"},
                           {"fixed_discriminator": "--fixed-discriminator"}, skip=("algorithm", "epochs"))
     return method_command("redact", model, words, seed)

@@ -34,6 +34,11 @@ are measured against one reference, the valid training samples (`measure.valid_t
 
 Defaults are App. D-E's MNIST base setting: alpha+ 0.95, alpha- 0.05, lambda 0.85, T 1000, tau 0.5, 8 epochs,
 batch 64, Adam 2e-4 (0.5, 0.999), K_D 1, K_G 1.
+
+Devices and scale: the losses are summed on the device and read back once per checkpoint (not after every step),
+which is also where a non-finite loss is caught; `precision` bf16 / fp16 autocasts both players (`core.precision`).
+Under torchrun every rank draws the same global batches and fakes and trains on its shard of them through
+DistributedDataParallel; rank 0 alone measures (`core.distributed`).
 """
 
 from __future__ import annotations
@@ -47,11 +52,13 @@ import torch
 from torch.nn import functional as F
 
 from core.data.base import ImageData
+from core.distributed import Team, team as current_team
 from core.errors import EmptySelection, LetheError, NonFiniteError
 from core.methods.redaction.averaging import GeneratorAverage, card_decay, short_horizon_decay
 from core.methods.redaction.measure import Meter, film_latents, valid_training
 from core.methods.redaction.sets import ALGORITHMS, RedactionSet
 from core.models.bundles import ClassifierBundle, GANBundle, from_unit
+from core.precision import PRECISIONS, Precision
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 
@@ -76,6 +83,7 @@ class RedactionConfig:
     first_epoch_checks: int = 4  # measurements inside the first epoch (invalidity falls fastest there)
     film_size: int = 8  # latents in the redaction film
     ema: float | None = None  # decay of the averaged G that is reported; None: as the pre-trained G (see averaging)
+    precision: str = "fp32"  # fp32, bf16 or fp16 (autocast of both players; see core.precision)
 
     def validate(self) -> None:
         """Raise LetheError naming the first out-of-range hyperparameter."""
@@ -92,6 +100,7 @@ class RedactionConfig:
             (self.lr > 0, "learning rate must be positive"),
             (self.eval_samples >= 100, "measure invalidity on at least 100 samples (the paper uses 50,000)"),
             (self.ema is None or 0.0 <= self.ema < 1.0, "the moving-average decay must be in [0, 1) (0 = live G)"),
+            (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}"),
             (self.algorithm != "classifier" or self.alpha_neg > 0.0,
              "the classifier-based algorithm needs alpha- > 0: with alpha- = 0, eq. 6 gives D'(x) = 0 where f(x) = 0 "
              "and G's loss -log D' is infinite"),
@@ -151,7 +160,7 @@ class _Game:
 
     def loss(self, x_unit: torch.Tensor, target: float, f_grad: bool) -> torch.Tensor:
         """BCE of D'(x) against `target`; D' = D, or guide(D, f) for Alg. 3 (f differentiated when `f_grad`)."""
-        logit = self.gan.discriminator(from_unit(x_unit, self.gan.pixel_range)).reshape(-1)
+        logit = self.gan.discriminator(from_unit(x_unit, self.gan.pixel_range)).reshape(-1).float()
         if not self.guided:
             return F.binary_cross_entropy_with_logits(logit, torch.full_like(logit, target))
         with torch.set_grad_enabled(f_grad):
@@ -177,15 +186,22 @@ def _check_inputs(gan: GANBundle, data: ImageData, config: RedactionConfig) -> N
 
 
 def _fake_batch(gan: GANBundle, omega: torch.Tensor, b: int, lam: float, gen: torch.Generator,
-                with_grad: bool) -> tuple[torch.Tensor, torch.Tensor]:
+                with_grad: bool, rows: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(fakes from eq. 2's mixture, the G part alone): each of b slots comes from G with probability lambda and
-    from p_Omega (uniform on `omega`) otherwise. An empty Omega (nothing known yet) leaves p_fake = p_G."""
+    from p_Omega (uniform on `omega`) otherwise. An empty Omega (nothing known yet) leaves p_fake = p_G.
+
+    The b slots are drawn in full (the same random numbers whatever `rows`); only the slots in `rows` (this
+    rank's shard, default all) are generated and returned."""
     n_omega = int((torch.rand(b, generator=gen) > lam).sum()) if len(omega) else 0
-    z = torch.randn(b - n_omega, gan.latent_dim, generator=gen).to(gan.device)
+    z = torch.randn(b - n_omega, gan.latent_dim, generator=gen)
+    picks = torch.randint(len(omega), (n_omega,), generator=gen) if n_omega else None
+    lo, hi, _ = (rows or slice(0, b)).indices(b)
+    n_g = b - n_omega
     with torch.set_grad_enabled(with_grad):
-        from_g = gan.generate(z)
-    picks = omega[torch.randint(len(omega), (n_omega,), generator=gen)].to(gan.device) if n_omega else from_g[:0]
-    return torch.cat([from_g, picks]), from_g
+        from_g = gan.generate(z[lo:min(hi, n_g)].to(gan.device))
+    mine = picks[max(lo - n_g, 0):max(hi - n_g, 0)] if picks is not None else None
+    chosen = omega[mine].to(gan.device, from_g.dtype) if mine is not None and len(mine) else from_g[:0]
+    return torch.cat([from_g, chosen]), from_g
 
 
 def redact(
@@ -206,6 +222,8 @@ def redact(
     config = config or RedactionConfig()
     cancel = cancel or CancelToken()
     _check_inputs(gan, data, config)
+    team = current_team()
+    team.check_batch(config.batch_size)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = gan.copy()
@@ -230,18 +248,17 @@ def redact(
     shown = replace(model, generator=average.module) if average is not None else model  # what is measured
     history: list[dict[str, float]] = []
     film: list[np.ndarray] = []
-    losses: dict[str, list[float]] = {"loss_d": [], "loss_g": []}
+    losses = LossSums(model.device)
     eval_seconds = 0.0
 
     def checkpoint(step: int, message: str) -> None:
         nonlocal eval_seconds
+        means = losses.read(team)  # every rank: the one collective of a checkpoint
+        if not team.is_main:
+            return
         t0 = time.perf_counter()
         row = {"epoch": step / batches_per_epoch, **meter(shown, cancel), "validity_queries": queries,
-               "omega_size": len(omega)}
-        for name, values in losses.items():
-            if values:
-                row[name] = float(np.mean(values))
-            values.clear()
+               "omega_size": len(omega), **means}
         images = None
         if z_film is not None:
             with torch.no_grad():
@@ -253,32 +270,39 @@ def redact(
         progress(ProgressEvent(step, total, dict(row), images=images, message=message, stage="redact"))
 
     checkpoint(0, "pre-trained model")
-    game = _Game(model, config, redaction_set)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=config.betas)
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=config.betas)
+    # the players as trained: DDP-wrapped under torchrun (same parameters as `model`, which is measured and saved)
+    trained = replace(model, generator=team.wrap(model.generator), discriminator=team.wrap(model.discriminator))
+    game = _Game(trained, config, redaction_set)
+    precision = Precision(config.precision, model.device)
+    opt_g = precision.stepper(torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=config.betas))
+    opt_d = precision.stepper(torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=config.betas))
+    rows, b_size = team.shard(config.batch_size), config.batch_size
     step = 0
     for epoch in range(1, config.epochs + 1):
         if config.algorithm == "validity":  # Alg. 2: one round of T validity queries per epoch
-            omega, queries = _query_round(model, redaction_set, omega, config.queries_per_round, gen, queries)
+            omega, queries = team.broadcast(_query_round(model, redaction_set, omega, config.queries_per_round,
+                                                         gen, queries))
         order = torch.randperm(len(real), generator=gen)
         model.generator.train()
         model.discriminator.train()
         for b in range(batches_per_epoch):
-            cancel.raise_if_set()
-            x_real = real[order[b * config.batch_size : (b + 1) * config.batch_size]].to(model.device)
+            team.agree_cancel(cancel, step)
+            x_real = real[order[b * b_size : (b + 1) * b_size][rows]].to(model.device)
             if not config.fixed_discriminator:
                 for _ in range(config.k_d):
-                    fake, _ = _fake_batch(model, omega, len(x_real), config.lam, gen, with_grad=False)
-                    loss_d = game.loss(x_real, config.alpha_pos, False) + game.loss(fake, config.alpha_neg, False)
-                    _step(opt_d, loss_d, "discriminator")
-                    losses["loss_d"].append(loss_d.item())
+                    with precision.autocast():
+                        fake, _ = _fake_batch(trained, omega, b_size, config.lam, gen, with_grad=False, rows=rows)
+                        loss_d = game.loss(x_real, config.alpha_pos, False) + game.loss(fake, config.alpha_neg, False)
+                    opt_d.step(loss_d)
+                    losses.add("loss_d", loss_d)
             for _ in range(config.k_g):
-                _, from_g = _fake_batch(model, omega[:0], len(x_real), 1.0, gen, with_grad=True)
-                loss_g = game.loss(from_g, 1.0, True)
-                _step(opt_g, loss_g, "generator")
+                with precision.autocast():
+                    _, from_g = _fake_batch(trained, omega[:0], b_size, 1.0, gen, with_grad=True, rows=rows)
+                    loss_g = game.loss(from_g, 1.0, True)
+                opt_g.step(loss_g)
                 if average is not None:
                     average.update()
-                losses["loss_g"].append(loss_g.item())
+                losses.add("loss_g", loss_g)
             step += 1
             if step in check_steps:
                 model.generator.eval()
@@ -289,6 +313,8 @@ def redact(
     if average is not None:
         model.generator.load_state_dict(average.module.state_dict())
     model.eval()
+    if not team.is_main:  # torchrun: the other ranks trained their shards; rank 0 measured and reports
+        return RedactionResult(model, {})
     seconds = time.perf_counter() - started - eval_seconds
     result = _result(model, gan, config, history, film, redaction_set, omega_mask, len(real), queries, seconds)
     result.metrics.update(generator_reported(decay))
@@ -317,13 +343,40 @@ def _checkpoints(batches_per_epoch: int, epochs: int, first_epoch_checks: int) -
     return inside | {batches_per_epoch * e for e in range(1, epochs + 1)}
 
 
-def _step(optimiser: torch.optim.Optimizer, loss: torch.Tensor, player: str) -> None:
-    if not torch.isfinite(loss):
-        raise NonFiniteError(f"the {player} loss became {loss.item()} during redaction; the run stopped and the "
-                             "pre-trained model is unchanged.", "Lower the learning rate or raise lambda.")
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+class LossSums:
+    """The players' losses summed on the device between checkpoints: no host round trip per step (`loss.item()`
+    after every step used to wait for the device), one read per checkpoint, averaged over torchrun's ranks.
+
+    A non-finite loss poisons its sum, so it is caught at the next checkpoint, on every rank alike (the sums are
+    all-reduced first), and the run stops there; the pre-trained model is a separate copy and stays unchanged."""
+
+    NAMES = ("loss_d", "loss_g")
+    PLAYERS = {"loss_d": "discriminator", "loss_g": "generator"}
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(len(self.NAMES), dtype=torch.float64, device=device)
+        self.counts = [0] * len(self.NAMES)
+
+    def add(self, name: str, loss: torch.Tensor) -> None:
+        i = self.NAMES.index(name)
+        self.sums[i] += loss.detach().double()
+        self.counts[i] += 1
+
+    def read(self, team: Team) -> dict[str, float]:
+        """{name: mean since the last read} over every rank (names without steps omitted); then reset."""
+        sums = team.mean(self.sums).tolist()
+        out = {}
+        for name, total, count in zip(self.NAMES, sums, self.counts):
+            if not count:
+                continue
+            if not np.isfinite(total):
+                raise NonFiniteError(f"the {self.PLAYERS[name]} loss became {total} during redaction; the run "
+                                     "stopped and the pre-trained model is unchanged.",
+                                     "Lower the learning rate or raise lambda.")
+            out[name] = total / count
+        self.sums.zero_()
+        self.counts = [0] * len(self.NAMES)
+        return out
 
 
 @torch.no_grad()

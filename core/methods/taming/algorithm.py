@@ -15,15 +15,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.distributed import team as current_team
 from core.errors import LetheError, NonFiniteError
 from core.methods.taming import losses
 from core.data.selection import attribute_index, evaluate_expression, expression_names, parse_expression
 from core.methods.taming.sets import TamingSets
-from core.metrics.likelihood import bits_per_dim
 from core.metrics.normality import normality_test
 from core.metrics.quality import fid_from_features, metric_name
 from core.metrics.quantiles import likelihood_quantile, remember_stats
 from core.models.bundles import ClassifierBundle, FlowBundle
+from core.models.flows import standard_normal_log_prob
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 DIRECTIONS = ("forget", "emphasize")
@@ -130,9 +131,9 @@ class TamingResult:
 
 
 def to_bpd(flow: FlowBundle, nll: torch.Tensor) -> torch.Tensor:
-    """NLL in nats per sample -> bits per dimension (the unit of every taming loss)."""
-    return bits_per_dim(nll, flow.dim, flow.n_bits) if torch.isfinite(nll).all() else (
-        (nll + flow.dim * flow.n_bits * math.log(2)) / (flow.dim * math.log(2)))
+    """NLL in nats per sample -> bits per dimension (the unit of every taming loss): `bits_per_dim`'s formula,
+    without its finiteness check (a host read per call): non-finite values pass through for the callers to flag."""
+    return (nll + flow.dim * flow.n_bits * math.log(2)) / (flow.dim * math.log(2))
 
 
 @torch.no_grad()
@@ -334,6 +335,18 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     params = list(tamed.flow.parameters())
     for p in params:
         p.requires_grad_(True)
+    team = current_team()  # torchrun: every rank draws the same batch and computes the NLLs of its rows of it
+    trained = team.wrap(tamed.flow)
+
+    def train_nll(x: torch.Tensor, model: FlowBundle, module: torch.nn.Module) -> torch.Tensor:
+        """NLL in bits/dim of every row of x, this rank computing its rows (through DDP's forward when wrapped)."""
+        mine = x[team.rows(len(x))]
+        if module is model.flow:
+            log_p = model.log_prob(mine)
+        else:
+            z, logdet = module(mine)
+            log_p = standard_normal_log_prob(z) + logdet
+        return team.gather_rows(to_bpd(model, -log_p), len(x))
     opt = torch.optim.Adam(params, lr=config.lr)
     preview_z = latents[: config.preview]
     # Continuous data has no dequantization noise: one copy of each forget image, no pairs.
@@ -377,7 +390,7 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     reached, stop_reason, it, share, checked = False, "max_iterations", 0, share0, None
     mu_r, sigma_r = mu_b, sigma_b
     for it in range(1, config.max_iterations + 1):
-        cancel.raise_if_set()
+        team.agree_cancel(cancel, it - 1)
         checked = None  # max |d| of this iteration's eq. 10 check, if one ran
         stats_age = (it - 1) % config.refresh_every
         if stats_age == 0 and it > 1:  # Alg. 1 line 4, every `refresh_every` iterations
@@ -388,38 +401,42 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
         x_f_deq = tamed.dequantize_antithetic(x_f.cpu(), config.forget_pairs, gen) if flow.n_bits else x_f.cpu()
         xb = torch.cat([x_f_deq, tamed.dequantize(x_r.cpu(), gen)])
         xb = xb.to(tamed.device)
-        nll = to_bpd(tamed, -tamed.log_prob(xb))
-        if not torch.isfinite(nll).all():
-            raise NonFiniteError(f"the NLL became non-finite at iteration {it} of taming {name}.",
-                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
+        nll = train_nll(xb, tamed, trained)
         nll_f, nll_r = nll[:n_f].reshape(copies, len(x_f)).mean(0), nll[n_f:]
         d = losses.signed_distance(nll_f, mu_r, sigma_r, config.delta, direction)  # line 5, eq. 8
-        if (stats_age == 0 or losses.reached(d.detach(), config.epsilon)) and settled(x_f, stats_age):
+        # the iteration's one host read before the step: the stopping rule needs it
+        finite, near = torch.stack([torch.isfinite(nll).all(), (d.detach().abs() < config.epsilon).all()]).tolist()
+        if not finite:
+            raise NonFiniteError(f"the NLL became non-finite at iteration {it} of taming {name}.",
+                                 f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
+        if (stats_age == 0 or near) and settled(x_f, stats_age):
             reached, stop_reason = True, "threshold"  # line 6-7, eq. 10
             it -= 1
             break
         d = losses.signed_distance(nll_f, mu_r, sigma_r, config.delta, direction)  # settled() may refresh mu_R
         l_f = losses.forget_loss(d, sigma_r)  # eq. 9
-        metrics = {"loss_forget": float(l_f.detach())}
+        live = {"loss_forget": l_f}  # this iteration's metrics, read from the device once after the step
         l_r = None
         with torch.no_grad():
-            base_r = to_bpd(base, -base.log_prob(xb[n_f:]))
+            base_r = train_nll(xb[n_f:], base, base.flow)
         if config.remember_loss:
             l_r, parts = losses.remember_loss(nll_r, base_r, config.gamma, nll_term=config.nll_term,
                                               forward_kl=config.forward_kl, reverse_kl=config.reverse_kl)
-            metrics["loss_remember"] = float(l_r.detach())
+            live["loss_remember"] = l_r
         else:
             _, parts = losses.remember_loss(nll_r.detach(), base_r, config.gamma)
         loss = losses.total_loss(l_f, l_r, config.alpha)  # eq. 12, line 8
-        if not torch.isfinite(loss):
+        opt.zero_grad(set_to_none=True)
+        team.full_loss(loss).backward()
+        opt.step()  # line 9
+        distances = _distance_tensors(d.detach(), config.epsilon)
+        read = read_scalars({**live, "loss": loss, **parts, **distances})  # the iteration's second host read
+        if not math.isfinite(read["loss"]):  # the step was taken on the copy, which is dropped
             raise NonFiniteError(f"the taming loss became non-finite at iteration {it}.",
                                  f"Lower the learning rate (now {config.lr}); the base model is unchanged.")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()  # line 9
-        metrics.update(loss=float(loss.detach()), **parts, mu_R=mu_r, sigma_R=sigma_r,
-                       threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
-                       **_distance_metrics(d.detach(), config.epsilon))
+        metrics = {k: read[k] for k in (*live, "loss", *parts)}
+        metrics.update(mu_R=mu_r, sigma_R=sigma_r, threshold=losses.threshold(mu_r, sigma_r, config.delta, direction),
+                       **{k: read[k] for k in distances})
         if checked is not None:
             metrics["distance_checked_max_abs"] = checked
         monitor = it % config.monitor_every == 0
@@ -436,6 +453,8 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     seconds = time.perf_counter() - start
     if any(not torch.equal(v, base.flow.state_dict()[k]) for k, v in base_params.items()):
         raise RuntimeError("taming modified the base model; this is a bug")  # the base is only ever read
+    if not team.is_main:  # torchrun: the other ranks computed their rows; rank 0 measures and reports
+        return TamingResult(tamed, {}, {}, history)
     tamed.card.name = name if name.endswith("-tamed") else f"{name}-tamed"
     tamed.card.parent = None  # the runner records the base's model spec here
     tamed.card.description = (f"{flow.card.name} tamed ({direction}) on {len(sets.forget)} images: "
@@ -454,12 +473,21 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     return TamingResult(tamed, metrics, figures, history)
 
 
-def _distance_metrics(d: torch.Tensor, epsilon: float) -> dict[str, float]:
-    """Live view of eq. 10: the forget images' distances to the threshold (sigma_R units)."""
+def _distance_tensors(d: torch.Tensor, epsilon: float) -> dict[str, torch.Tensor]:
+    """Live view of eq. 10: the forget images' distances to the threshold (sigma_R units), as 0-d tensors."""
     d = d.double()
-    return {"distance_max_abs": float(d.abs().max()), "distance_mean": float(d.mean()),
-            "distance_min": float(d.min()), "distance_max": float(d.max()),
-            "within_epsilon": float((d.abs() < epsilon).double().mean())}
+    return {"distance_max_abs": d.abs().max(), "distance_mean": d.mean(), "distance_min": d.min(),
+            "distance_max": d.max(), "within_epsilon": (d.abs() < epsilon).double().mean()}
+
+
+def _distance_metrics(d: torch.Tensor, epsilon: float) -> dict[str, float]:
+    return read_scalars(_distance_tensors(d, epsilon))
+
+
+def read_scalars(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """0-d tensors -> floats with ONE device-to-host transfer (a float() per value waits on the device each time)."""
+    read = torch.stack([v.detach().double() for v in values.values()]).tolist()
+    return dict(zip(values, read))
 
 
 # -------------------------------------------------------------------------------------------------- evaluation

@@ -67,11 +67,12 @@ def reached(distances: torch.Tensor, epsilon: float) -> bool:
 
 
 def remember_loss(tamed_nlls: torch.Tensor, base_nlls: torch.Tensor, gamma: float, *, nll_term: bool = True,
-                  forward_kl: bool = True, reverse_kl: bool = True) -> tuple[torch.Tensor, dict[str, float]]:
+                  forward_kl: bool = True, reverse_kl: bool = True) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 11: (1 - gamma) A_T(D_R) + gamma (KL_F + KL_R) on one remember batch, with the Table 2 ablations.
 
     `tamed_nlls` carry gradients; `base_nlls` are the base model's NLLs of the same (identically dequantized)
-    images, without gradients. A_T is the mean tamed NLL (eq. 5). Returns the loss and its parts as floats."""
+    images, without gradients. A_T is the mean tamed NLL (eq. 5). Returns the loss and its parts as detached 0-d
+    tensors, which the caller reads in one host transfer with its other metrics (not one per part)."""
     mu_t, sigma_t = normal_fit(tamed_nlls)
     mu_b, sigma_b = normal_fit(base_nlls.detach())
     kl_f = normal_kl(mu_b, sigma_b, mu_t, sigma_t)  # forward: KL(base || tamed)
@@ -84,8 +85,8 @@ def remember_loss(tamed_nlls: torch.Tensor, base_nlls: torch.Tensor, gamma: floa
         loss = loss + gamma * kl_f
     if reverse_kl:
         loss = loss + gamma * kl_r
-    parts = {"kl_forward": float(kl_f.detach()), "kl_reverse": float(kl_r.detach()),
-             "remember_bpd": float(avg.detach()), "remember_sigma": float(sigma_t.detach())}
+    parts = {"kl_forward": kl_f.detach(), "kl_reverse": kl_r.detach(), "remember_bpd": avg.detach(),
+             "remember_sigma": sigma_t.detach()}
     return loss, parts
 
 

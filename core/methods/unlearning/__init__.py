@@ -26,6 +26,7 @@ import torch
 
 from core.cli.methods import MethodCall, MethodVerb
 from core.data.selection import Selection, parse_spec
+from core.distributed import team
 from core.errors import LetheError
 from core.methods.inputs import (check_data, data_requirement, input_flags, input_params, known_judges, need_heldout, need_judge,
                                  train_and_test)
@@ -118,8 +119,10 @@ def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnCo
         sets, judges = prepared or prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size, data=data,
                                            heldout=heldout, judge=judge)
         progress(ProgressEvent(0, 0, message="measuring the original model", stage="measure"))
-        before = measure(bundle, sets, judges, original=bundle, kinds=kinds)  # E.2 of the original itself
+        before = measure(bundle, sets, judges, original=bundle, kinds=kinds) if team().is_main else {}  # E.2
         result = unlearn(bundle, sets, config, seed=seed, progress=progress, cancel=cancel)
+        if not team().is_main:  # torchrun: rank 0 alone measures and saves the run
+            return JobResult()
         done = result.history[-1]["step"] if result.history else 0
         progress(ProgressEvent(done, done, message="measuring the unlearned model", stage="measure"))
         after = measure(result.bundle, sets, judges, original=bundle, kinds=kinds)

@@ -22,21 +22,27 @@ Baselines (App. C.6, the MAE forms, with the reconstruction loss || D(E(T(x))) -
 - `retain-label` (C.30-31): the forget images' target is a retain image of the same batch;
 - `random-encoder` (C.36): encoder only, the forget codes are pulled to Gaussian noise N(0, I) in code space.
 Every method keeps the retain term as its regulariser and runs on the same sets, batches and seed.
+
+Devices and scale: the losses are read from the device only at logged steps (every `log_every`), where a
+non-finite loss is caught; `precision` bf16 / fp16 autocasts the networks (`core.precision`). Under torchrun every
+rank draws the same global batch, degradations and noise, and trains on its rows through DDP (`core.distributed`).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 
+from core.distributed import team as current_team
 from core.errors import LetheError, NonFiniteError
 from core.methods.unlearning.sets import UnlearnSets
 from core.models.bundles import I2IBundle
 from core.models.degradations import FILL, degrade_mixed
+from core.precision import PRECISIONS, Precision
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 METHODS: tuple[str, ...] = ("ours", "max-loss", "noisy-label", "retain-label", "random-encoder")
@@ -62,6 +68,7 @@ class UnlearnConfig:
     clip: float = 3.0
     noise: str = "normalised"
     log_every: int = 5
+    precision: str = "fp32"  # fp32, bf16 or fp16 (autocast; see core.precision)
 
     def validate(self) -> None:
         """Raise a LetheError naming the first bad setting."""
@@ -69,6 +76,8 @@ class UnlearnConfig:
             raise LetheError(f"unknown unlearning method {self.method!r}.", f"Use one of: {', '.join(METHODS)}.")
         if self.noise not in NOISES:
             raise LetheError(f"unknown noise {self.noise!r}.", f"Use one of: {', '.join(NOISES)}.")
+        if self.precision not in PRECISIONS:
+            raise LetheError(f"unknown precision {self.precision!r}.", f"Use one of: {', '.join(PRECISIONS)}.")
         for name in ("alpha", "lr", "clip"):
             value = getattr(self, name)
             if not math.isfinite(value) or value <= 0:
@@ -162,6 +171,11 @@ def unlearn(bundle: I2IBundle, sets: UnlearnSets, config: UnlearnConfig, seed: i
     if not isinstance(bundle, I2IBundle):
         raise LetheError(f"{bundle.card.name!r} is a {bundle.family} model, not an image-to-image model.",
                          "Pick an I2I model: mnist-i2i or synthfaces-i2i.")
+    team = current_team()
+    team.check_batch(config.batch_size)
+    if team.is_distributed and config.method == "random-encoder":
+        raise LetheError("the RANDOM ENCODER baseline draws its code-space targets per rank, so under torchrun it "
+                         "would not follow one process's run.", "Run this baseline in one process.")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     dev = bundle.device
@@ -179,6 +193,11 @@ def unlearn(bundle: I2IBundle, sets: UnlearnSets, config: UnlearnConfig, seed: i
         params += list(student.decoder.parameters())
     opt = torch.optim.AdamW(params, lr=config.lr, betas=(config.beta1, config.beta2),
                             weight_decay=config.weight_decay)
+    precision = Precision(config.precision, dev)
+    stepper = precision.stepper(opt)
+    trained = replace(student, encoder=team.wrap(student.encoder),  # DDP-wrapped under torchrun, same weights
+                      decoder=student.decoder if config.method in ENCODER_ONLY else team.wrap(student.decoder))
+    rows = team.shard(config.batch_size)
     b = config.batch_size
     steps_per_epoch = math.ceil(len(sets.forget) / b)
     total = config.epochs * steps_per_epoch
@@ -190,26 +209,27 @@ def unlearn(bundle: I2IBundle, sets: UnlearnSets, config: UnlearnConfig, seed: i
     start = time.perf_counter()
     pairs = zip(_batches(len(sets.forget), b, total, gen), _batches(len(sets.retain), b, total, gen))
     for step, (fi, ri) in enumerate(pairs, start=1):
-        cancel.raise_if_set()
+        team.agree_cancel(cancel, step - 1)
         xf, xr = sets.forget.x[fi].to(dev), sets.retain.x[ri].to(dev)
         # one draw of T per image, shared by student and teacher; the noise gets its forget image's mask
         both, mask = degrade_mixed(torch.cat([xr, xf]), student.degradations, gen)
         xr_t, xf_t = both[: len(xr)], both[len(xr):]
         n = draw_noise(xf, config.noise, sets.pixel_mean, sets.pixel_std, gen)
         n_t = torch.where(mask[len(xr):], torch.full_like(n, FILL), n)
-        retain, forget = losses(config.method, student, teacher, xr_t, xr, xf_t, xf, n_t, n, gen)
+        mine = (t[rows] for t in (xr_t, xr, xf_t, xf, n_t, n))  # this rank's rows of the global batch
+        with precision.autocast():
+            retain, forget = losses(config.method, trained, teacher, *mine, gen)
+            retain, forget = retain.float(), forget.float()
         loss = retain + config.alpha * forget
-        if not torch.isfinite(loss):
-            raise NonFiniteError(f"the {METHOD_NAMES[config.method]} loss became {loss.item()} at step {step}; "
-                                 "the pretrained model is untouched.",
-                                 "Lower the learning rate or alpha (max-loss is unbounded below on logits).")
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, config.clip)
-        opt.step()
+        stepper.step(loss, clip_params=params, clip=config.clip)
         sched.step()
-        if step % config.log_every == 0 or step == total:
-            row = {"step": step, "loss": loss.item(), "retain_loss": retain.item(), "forget_loss": forget.item(),
+        if step % config.log_every == 0 or step == total:  # the only host read: every log_every steps
+            read = team.mean(torch.stack([loss, retain, forget]).detach().double()).tolist()
+            if not all(math.isfinite(v) for v in read):
+                raise NonFiniteError(f"the {METHOD_NAMES[config.method]} loss became {read[0]} by step {step}; "
+                                     "the pretrained model is untouched.",
+                                     "Lower the learning rate or alpha (max-loss is unbounded below on logits).")
+            row = {"step": step, "loss": read[0], "retain_loss": read[1], "forget_loss": read[2],
                    "lr": sched.get_last_lr()[0]}
             history.append(row)
             progress(ProgressEvent(step, total, {k: v for k, v in row.items() if k != "step"}, stage="unlearn"))
