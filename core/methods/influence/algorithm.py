@@ -25,7 +25,7 @@ from core.data import DATASETS, load
 from core.errors import LetheError
 from core.methods.influence.cleanse import BASELINES, Cleansing, cleanse, removal_sets
 from core.methods.influence.estimate import Influence, estimate, sign_rule
-from core.methods.influence.executor import EXECUTORS
+from core.runs.executor import EXECUTORS
 from core.methods.influence.game import Game, check_traceable
 from core.methods.influence.metrics import (HIGHER_IS_BETTER, METRICS, DiscriminatorLoss, MetricSets,
                                            check_metric_fits, make_metric)
