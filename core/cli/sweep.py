@@ -37,14 +37,17 @@ from typing import Any
 import pandas as pd
 
 from core.cli.common import Output, StderrProgress, store_of
+from core.cli.methods import discover
 from core.cli.validate import writable_folder
 from core.errors import Cancelled, LetheError
+from core.models.spec import FACTORY_SPEC, saved_model_path
 from core.models.trust import trusting
 from core.progress import CancelToken, ProgressFn
 from core.runs import JobResult, run_now
 from core.runs.executor import EXECUTORS, check_executor, run_jobs
 from core.runs.runner import current_run_folder
 from core.runs.sweeps import SWEEP_METHOD, sweep_table
+from core.zoo.registry import ZOO
 
 MAX_JOBS = 256
 MAX_FILE_BYTES = 256 * 1024
@@ -76,8 +79,9 @@ class Grid:
 
     def axes(self) -> list[str]:
         """The names of the axes with more than one value (what tells a sweep's runs apart)."""
-        fixed = {"method": self.methods, "model": self.models, "forget": self.forgets, "seed": self.seeds}
-        return [k for k, v in {**fixed, **self.params}.items() if len(v) > 1]
+        every = {"method": self.methods, "model": self.models, "forget": self.forgets, **self.params,
+                 "seed": self.seeds}
+        return [k for k, v in every.items() if len(v) > 1]
 
 
 @dataclass(frozen=True)
@@ -130,15 +134,14 @@ class SweepJob:
 def _parser_for(verb_name: str, tag=None) -> argparse.ArgumentParser:
     """The command line's parser with only the method verbs, their `prepare` wrapped by `tag` (if given), and
     argparse's own exits turned into LetheErrors (a sweep reports a bad flag instead of exiting)."""
-    from core.cli import build_parser
-    from core.cli.methods import discover
+    from core.cli import build_parser  # the package imports this module
 
     verbs = {v.name: v for v in discover()}
     if verb_name not in verbs:
         raise LetheError(f"unknown method verb {verb_name!r}.", f"Use one of {', '.join(sorted(verbs))}.")
-    verb = verbs[verb_name]
+    verb = original = verbs[verb_name]
     if tag is not None:
-        verb = replace(verb, prepare=lambda args, bundle, device: tag(verb.prepare(args, bundle, device)))
+        verb = replace(original, prepare=lambda args, bundle, device: tag(original.prepare(args, bundle, device)))
     parser = build_parser(method_verbs=[verb])
     parser.error = _raise_usage(verb_name)  # unrecognized arguments are reported by the top-level parser
     for action in parser._actions:
@@ -264,9 +267,7 @@ def expand(grid: Grid, common: list[str] = ()) -> list[SweepJob]:
 def check_jobs(jobs: list[SweepJob]) -> None:
     """Parse every job's words with its verb's parser and check its model names something of the verb's family,
     so a typo fails before the first job starts (the message names the job)."""
-    from core.models.spec import FACTORY_SPEC, saved_model_path
-    from core.zoo.registry import ZOO
-
+    families = {v.name: v.families for v in discover()}
     parsers: dict[str, argparse.ArgumentParser] = {}
     for job in jobs:
         verb, model = job.argv[0], job.argv[1]
@@ -275,13 +276,11 @@ def check_jobs(jobs: list[SweepJob]) -> None:
             parser.parse_args(list(job.argv))
         except LetheError as error:
             raise LetheError(f"sweep job {job.index} ({' '.join(job.argv[:2])}): {error.message}", error.hint) from None
-        from core.cli.methods import discover
-
-        families = next(v.families for v in discover() if v.name == verb)
         if model in ZOO:
-            if families and ZOO[model].family not in families:
-                raise LetheError(f"sweep job {job.index}: {verb} works on {' or '.join(families)} models; {model} "
-                                 f"is a {ZOO[model].family}.", "Run `python -m core zoo list` for the families.")
+            if families[verb] and ZOO[model].family not in families[verb]:
+                raise LetheError(f"sweep job {job.index}: {verb} works on {' or '.join(families[verb])} models; "
+                                 f"{model} is a {ZOO[model].family}.",
+                                 "Run `python -m core zoo list` for the families.")
         elif saved_model_path(model) is None and not FACTORY_SPEC.fullmatch(model):
             raise LetheError(f"sweep job {job.index}: {model!r} names no zoo model, saved model or factory.",
                              "Run `python -m core zoo list`, or give the folder of a saved model.")
@@ -326,6 +325,12 @@ def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.set_defaults(handler=run_sweep)
 
 
+def _short_table(table: pd.DataFrame, axes: list[str]) -> str:
+    """The jobs for reading in a terminal: axes, status, seconds and run id (--json has every final metric)."""
+    columns = ["job", *(a for a in axes if a in table), "status", "seconds", "run"]
+    return table[[c for c in columns if c in table]].to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
 def run_sweep(args: argparse.Namespace) -> Output:
     """Check the file, then run its grid as a sweep run (or, with --dry-run, list the jobs)."""
     check_executor(args.executor, args.workers)
@@ -355,7 +360,7 @@ def run_sweep(args: argparse.Namespace) -> Output:
     result = {"sweep": run.id, "status": run.status, "seconds": run.duration, **run.metrics,
               "runs": table.to_dict(orient="records")}
     lines = [f"sweep {grid.name or args.file}: {run.status} in {run.duration:.1f} s (sweep id {run.id})",
-             table.to_string(index=False) if len(table) else "  (no runs)"]
+             _short_table(table, grid.axes()) if len(table) else "  (no runs)"]
     error = None
     if run.status != "succeeded":
         error = LetheError(f"sweep {run.id} {run.status}: {(run.error or {}).get('message', '')}".strip(),

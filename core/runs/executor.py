@@ -17,8 +17,8 @@ whose job fans out keeps every finished job in its event log.
   thread so W workers share W cores without oversubscription.
 - `ray`: one Ray task per job (1 CPU each). Ray is optional (`requirements-ray.txt`) and imported only here, when
   asked for; without `ray_address` (or `$RAY_ADDRESS`) a local Ray with `workers` CPUs is started, with one it
-  joins that cluster ("auto" finds the cluster `ray start` made on this node). Workers import `core`, so a cluster needs Lethe
-  installed on every node and, for jobs that write runs, the run store on a shared filesystem.
+  joins that cluster ("auto" finds the cluster `ray start` made on this node). Workers import `core`, so a
+  cluster needs Lethe installed on every node and, for jobs that write runs, the run store on a shared filesystem.
 - Failure: by default the first failing job's exception propagates (the remaining jobs are dropped). With
   `keep_going=True` a failing job's result is a `JobFailure` and the others still run.
 - Cancel: when the token is set, no further job is handed out, queued jobs are dropped, `on_cancel()` runs (a
