@@ -177,7 +177,7 @@ def sweep_view(sweeps: list[RunRecord]) -> None:
     params = sweep.config.get("params", {})
     axes = ", ".join(params.get("axes", [])) or "no axis"
     workers = f"{params.get('workers', 1)} {params.get('executor', 'local')} worker(s)"
-    st.caption(f"{params.get('jobs', '?')} jobs over {axes} on {workers}; the sweep is {sweep.status}.")
+    st.caption(f"{params.get('jobs', '?')} jobs over {axes} on {workers}; status: {sweep.status}.")
     table = sweep_table(store, sweep_id)
     st.dataframe(table, hide_index=True, width="stretch", key="runs_sweep_table", column_config={
         c: st.column_config.NumberColumn(c, format="%.4g") for c in table.columns

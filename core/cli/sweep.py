@@ -342,7 +342,7 @@ def run_sweep(args: argparse.Namespace) -> Output:
               *(f"--trust-factory={m}" for m in args.trust_factory)]
     jobs = expand(grid, common)
     check_jobs(jobs)
-    listing = [{"index": j.index, "command": "python -m core " + " ".join(j.argv[:-len(common)] if common else j.argv),
+    listing = [{"index": j.index, "command": "python -m core " + " ".join(j.argv[:-len(common)]),
                 "point": dict(j.point)} for j in jobs]
     if args.dry_run:
         text = "\n".join([f"sweep {grid.name or args.file}: {len(jobs)} jobs (dry run, nothing started)",
@@ -365,10 +365,10 @@ def run_sweep(args: argparse.Namespace) -> Output:
     if run.status != "succeeded":
         error = LetheError(f"sweep {run.id} {run.status}: {(run.error or {}).get('message', '')}".strip(),
                            (run.error or {}).get("hint") or f"Its finished runs are kept; see {run.path}.")
-    elif run.metrics.get("failed"):
+    elif run.metrics.get("succeeded") != len(jobs):
         failed = [r for r in table.to_dict(orient="records") if r["status"] != "succeeded"]
         error = LetheError(f"{len(failed)} of {len(jobs)} sweep jobs did not succeed: " + "; ".join(
-            f"{r['run'] or 'job ' + str(r['job'])}: {r['status']}" for r in failed[:5]),
-            "See each with `python -m core runs show ID`.")
+            f"job {r['job']} {r['status']} ({r.get('error') or r['run']})" for r in failed[:5]),
+            "See a run with `python -m core runs show ID`; a job without a run failed before it started.")
     return Output(result, "\n".join(lines), error=error)
 
