@@ -1,8 +1,9 @@
 """Benchmark of running Lethe beyond one process (issue 16), measured in one run on this machine:
 
-- `per-job overhead`: wall time per trivial job (it returns at once) through the executor, minus nothing: in this
-  process, in 2 local worker processes (spawned once per batch, so their start-up is spread over `--trivial`
-  jobs) and as Ray tasks on a local 2-CPU Ray (started before the clock, its start-up printed on its own);
+- `per-job overhead`: wall time of trivial jobs (they return at once) through the executor, in this process, in 2
+  local worker processes and as Ray tasks on a local 2-CPU Ray: `start` is the wall time of a batch of one job
+  (for local workers, spawning them: a batch starts its own pool), `per job` the extra time of each further job,
+  (T(N jobs) - T(1 job)) / (N - 1); Ray's own start (`ray.init`) is printed on its own;
 - `sweep of 8`: wall time of `python -m core sweep` over 8 short taming jobs (toy-flow, `--iterations`
   iterations each) with 1 and 2 workers, and the speed-up (1 worker / 2 workers);
 - `redaction epoch samples/s, 1 and 2 gloo processes`: from `bench/scale_ddp.py`'s `measure()` when that file
@@ -30,12 +31,18 @@ from core.cli import main  # noqa: E402
 from core.runs.executor import ensure_ray, run_jobs  # noqa: E402
 
 
-def per_job_seconds(jobs: int, workers: int, executor: str) -> float:
-    """Wall seconds per trivial job through `run_jobs`."""
+def batch_seconds(jobs: int, workers: int, executor: str) -> float:
+    """Wall seconds of `jobs` trivial jobs through `run_jobs`."""
     batch = [functools.partial(operator.add, i, 1) for i in range(jobs)]
     start = time.perf_counter()
     assert run_jobs(batch, workers, executor) == [i + 1 for i in range(jobs)]
-    return (time.perf_counter() - start) / jobs
+    return time.perf_counter() - start
+
+
+def overhead(jobs: int, workers: int, executor: str) -> tuple[float, float]:
+    """(seconds of a one-job batch, extra seconds per further job) of trivial jobs through the executor."""
+    one = batch_seconds(1, workers, executor)
+    return one, max(0.0, batch_seconds(jobs, workers, executor) - one) / (jobs - 1)
 
 
 def sweep_seconds(workers: int, iterations: int, root: Path) -> float:
@@ -74,21 +81,21 @@ def main_(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-ray", action="store_true", help="skip the Ray measurement")
     args = parser.parse_args(argv)
 
-    print(f"per-job overhead on a trivial job ({args.trivial} jobs):")
-    here = per_job_seconds(args.trivial, 1, "local")
-    pool = per_job_seconds(args.trivial, 2, "local")
-    print(f"  in this process          {here * 1e3:9.3f} ms/job")
-    print(f"  local, 2 worker procs    {pool * 1e3:9.3f} ms/job   ({pool / here:,.0f}x in-process)")
+    print(f"overhead of the executor on a trivial job (batches of 1 and {args.trivial} jobs):")
+    rows = [("in this process", *overhead(args.trivial, 1, "local")),
+            ("local, 2 worker procs", *overhead(args.trivial, 2, "local"))]
     if not args.no_ray:
         try:
             start = time.perf_counter()
             ensure_ray(workers=2)
             print(f"  (local Ray started in {time.perf_counter() - start:.1f} s)")
-            per_job_seconds(2, 2, "ray")  # warm the 2 Ray workers up
-            ray = per_job_seconds(args.trivial, 2, "ray")
-            print(f"  Ray, 2 CPUs              {ray * 1e3:9.3f} ms/job   ({ray / pool:.2f}x local workers)")
+            rows.append(("Ray, 2 CPUs", *overhead(args.trivial, 2, "ray")))
         except Exception as exc:  # noqa: BLE001 - the benchmark reports what it could not measure
-            print(f"  Ray: not measured ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+            print(f"  Ray: not measured ({type(exc).__name__}: {str(exc).splitlines()[0][:240]})")
+    for name, start, per_job in rows:
+        print(f"  {name:<24} start {start:8.3f} s   per job {per_job * 1e3:9.3f} ms")
+    if len(rows) == 3:
+        print(f"  Ray / local workers per job: {rows[2][2] / max(rows[1][2], 1e-9):.2f}x")
     with tempfile.TemporaryDirectory() as tmp:
         one = sweep_seconds(1, args.iterations, Path(tmp))
         two = sweep_seconds(2, args.iterations, Path(tmp))

@@ -188,10 +188,13 @@ def ensure_ray(workers: int, address: str | None = None):
                 ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
             else:
                 ray.init(num_cpus=workers, include_dashboard=False, runtime_env=runtime_env, log_to_driver=False)
-        except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise LetheError(f"could not start or reach Ray{f' at {address}' if address else ''}: {exc}",
-                             "Check --ray-address (host:port of the head node, or auto), or leave it out to "
-                             "start a local Ray.") from exc
+        except Exception as exc:  # noqa: BLE001 - Ray reports a failed start as a bare Exception
+            ray.shutdown()  # stop what did start (its GCS, dashboard, monitors)
+            where = f" at {address}" if address else " locally"
+            raise LetheError(f"could not start or reach Ray{where}: {str(exc).splitlines()[0] if str(exc) else exc!r}",
+                             "Check --ray-address (host:port of the head node, or auto), or leave it out to start a "
+                             "local Ray; a local Ray needs a few seconds of CPU to start (see README, Running on a "
+                             "cluster).") from exc
     return ray
 
 
