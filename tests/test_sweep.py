@@ -70,6 +70,8 @@ def test_hostile_yaml_is_read_as_data_or_refused(tmp_path):
     with pytest.raises(LetheError, match="cannot read the sweep file"):
         read_file(evil)
     assert not Path("pwned").exists()
+    with pytest.raises(LetheError, match="cannot read the sweep file"):  # nesting deeper than the parser's stack
+        read_file(_file(tmp_path, "a: " + "[" * 5000 + "]" * 5000, "deep.yaml"))
     with pytest.raises(LetheError, match="holds a list, not a mapping"):
         read_file(_file(tmp_path, "- tame\n- toy-flow\n", "list.yaml"))
     assert read_file(_file(tmp_path, "method: tame\nmodel: toy-flow\nseeds: [0, 1]\n", "ok.yml"))["seeds"] == [0, 1]

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml  # PyYAML comes with jupytext and papermill (requirements.txt)
 
 from core.cli.common import Output, StderrProgress, store_of
 from core.cli.methods import discover
@@ -171,15 +172,10 @@ def read_file(path: str | Path) -> dict[str, Any]:
                          "A sweep file lists a few axes; split a larger study into several files.")
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
-        if path.suffix.lower() == ".json":
-            doc = json.loads(text)
-        else:
-            import yaml
-
-            doc = yaml.safe_load(text)
-    except (ValueError, ImportError) as exc:  # json.JSONDecodeError is a ValueError
+        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise LetheError(f"cannot read the sweep file {path}: {exc}", "Check its JSON syntax.") from exc
-    except Exception as exc:  # noqa: BLE001 - yaml.YAMLError and its subclasses (unknown tags, bad syntax)
+    except (yaml.YAMLError, RecursionError) as exc:  # bad syntax, a tag that would build an object, deep nesting
         raise LetheError(f"cannot read the sweep file {path}: {str(exc).splitlines()[0]}",
                          "Check its YAML syntax; only plain mappings, lists, strings and numbers are read.") from exc
     if not isinstance(doc, dict):
