@@ -40,6 +40,9 @@ def test_each_job_starts_from_its_own_seed_so_one_worker_and_two_agree():
     assert len({tuple(r) for r in here}) == 4  # different seeds give different draws
     assert sorted(e.step for e in seen) == [1, 2, 3, 4] and all(e.total == 4 for e in seen)
     assert run_jobs(jobs[:1], seeds=[7]) == [draw_seeded(7, 3)]
+    torch.manual_seed(123)
+    run_jobs(jobs, workers=1)
+    assert draw(3) == draw_seeded(123, 3)  # the caller's random state is as it was before the jobs
 
 
 def test_a_failing_job_is_reported_and_the_others_still_run_when_asked_to_keep_going():

@@ -11,7 +11,8 @@ completion, and reports a `ProgressEvent` as each job finishes (with `describe(i
 whose job fans out keeps every finished job in its event log.
 
 - Seeding: job i runs after `torch.manual_seed(seeds[i])` (and numpy's and Python's generators), `seeds[i] = i`
-  unless given, in whichever process runs it; a job run alone, in a pool or on Ray starts from the same state.
+  unless given, in whichever process runs it; a job run alone, in a pool or on Ray starts from the same state,
+  and jobs run in the caller's process leave the caller's random state as it was.
 - `local` (default): with 1 worker, jobs run here one after the other; with W > 1, in W worker processes
   (`ProcessPoolExecutor` with the spawn start method, so no thread state is forked), each limited to one torch
   thread so W workers share W cores without oversubscription.
@@ -28,6 +29,7 @@ whose job fans out keeps every finished job in its event log.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import pickle
@@ -35,7 +37,7 @@ import random
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -99,6 +101,18 @@ def seeded_call(job: Callable[[], Any], index: int, seed: int, threads: int | No
             return _Outcome(failure=failure)
 
 
+@contextlib.contextmanager
+def _caller_random_state() -> Iterator[None]:
+    """Keep the caller's torch, numpy and Python random states across a job run in this process."""
+    states = torch.random.get_rng_state(), np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        torch.random.set_rng_state(states[0])
+        np.random.set_state(states[1])
+        random.setstate(states[2])
+
+
 def run_jobs(jobs: Sequence[Callable[[], Any]], workers: int = 1, executor: str = "local",
              progress: ProgressFn = NO_PROGRESS, cancel: CancelToken | None = None, stage: str = "jobs",
              describe: Describe | None = None, *, seeds: Sequence[int] | None = None, keep_going: bool = False,
@@ -139,7 +153,9 @@ def run_jobs(jobs: Sequence[Callable[[], Any]], workers: int = 1, executor: str 
         for i, job in enumerate(jobs):
             if cancel.is_set:
                 stop()
-            finished(i, seeded_call(job, i, seeds[i], threads=None))
+            with _caller_random_state():
+                outcome = seeded_call(job, i, seeds[i], threads=None)
+            finished(i, outcome)
     else:
         _run_pool(jobs, seeds, workers, finished, cancel, stop)
     return results
