@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8501
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: app test system-deps bench zoo
+.PHONY: app test system-deps bench zoo ray
 
 $(STAMP): requirements.txt
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
@@ -25,7 +25,11 @@ app: $(STAMP)
 	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true \
 	  --browser.gatherUsageStats false
 
-test: $(STAMP) system-deps
+# Ray is optional for users (requirements-ray.txt); the tests start a 2-worker local Ray, so `make test` installs it.
+ray: $(STAMP)
+	@$(PY) -c "import ray" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check -r requirements-ray.txt
+
+test: $(STAMP) system-deps ray
 	$(PY) -m pytest -q
 
 bench: $(STAMP)

@@ -1,5 +1,5 @@
 """Runs: every run with its status and headline metrics, live views of running jobs (with cancel), a comparison
-of chosen runs, and downloads of each run's edited model, metrics and figures."""
+of chosen runs, a sweep's runs side by side, and downloads of each run's edited model, metrics and figures."""
 
 import json
 
@@ -8,6 +8,7 @@ import streamlit as st
 
 from core.models.archive import zip_model
 from core.runs import RunRecord
+from core.runs.sweeps import sweep_frames, sweep_runs, sweep_table
 from core.runs.verdict import time_text, verdict_of
 from core.runs.words import model_words, run_words
 from core.viz.runs import metric_panels
@@ -54,7 +55,9 @@ def runs_table(frame: pd.DataFrame) -> None:
     """Every run, newest first, named by what was forgotten and how; numbers rounded for reading."""
     store = run_store()
     shown = frame[["id", "method", "model", "status", "started", "duration", "progress"]].copy()
-    shown.insert(0, "what", [run_words(store.get(i).config) for i in shown["id"]])
+    configs = [store.get(i).config for i in shown["id"]]
+    shown.insert(0, "what", [run_words(c) for c in configs])
+    shown["sweep"] = [c.get("params", {}).get("sweep", "") for c in configs]
     shown["model"] = [model_words(str(m)) for m in shown["model"]]
     shown["started"] = shown["started"].dt.strftime("%Y-%m-%d %H:%M")
     st.dataframe(
@@ -65,6 +68,7 @@ def runs_table(frame: pd.DataFrame) -> None:
             "duration": st.column_config.NumberColumn("duration", format="%.0f s", width="small"),
             "id": st.column_config.TextColumn("run id", width="medium"),
             "method": st.column_config.TextColumn("method", width="small"),
+            "sweep": st.column_config.TextColumn("sweep", width="small", help="the sweep this run is a job of"),
         },
     )
 
@@ -163,6 +167,26 @@ def live_overview() -> None:
             st.rerun()  # everything finished: redraw the whole page once, statically
 
 
+def sweep_view(sweeps: list[RunRecord]) -> None:
+    """One sweep's runs (filtered by its id): every job in one table (its values on the grid's axes, status, final
+    metrics) and their curves in one chart."""
+    store = run_store()
+    labels = {s.id: f"{s.config['params'].get('name') or 'sweep'} · {s.id}" for s in sweeps}
+    sweep_id = st.selectbox("Sweep", list(labels), key="runs_sweep", format_func=labels.get)
+    sweep = store.get(sweep_id)
+    params = sweep.config.get("params", {})
+    axes = ", ".join(params.get("axes", [])) or "no axis"
+    workers = f"{params.get('workers', 1)} {params.get('executor', 'local')} worker(s)"
+    st.caption(f"{params.get('jobs', '?')} jobs over {axes} on {workers}; status: {sweep.status}.")
+    table = sweep_table(store, sweep_id)
+    st.dataframe(table, hide_index=True, width="stretch", key="runs_sweep_table", column_config={
+        c: st.column_config.NumberColumn(c, format="%.4g") for c in table.columns
+        if pd.api.types.is_float_dtype(table[c])})
+    methods = params.get("grid", {}).get("method", [])
+    st.plotly_chart(metric_panels(sweep_frames(store, sweep_id), methods[0] if len(methods) == 1 else ""),
+                    key="runs_sweep_curves", width="stretch")
+
+
 def inspect_run(ids: list[str]) -> None:
     if st.session_state.get("runs_inspect") not in ids:
         st.session_state["runs_inspect"] = ids[0]
@@ -205,3 +229,8 @@ else:
         remember_selection("runs_compare")
         if compare:
             comparison(compare)
+    sweeps = sweep_runs(store)
+    if sweeps:
+        st.subheader("Sweeps")
+        with guarded():
+            sweep_view(sweeps)

@@ -5,6 +5,7 @@
     python -m core eval MODEL [--like ZOO_NAME]
     python -m core runs list|show ID|cancel ID
     python -m core show MODEL                   (card, G/D, data shape, pixel range, which verbs apply and why not)
+    python -m core sweep FILE.yaml|FILE.json    (a grid of method runs through local workers or Ray, see core.cli.sweep)
     python -m core <method verb> MODEL ...      (one per method in core.methods, see core.cli.methods)
 
 Every verb takes `--json`, `--device auto|cpu|cuda`, `--runs-dir DIR` and `--trust-factory MODULE` (let saved
@@ -18,7 +19,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from core.cli import evaluate, methods, runs, sample, show, zoo
+from core.cli import evaluate, methods, runs, sample, show, sweep, zoo
 from core.cli.common import EXIT_USER_ERROR, common_options, print_error, print_output
 from core.cli.validate import harden
 from core.errors import LetheError
@@ -35,6 +36,7 @@ def build_parser(method_verbs: Sequence[methods.MethodVerb] | None = None) -> ar
     evaluate.add_parser(sub, common)
     runs.add_parser(sub, common)
     show.add_parser(sub, common)
+    sweep.add_parser(sub, common)
     for verb in methods.discover() if method_verbs is None else method_verbs:
         methods.add_parser(sub, common, verb)
     harden(parser)

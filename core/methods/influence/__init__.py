@@ -17,8 +17,8 @@ quality metric, checked against counterfactual retraining, and data cleansing.
 - `estimate`: Algorithm 2, the linear influence of every instance (eq. 8, 10).
 - `verify`: ground truth by counterfactual ASGD, Kendall tau and Jaccard of the 20 critical instances.
 - `cleanse`: removal by influence, discriminator-loss influence, isolation forest or random, and the test metric.
-- `executor`: independent replays through one interface (in-process, local worker processes, or Ray).
-- `algorithm`: the whole run, its config and its job for `core.runs`.
+- `algorithm`: the whole run, its config and its job for `core.runs`; its replays and retrains are independent
+  jobs for `core.runs.executor` (in-process, local worker processes, or Ray at `$RAY_ADDRESS`).
 
 Command line: `python -m core influence MODEL --metric all|is|fid|dloss --trace-epochs K [--targets N] [--verify]
 [--cleanse N_H] [--baseline ...] [--workers W] [--executor local|ray] --json`; `--of-run RUN_ID --verify` or
@@ -41,7 +41,7 @@ from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, Inf
                                               run_influence, training_data)
 from core.methods.influence.cleanse import BASELINES, SELECTORS, Cleansing, cleanse, removal_sets
 from core.methods.influence.estimate import SIGN_RULES, Influence, estimate, query_vector, sign_rule
-from core.methods.influence.executor import EXECUTORS, run_jobs
+from core.runs.executor import EXECUTORS, run_jobs
 from core.methods.influence.game import Game, State, check_traceable, export
 from core.methods.influence.metrics import METRICS, MetricSets, make_metric
 from core.methods.influence.trace import UPDATES, TraceConfig, TraceLog, replay, run_asgd, schedule, trace

@@ -27,7 +27,7 @@ from core.methods.inputs import check_data, input_params, judges_for, need_heldo
 from core.methods.inputs import training_data as shared_training_data
 from core.methods.influence.cleanse import BASELINES, Cleansing, cleanse, removal_sets
 from core.methods.influence.estimate import Influence, estimate, sign_rule
-from core.methods.influence.executor import EXECUTORS
+from core.runs.executor import EXECUTORS
 from core.methods.influence.game import Game, check_traceable
 from core.methods.influence.metrics import (HIGHER_IS_BETTER, METRICS, DiscriminatorLoss, MetricSets,
                                            check_metric_fits, make_metric)

@@ -23,7 +23,7 @@ import torch
 
 from core.errors import LetheError
 from core.methods.influence.estimate import Influence
-from core.methods.influence.executor import run_jobs
+from core.runs.executor import run_jobs
 from core.methods.influence.verify import ReplayJob
 from core.models.bundles import ClassifierBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressFn

@@ -5,7 +5,7 @@ the logged run exactly (same S_t, Z_t, learning rates, from theta[1]) with j's t
 Agreement is Kendall's tau over the targets and the Jaccard index of the 20 critical instances (10 most
 positive + 10 most negative), as in Hara et al. (2019) and the paper (which verifies 200 targets); with fewer
 than 40 targets the critical sets shrink to a quarter of the targets per tail so they never cover them all. Every replay is an independent job run
-through `core.methods.influence.executor`.
+through `core.runs.executor`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 
 from core.metrics import kendall_tau, topk_jaccard
 from core.methods.influence.estimate import Influence
-from core.methods.influence.executor import run_jobs
+from core.runs.executor import run_jobs
 from core.methods.influence.game import Game
 from core.methods.influence.metrics import MetricSets, make_metric
 from core.methods.influence.trace import TraceLog, replay
