@@ -4,12 +4,15 @@ A job in a thread of the app's process shares that process with the threads that
 both measured on the taming loop (bench/taming.py --speed; notes of issue 12):
 
 - Python's GIL: the job needs it between tensor operations, and a page building a chart holds it for 0.2-0.3 s.
-- OpenMP's waiting: torch's intra-op workers spin for about 3 ms before sleeping when the process has no more
-  OpenMP threads than cores, but only 100 spins when it has more (libgomp's throttled spin count) - and a thread
-  that ever ran a parallel op (the page that loaded the model) keeps its own team of workers. A job in a thread
-  then wakes its workers through the kernel at every parallel op, thousands per iteration: with two torch
-  threads on two cores its workers sleep and wake where the command line's spin, and the same iteration costs
-  the same CPU but takes longer.
+- OpenMP's waiting (with more than one torch thread): libgomp lets a team's idle workers spin about 3 ms before
+  sleeping while the process has no more OpenMP threads than cores, but only 100 spins when it has more - and
+  every thread that ran a parallel op keeps a team of its own while it lives (the bench's main thread that
+  loaded the model; in the app, a page computing at the same time). The
+  same training step (synthfaces-flow, 2 torch threads) in a thread of a process whose main thread had run a
+  parallel op cost 0.64 s of CPU, and in one whose main thread had not 5.9 s: the workers spin there, as the
+  command line's do (bench/openmp_teams.py, on a loaded machine). Spinning is what makes the command line fast on idle cores (session 5, quiet machine: the
+  same CPU per iteration, 0.55 s per iteration on the command line, 0.78 s in a runner thread) and slow on busy
+  ones.
 
 A worker process is the command line's situation: the job runs in its main thread, alone with its own OpenMP
 team and GIL. The protocol, on the worker's stdin/stdout:
