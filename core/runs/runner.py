@@ -135,7 +135,7 @@ def _execute_in_worker(writer: RunWriter, job: Job, cancel: CancelToken, model: 
 
     heartbeat = _Heartbeat(writer, cancel)
     heartbeat.start()
-    acquired, ran = False, False
+    acquired = False
 
     def hand_over() -> None:
         heartbeat.stopped.set()
@@ -148,8 +148,7 @@ def _execute_in_worker(writer: RunWriter, job: Job, cancel: CancelToken, model: 
                 cancel.raise_if_set()
         cancel.raise_if_set()
         payload = pickled(job)
-        ran = payload is not None and run_in_worker(writer, payload, model, cancel, hand_over)
-        if not ran:
+        if payload is None or not run_in_worker(writer, payload, model, cancel, hand_over):
             hand_over()
             _execute(writer, job, cancel, NO_PROGRESS, model)
     except Cancelled:
