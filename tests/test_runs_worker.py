@@ -126,3 +126,18 @@ def test_a_job_whose_code_the_worker_cannot_import_runs_in_a_thread(tmp_path, mo
     run = runner.wait(runner.start(module.job, method="m", model="x"), timeout=WAIT)
     assert run.status == "succeeded" and run.metrics["pid"] == os.getpid()
     assert "ModuleNotFoundError" in (run.path / "worker.log").read_text()
+
+
+def test_a_run_cancelled_while_its_worker_starts_never_runs(tmp_path):
+    runner = Runner(RunStore(tmp_path), isolate=True)
+
+    def job(progress, cancel):
+        progress(ProgressEvent(1, 1, {"loss": 1.0}))
+        while True:
+            cancel.raise_if_set()
+            time.sleep(0.02)
+
+    run_id = runner.start(job, method="m", model="x")
+    runner.cancel(run_id)  # the worker is still importing torch
+    run = runner.wait(run_id, timeout=WAIT)
+    assert run.status == "cancelled" and run.event_records() == []

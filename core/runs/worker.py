@@ -86,7 +86,8 @@ def run_in_worker(writer, payload: bytes, model: str, cancel: CancelToken, hand_
     """Runner side: run the pickled job in a worker process and wait for it (see the module docstring).
 
     `hand_over()` is called once the worker has loaded the job, before it writes the run's status (the caller
-    stops its heartbeat there). Returns False, with nothing recorded, when the worker could not load the job."""
+    stops its heartbeat there). Returns False, with nothing recorded, when the worker could not load the job; raises
+    `Cancelled` when the run was cancelled before the worker took it over."""
     try:
         with open(writer.path / "worker.log", "wb") as log:  # the worker's stdout and stderr
             proc = subprocess.Popen([sys.executable, "-m", "core.runs.worker", str(writer.path), model],
@@ -100,9 +101,10 @@ def run_in_worker(writer, payload: bytes, model: str, cancel: CancelToken, hand_
         loaded = proc.stdout.readline().strip() == b"loaded"
     except OSError:  # the worker died while reading the job
         loaded = False
-    if not loaded:
+    if not loaded or cancel.is_set:
         proc.kill()
         proc.wait()
+        cancel.raise_if_set()  # cancelled while the worker started: the run never ran
         return False
     hand_over()
     try:
