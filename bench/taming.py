@@ -10,17 +10,20 @@
 3. Forget an attribute (default `glasses`): its share in 2,000 generated samples must at least halve while
    FID[synthfaces-attributes] rises by at most 10%.
 4. Rebalance an attribute toward a target share (default smile -> 0.5): within 5 points of the target.
-5. `--speed N`: seconds per iteration of the same taming run (N iterations, identity 17) three ways, interleaved:
-   `python -m core tame` in a subprocess (the command line), a job through the app's `shared_runner` in a
-   background thread, and that job while a viewer thread repeats what the Tame page's live view reads and draws
-   every `--redraw` seconds (events, time left, latest metrics and images, the small-multiples and NLL figures
-   rebuilt every `--charts-every` seconds and serialised to JSON on every redraw as Streamlit does). Prints each
-   speed and the ratios to the command line.
+5. `--speed N`: seconds per iteration of the same taming run (N iterations, identity 17) up to five ways,
+   interleaved (`--ways`): `python -m core tame` in a subprocess (cli, the command line); the app's job with the
+   flow and judges loaded here, run in this process's main thread (main); in a runner thread (thread, how the app
+   ran jobs before session 6); in a runner worker process (worker, how `shared_runner` runs them now); and that
+   worker job while a viewer thread here repeats what the Tame page's live view reads and draws every `--redraw`
+   seconds (viewed: events, time left, latest metrics and images, the small-multiples and NLL figures rebuilt
+   every `--charts-every` seconds and serialised to JSON on every redraw as Streamlit does). Prints each speed,
+   the medians and the ratios to the command line.
 
     .venv/bin/python bench/taming.py [--identities 17 101 250 311] [--attribute glasses] [--attribute-iterations 300]
                                      [--rebalance smile=0.5]
                                      [--threads 2] [--skip-epoch]
     .venv/bin/python bench/taming.py --speed 30 [--redraw 2] [--charts-every 10] [--repeats 2]
+                                     [--ways cli main thread worker viewed]
 
 Prints one line per measurement and a summary table; the 2 CPU cores may be shared, so compare ratios measured in
 the same run, and repeat for medians.
@@ -119,17 +122,30 @@ class _LiveView:
             figure.to_json()
 
 
+def _main_thread_speed(flow, spec: str, iterations: int, root: Path, judges) -> float:
+    """Seconds per iteration of the app's job (`taming_job` with the loaded flow and judges) run here, in this
+    process's main thread (`run_now`): the command line's thread, with this process's state."""
+    from core.methods.taming import job_params, taming_job
+    from core.runs import RunStore, run_now
+
+    config = TamingConfig(max_iterations=iterations, eval_samples=SPEED_EVAL_SAMPLES)
+    m = run_now(taming_job(flow, spec, config, judges=judges), method="tame", model=flow.card.name,
+                params=job_params(spec, config), store=RunStore(root)).metrics
+    return m["seconds"] / max(1, m["iterations"])
+
+
 def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: float | None,
-               charts_every: float = 10.0) -> float:
-    """Seconds per iteration of the same run as a job of the app's runner (a background thread), optionally while
-    a viewer thread redraws the live view every `redraw` seconds (its charts every `charts_every` seconds)."""
+               charts_every: float = 10.0, isolate: bool = True) -> float:
+    """Seconds per iteration of the same run as a job of the app's runner (`isolate`: in a worker process, as
+    `shared_runner` runs it; else in a background thread of this process), optionally while a viewer thread redraws
+    the live view every `redraw` seconds (its charts every `charts_every` seconds)."""
     import threading
 
     from core.methods.taming import job_params, taming_job
-    from core.runs import shared_runner
+    from core.runs import Runner, RunStore
 
     config = TamingConfig(max_iterations=iterations, eval_samples=SPEED_EVAL_SAMPLES)
-    runner = shared_runner(root)
+    runner = Runner(RunStore(root), isolate=isolate)
     run_id = runner.start(taming_job(flow, spec, config, judges=judges), method="tame", model=flow.card.name,
                           params=job_params(spec, config))
     stop = threading.Event()
@@ -148,28 +164,47 @@ def _app_speed(flow, spec: str, iterations: int, root: Path, judges, redraw: flo
     return m["seconds"] / max(1, m["iterations"])
 
 
+SPEED_WAYS = {
+    "cli": "command line",
+    "main": "this process's main thread",
+    "thread": "runner thread",
+    "worker": "runner worker (the app)",
+    "viewed": "runner worker + live view",
+}
+
+
 def speed(args) -> None:
+    """Seconds per iteration of one taming run, every way in SPEED_WAYS, interleaved; medians and ratios to the
+    command line."""
     import tempfile
 
     root = Path(tempfile.mkdtemp(prefix="lethe-bench-speed-"))
-    flow = load_model(args.model, "cpu")
+    flow = load_model(args.model, "cpu")  # loaded here, in the main thread, as the app loads it in a page's thread
     judges = zoo_judges(flow.card.data["dataset"])
     spec = f"identity={args.identities[0] if args.identities else 17}"
+    ways = {
+        "cli": lambda: _cli_speed(args.model, spec, args.speed, root),
+        "main": lambda: _main_thread_speed(flow, spec, args.speed, root, judges),
+        "thread": lambda: _app_speed(flow, spec, args.speed, root, judges, None, isolate=False),
+        "worker": lambda: _app_speed(flow, spec, args.speed, root, judges, None, isolate=True),
+        "viewed": lambda: _app_speed(flow, spec, args.speed, root, judges, args.redraw, args.charts_every),
+    }
     rows = []
     for repeat in range(args.repeats):
-        cli = _cli_speed(args.model, spec, args.speed, root)
-        app = _app_speed(flow, spec, args.speed, root, judges, None)
-        viewed = _app_speed(flow, spec, args.speed, root, judges, args.redraw, args.charts_every)
-        rows.append({"repeat": repeat, "cli_s_per_it": cli, "runner_s_per_it": app, "runner_viewed_s_per_it": viewed})
-        print(f"repeat {repeat}: command line {cli:.3f} s/it; app runner {app:.3f} s/it ({app / cli:.2f}x); "
-              f"app runner with the live view every {args.redraw:g} s (charts every {args.charts_every:g} s) "
-              f"{viewed:.3f} s/it ({viewed / cli:.2f}x)", flush=True)
+        row = {"repeat": repeat}
+        for way in args.ways:
+            row[way] = ways[way]()
+            print(f"repeat {repeat}: {SPEED_WAYS[way]} {row[way]:.3f} s/it", flush=True)
+        rows.append(row)
     table = pd.DataFrame(rows)
-    med = table.median()
     print(table.round(3).to_string(index=False))
-    print(f"median: command line {med['cli_s_per_it']:.3f} s/it, runner {med['runner_s_per_it']:.3f} s/it "
-          f"({med['runner_s_per_it'] / med['cli_s_per_it']:.2f}x), runner + live view "
-          f"{med['runner_viewed_s_per_it']:.3f} s/it ({med['runner_viewed_s_per_it'] / med['cli_s_per_it']:.2f}x)")
+    med = table.median()
+    base = med.get("cli")
+    print("median seconds per iteration: " + "; ".join(
+        f"{SPEED_WAYS[way]} {med[way]:.3f}" + (f" ({med[way] / base:.2f}x)" if base and way != "cli" else "")
+        for way in args.ways))
+    print(f"(torch threads {torch.get_num_threads()}; live view every {args.redraw:g} s, charts every "
+          f"{args.charts_every:g} s)")
 
 
 def main() -> None:
@@ -190,6 +225,9 @@ def main() -> None:
     parser.add_argument("--charts-every", type=float, default=10.0,
                         help="seconds between rebuilds of the live charts (--speed; the page's CHART_SECONDS)")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved repeats (--speed)")
+    parser.add_argument("--ways", nargs="+", choices=tuple(SPEED_WAYS), default=list(SPEED_WAYS),
+                        help="which ways to run the job (--speed): " + ", ".join(
+                            f"{k} = {v}" for k, v in SPEED_WAYS.items()))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -23,7 +23,7 @@ from core.methods.redaction.sets import Judges
 from core.models.archive import zip_model
 from core.models.bundles import GANBundle
 from core.runs import RunRecord
-from core.runs.verdict import time_text, verdict_of
+from core.runs.verdict import Measure, time_text, verdict_of
 from core.runs.words import model_words, run_words
 from core.viz.images import image_grid
 from core.viz.redaction import (film_figure, invalidity_figure, label_difficulty_figure, losses_figure,
@@ -282,15 +282,36 @@ def compare_panel(runs: list[RunRecord]) -> None:
                       if r.config.get("params", {}).get("baseline") == "deletion" and short in r.metrics}
             st.plotly_chart(metric_figure(redactions, metric, levels, title=metric), key="redact_compare_q",
                             width="stretch")
-    rows = []
-    for r in picked:
-        verdict = verdict_of(r)
-        row = {"run": run_words(r.config, r.id)}
-        for m in ((verdict.headline, *verdict.quality) if verdict else ()):
-            row[f"{m.name} before"], row[f"{m.name} after"] = m.text(m.before), m.text(m.after)
-        row["time"] = time_text(verdict.seconds if verdict else r.duration)
-        rows.append(row)
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # A static table whose text wraps, one column per measure ("before → after (change)"), so it fits the page.
+    st.table(pd.DataFrame([compare_row(r) for r in picked]).fillna(""), hide_index=True, border="horizontal")
+
+
+def compare_header(m: Measure) -> str:
+    """A compare-table column name with its unit and the better direction: "invalidity (% of samples, lower is
+    better)", "FID[mnist-lenet] (lower is better)"."""
+    about = ["% of samples"] if m.percent else []
+    about += [f"{m.better} is better"] if m.better else []
+    return f"{m.name} ({', '.join(about)})" if about else m.name
+
+
+def compare_cell(m: Measure) -> str:
+    """before → after ± uncertainty (change), the unit left to the header: "10.1 → 3.5 ± 0.9 (-65%)",
+    "7.92 → 7.58 (-0.34, -4%)"."""
+    def bare(value: float | None, pm: float | None = None) -> str:
+        return m.text(value, pm).replace("%", "")
+
+    change = m.change_text().replace(" (", ", ").rstrip(")")
+    return f"{bare(m.before)} → {bare(m.after, m.after_pm)}" + (f" ({change})" if change else "")
+
+
+def compare_row(run: RunRecord) -> dict[str, str]:
+    """One run of the compare table: what it forgot and how, each verdict measure, the time."""
+    verdict = verdict_of(run)
+    row = {"run": run_words(run.config, run.id)}
+    for m in ((verdict.headline, *verdict.quality) if verdict else ()):
+        row[compare_header(m)] = compare_cell(m)
+    row["time"] = time_text(verdict.seconds if verdict else run.duration)
+    return row
 
 
 def _open_in_explore(path: str) -> None:

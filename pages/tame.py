@@ -38,12 +38,12 @@ DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise
 # Live panels, one metric each (core.viz.runs): eq. 10's distances first, then what the remember loss keeps.
 LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "within_epsilon", "share", "kl_forward", "kl_reverse",
                "remember_bpd", "distance_mean")
-LIVE_COST = ("The live view runs in the app's process, beside the run: it rereads the run every 2 s and rebuilds its "
-             "charts every 10 s, and building a chart holds Python's GIL, which the run needs between its tensor "
-             "operations. Measured on synthfaces-flow with charts rebuilt every 2 s, that blocked the run 0.36 s per "
-             "iteration of about 0.7 s of computing; every 10 s, the charts are rebuilt a fifth as often. Turn it off "
-             "to run at the speed of `python -m core tame` (`bench/taming.py --speed` measures both); the progress "
-             "bar, the time left and the verdict stay.")
+LIVE_COST = ("The run computes in a worker process of its own, as `python -m core tame` does, so drawing this page "
+             "no longer holds it up (in the app's process it lost up to 0.36 s per iteration of 0.7 s to the charts "
+             "holding Python's GIL, and its torch workers waited longer between operations). The live view still "
+             "takes the CPU time of its redraws (numbers every 2 s, charts every 10 s) from the cores the run uses: "
+             "turn it off on a busy machine. `bench/taming.py --speed` measures the command line, the worker and "
+             "the worker with the live view.")
 
 
 def _use_flow(name: str) -> None:

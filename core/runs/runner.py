@@ -10,8 +10,10 @@ Every event is persisted before the job continues. The outcome is recorded in th
 - `LetheError` (including `NonFiniteError`) -> `failed` with its message and hint;
 - any other exception -> `failed` with a short message; the full traceback is in traceback.txt.
 
-Background jobs live in the process that started them (the Streamlit server), not in a browser session, so a
-closed browser loses nothing; a killed process leaves the run `interrupted` (see `core.runs.store`).
+Background jobs belong to the process that started them (the Streamlit server), not to a browser session, so a
+closed browser loses nothing. The app's runner runs each job in a worker process of its own (`core.runs.worker`:
+it goes on if the app stops; a worker that dies marks its run failed); a killed process leaves its run
+`interrupted` (see `core.runs.store`).
 """
 
 from __future__ import annotations
@@ -124,6 +126,40 @@ def _execute(writer: RunWriter, job: Job, cancel: CancelToken, listener: Progres
         writer.close()
 
 
+def _execute_in_worker(writer: RunWriter, job: Job, cancel: CancelToken, model: str,
+                       slot: threading.Semaphore | None = None) -> None:
+    """Run `job` in a worker process (`core.runs.worker`) and record the outcome; a job that cannot be pickled or
+    loaded there runs in this thread instead (`_execute`). The run stays `queued`, cancellable and heartbeating here
+    until the worker takes it over."""
+    from core.runs.worker import pickled, run_in_worker
+
+    heartbeat = _Heartbeat(writer, cancel)
+    heartbeat.start()
+    acquired = False
+
+    def hand_over() -> None:
+        heartbeat.stopped.set()
+        heartbeat.join()
+
+    try:
+        if slot is not None:
+            writer.update_status(message="waiting for a running job to finish")
+            while not (acquired := slot.acquire(timeout=0.2)):
+                cancel.raise_if_set()
+        cancel.raise_if_set()
+        payload = pickled(job)
+        if payload is None or not run_in_worker(writer, payload, model, cancel, hand_over):
+            hand_over()
+            _execute(writer, job, cancel, NO_PROGRESS, model)
+    except Cancelled:
+        writer.update_status(status="cancelled", finished=time.time(), message="cancelled")
+    finally:
+        if acquired:
+            slot.release()
+        heartbeat.stopped.set()
+        writer.close()
+
+
 def _fail(writer: RunWriter, exc: BaseException, message: str, hint: str) -> None:
     """Record a failure; never raises. If the run folder cannot be written any more (it became read-only, the disk
     is full), the failure is still kept in the writer's status, which `run_now` returns, with a note saying so."""
@@ -160,17 +196,21 @@ per iteration blocked at 0.005 s, 0.160 s at 0.001 s, 0.007 s with no viewer, fo
 
 
 class Runner:
-    """Starts jobs in background threads and cancels them; keep one per process (see `shared_runner`).
+    """Starts jobs in the background and cancels them; keep one per process (see `shared_runner`).
 
-    Starting a job shortens the process's GIL switch interval to JOB_SWITCH_INTERVAL, so that the job's thread gets
-    the GIL back sooner from the threads that draw what it reports.
+    With `isolate` (the app's runner, see `shared_runner`), each job runs in a worker process of its own
+    (`core.runs.worker`), as fast as on the command line; a job that cannot be pickled, or one given a
+    `listener`, runs in a background thread of this process. Starting a job in a thread shortens the process's GIL
+    switch interval to JOB_SWITCH_INTERVAL, so that the job's thread gets the GIL back sooner from the threads that
+    draw what it reports.
 
     `max_parallel` caps how many of its jobs compute at once (None: no cap); the others wait as `queued`, in
     start order as far as the OS schedules threads fairly. On a 2-core machine, one job at a time finishes
     each job sooner than several sharing the cores."""
 
-    def __init__(self, store: RunStore | None = None, max_parallel: int | None = None) -> None:
+    def __init__(self, store: RunStore | None = None, max_parallel: int | None = None, isolate: bool = False) -> None:
         self.store = store or RunStore()
+        self.isolate = isolate
         self._slot = threading.Semaphore(max_parallel) if max_parallel else None
         self._threads: dict[str, tuple[threading.Thread, CancelToken]] = {}
         self._lock = threading.Lock()
@@ -182,8 +222,11 @@ class Runner:
             sys.setswitchinterval(JOB_SWITCH_INTERVAL)
         writer = self.store.create(method, model, params, seed, device)
         cancel = CancelToken()
-        thread = threading.Thread(target=_execute, args=(writer, job, cancel, listener, model, self._slot), daemon=True,
-                                  name=f"lethe-run-{writer.id}")
+        if self.isolate and listener is NO_PROGRESS:
+            target, args = _execute_in_worker, (writer, job, cancel, model, self._slot)
+        else:
+            target, args = _execute, (writer, job, cancel, listener, model, self._slot)
+        thread = threading.Thread(target=target, args=args, daemon=True, name=f"lethe-run-{writer.id}")
         with self._lock:
             self._threads[writer.id] = (thread, cancel)
         thread.start()
@@ -218,13 +261,14 @@ _SHARED_LOCK = threading.Lock()
 
 def shared_runner(root: str | Path | None = None, max_parallel: int | None = None) -> Runner:
     """The one runner of this process for a store root, so every page and session sees and cancels the same jobs.
+    It runs each job in a worker process (`Runner(isolate=True)`), so the pages drawing in this process do not slow it.
 
     `max_parallel` applies when this call creates the runner (the first call for a root)."""
     store = RunStore(root)
     key = store.root.resolve()
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = Runner(store, max_parallel)
+            _SHARED[key] = Runner(store, max_parallel, isolate=True)
         return _SHARED[key]
 
 
