@@ -52,14 +52,15 @@ class UnlearnConfig:
     noise draw per step, Alg. 1) and a 2-core budget (epochs, lr).
 
     Measured on mnist-i2i forgetting digits 0 and 1 (centre crop, FID[mnist-lenet] on 800 held-out retain and 200
-    forget digits, 10 epochs): alpha 0.25 gives forget FID x6.1 and retain FID +31%, alpha 0.1 x3.1 and +10.8%
-    (the spread of that change over 500-digit subsets is under 2 points), so no alpha meets both targets (>= x5,
-    <= +10%) and the paper's 0.25 stays. The retain damage is done in the first epoch (+70% after 13 steps, for
-    alpha 0.1 and 0.25 and for K = 1 or 8 noise draws alike: under AdamW the first steps move every encoder weight
-    by about lr while the retain term is still zero) and is only partly undone later (+34% after 3 epochs, +31%
-    after 10). `noise_draws` (K draws averaged into the forget target, `noise_target`) stays at Alg. 1's 1: K = 8
-    measured no better (+52% against +45% after 2 of 3 epochs) at 1.4x the cost. `retain_ratio` (retain images per
-    forget image in a batch) stays at Alg. 1's 1: its run (3, at 2x the cost) did not finish on the loaded machine."""
+    forget digits, 10 epochs): alpha 0.25 gives forget FID x6.1 and retain FID +31%, alpha 0.1 x3.1 and +10.8% (the
+    spread of that change over 500-digit subsets is under 2 points), so no alpha meets both targets (>= x5, <= +10%)
+    and the paper's 0.25 stays. The retain damage is done in the first epoch (+70% after 13 steps, for alpha 0.1 and
+    0.25 and for K = 1 or 8 noise draws alike: under AdamW the first steps move every encoder weight by about lr
+    while the retain term is still zero) and is only partly undone later (+34% after 3 epochs, +31% after 10).
+    `noise_draws` (K draws averaged into the forget target, `noise_target`) stays at Alg. 1's 1: K = 8 measured no
+    better (after 3 epochs +34.2% and x4.39 against +34.4% and x4.59 with K = 1) at 1.4x the cost. `retain_ratio`
+    (retain images per forget image in a batch) stays at Alg. 1's 1: its run (3, at 2x the cost) did not finish on
+    the loaded machine."""
 
     method: str = "ours"
     alpha: float = 0.25
@@ -114,8 +115,9 @@ def draw_noise(x: torch.Tensor, noise: str, mean: torch.Tensor, std: torch.Tenso
     return mean.to(x.device).view(1, -1, 1, 1) + std.to(x.device).view(1, -1, 1, 1) * z
 
 
-def noise_target(teacher: I2IBundle, xf: torch.Tensor, mask: torch.Tensor, config: "UnlearnConfig",
-                 mean: torch.Tensor, std: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def noise_target(teacher: I2IBundle, xf: torch.Tensor, mask: torch.Tensor, config: UnlearnConfig,
+                 mean: torch.Tensor, std: torch.Tensor,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """(n, E_theta0(T(n))) for forget images `xf` with masks `mask`: `config.noise_draws` = K draws of n, each
     given the forget image's mask, and the mean of their teacher codes. The forget term of eq. 10 is an
     expectation over n; since E_n ||e - E0(T(n))||^2 = ||e - E_n E0(T(n))||^2 + const, the mean of K codes is an
