@@ -15,6 +15,7 @@ from core.data.selection import Selection
 from core.errors import EmptySelection, LetheError, NonFiniteError
 from core.methods.unlearning import (METHODS, UnlearnConfig, build_sets, comparison, degrade_for_eval, draw_noise,
                                      eval_kinds, prepare, unlearn)
+from core.methods.unlearning.algorithm import noise_target
 from core.models import ModelCard
 from core.models.degradations import FILL, degrade_mixed
 from core.models.i2i import build_conv_i2i
@@ -127,6 +128,22 @@ def test_noise_is_identity_covariance_on_normalised_images_or_each_images_own_st
     assert per_image.std((2, 3)).div(x.std((2, 3))).mean().item() == pytest.approx(1, abs=0.15)
 
 
+def test_the_noise_target_averaged_over_k_draws_is_the_same_expectation_with_k_times_less_variance():
+    model, sets = _model(), _sets()
+    xf = sets.forget.x[:8]
+    _, mask = degrade_for_eval(xf, "center")
+
+    def targets(k: int) -> torch.Tensor:
+        config = UnlearnConfig(noise_draws=k)
+        return torch.stack([noise_target(model, xf, mask, config, sets.pixel_mean, sets.pixel_std,
+                                         torch.Generator().manual_seed(seed))[1] for seed in range(40)])
+
+    one, sixteen = targets(1), targets(16)
+    assert sixteen.var(0).mean() < one.var(0).mean() / 6  # 1/16 in expectation
+    spread = one.std(0).mean()
+    assert (sixteen.mean(0) - one.mean(0)).abs().mean() < spread  # both estimate E_n E0(T(n))
+
+
 def test_evaluation_masks_are_the_same_for_every_call_and_center_small_is_a_quarter_side():
     x = torch.rand(4, 1, 16, 16)
     a, mask_a = degrade_for_eval(x, "patches")
@@ -193,7 +210,7 @@ def test_a_model_that_is_not_image_to_image_is_refused():
 
 def test_bad_settings_are_refused_before_training():
     for bad in (dict(method="forget-harder"), dict(alpha=0), dict(noise="pink"), dict(epochs=0),
-                dict(lr=float("nan"))):
+                dict(lr=float("nan")), dict(retain_ratio=0), dict(noise_draws=0)):
         with pytest.raises(LetheError):
             UnlearnConfig(**bad).validate()
 

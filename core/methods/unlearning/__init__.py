@@ -182,7 +182,7 @@ def _add(parser: argparse.ArgumentParser) -> None:
                         help="noise of eq. 10: Sigma = I on normalised images, or each image's mean and std")
     for name in ("alpha", "lr", "weight_decay", "clip", "warmup_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    for name in ("epochs", "batch_size"):
+    for name in ("epochs", "batch_size", "retain_ratio", "noise_draws"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     parser.add_argument("--eval-size", type=int, default=500, help="held-out images per evaluation set")
     parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
