@@ -36,13 +36,13 @@
 #   IS, against influence on the discriminator loss and random removal, on `influence-dcgan` (the paper's MNIST
 #   DCGAN, z 32, trained by the same plain-SGD loop), and Fig. 4: the most harmful and most helpful images.
 #
-# The MNIST runs are independent of the 2-D study, so they start first, `MNIST_WORKERS` at a time in worker
-# processes, and are collected at the end. Not here: the MNIST half of Fig. 1 (IS/FID against counterfactual
+# Every seed of every study is an independent run, so they all start first, `PROCESSES` at a time in worker
+# processes, and each section collects its own. Not here: the MNIST half of Fig. 1 (IS/FID against counterfactual
 # replays of single images), which does not fit the 2-core budget beside the cleansing study.
 
 # %% tags=["parameters"]
 MODEL = "influence-fcgan"
-K_VALUES = [1, 2]  # traced epochs k of Fig. 1 (paper: 1, 5, 10, 20, 50)
+K_VALUES = [1]  # traced epochs k of Fig. 1 (paper: 1, 5, 10, 20, 50)
 SEEDS = [0, 1, 2, 3, 4]  # Fig. 1 seeds (paper: 10)
 TARGETS = 30  # verified instances per run (paper: 200)
 N_H = [100, 500, 1000, 2000]  # instances removed in Fig. 2 (1, 5, 10, 20% of N; paper: 0.5k-20k of 50k)
@@ -53,11 +53,11 @@ WORKERS = 1  # counterfactual replays in parallel (1: in this process)
 MNIST_MODEL = "influence-dcgan"
 MNIST_METRICS = ["fid", "is"]  # influence on these, each cleansed by its own ranking
 MNIST_N_H = [1000]  # images removed (25% of the 4,000; paper: 0.5k-45k of 50k, best at 20-25k)
-MNIST_SEEDS = [0, 1, 2]  # paper: 15
+MNIST_SEEDS = [0, 1]  # paper: 15
 MNIST_LATENTS = 1000  # |Z'| = |Z_test| (paper: 10k)
 MNIST_BASELINES = ("dloss", "random")
 MNIST_TRAIN = 0  # 0: the card's 4,000 images; a smaller number traces only the first images (tests)
-MNIST_WORKERS = 3  # MNIST (metric, seed) runs at once, in worker processes
+PROCESSES = 12  # independent runs (Fig. 1 and 2 seeds, MNIST runs) at once, in worker processes
 DEVICE = "cpu"
 
 # %%
@@ -110,12 +110,6 @@ def mnist_cleansing(metric: str, seed: int) -> dict:
             "harmful": estimated.influence.most_harmful(36), "helpful": estimated.influence.most_helpful(36),
             "metrics": {k: estimated.metrics[k] for k in ("metric_value", "trace_seconds", "inference_seconds")}}
 
-
-mnist_runs = {}
-if (zoo_folder(MNIST_MODEL) / "model.safetensors").is_file():
-    mnist_pool = ProcessPoolExecutor(max_workers=MNIST_WORKERS)
-    mnist_runs = {(m, s): mnist_pool.submit(mnist_cleansing, m, s) for m in MNIST_METRICS for s in MNIST_SEEDS}
-print(f"{len(mnist_runs)} MNIST cleansing runs started on {MNIST_MODEL}")
 pd.set_option("display.width", 160)
 pd.set_option("display.max_columns", 30)
 started = time.perf_counter()
@@ -133,6 +127,46 @@ def config_for(k: int, **changes) -> InfluenceConfig:
                            targets=TARGETS, workers=WORKERS, **changes)
 
 
+def fig1_row(k: int, seed: int) -> dict:
+    """Fig. 1 for one k and seed: trace k epochs, estimate, verify `TARGETS` instances by counterfactual replays."""
+    config = config_for(k, verify=True)
+    result = run_influence(prepare(gan, config, seed), config, seed)
+    v = result.verification
+    tau_random, jaccard_random = random_agreement(v.true, seed)
+    return {"k": k, "seed": seed, "tau": v.kendall_tau, "jaccard": v.jaccard, "tau_random": tau_random,
+            "jaccard_random": jaccard_random, "trace_s": result.metrics["trace_seconds"],
+            "inference_s": result.metrics["inference_seconds"], "verify_s": v.seconds}
+
+
+def cleanse_seed(seed: int) -> tuple[list[dict], tuple[np.ndarray, np.ndarray]]:
+    """Fig. 2 / Table 6 for one seed: one traced epoch, then every n_h by every selector; and the Fig. 3a map."""
+    base = config_for(1)
+    ctx = prepare(gan, base, seed)
+    seed_rows = []
+    with TemporaryDirectory() as folder:
+        estimate_run = run_influence(ctx, base, seed, trace_dir=folder)
+        log = TraceLog(folder)
+        game = Game(ctx.bundle, base.trace.torch_dtype, decay)
+        for n_h in N_H:
+            _, cleansing = check(ctx, replace(base, cleanse=n_h, baselines=(*BASELINES, "none")), seed, game, log,
+                                 estimate_run.influence)
+            seed_rows += [{"seed": seed, "n_h": n_h, "selector": selector,
+                           "improvement_1e-2": 100 * cleansing.improvement(selector), "before": cleansing.before,
+                           "after": cleansing.after[selector]} for selector in cleansing.after]
+    return seed_rows, (ctx.x.numpy(), estimate_run.influence.contribution)
+
+
+# Every (k, seed) of Fig. 1, every seed of Fig. 2 and every MNIST (metric, seed) is independent: all start now,
+# `PROCESSES` at a time, and each section below collects its own.
+pool = ProcessPoolExecutor(max_workers=PROCESSES)
+mnist_runs = {}
+if (zoo_folder(MNIST_MODEL) / "model.safetensors").is_file():
+    mnist_runs = {(m, s): pool.submit(mnist_cleansing, m, s) for m in MNIST_METRICS for s in MNIST_SEEDS}
+fig1_runs = {(k, s): pool.submit(fig1_row, k, s) for k in K_VALUES for s in SEEDS}
+cleanse_runs = {s: pool.submit(cleanse_seed, s) for s in CLEANSE_SEEDS}
+print(f"{len(fig1_runs)} Fig. 1, {len(cleanse_runs)} Fig. 2 and {len(mnist_runs)} MNIST runs started")
+
+
 # %% [markdown]
 # ## Fig. 1: estimated against true influence on ALL
 # For every k and seed: continue training k epochs from the pretrained weights while logging each step
@@ -141,16 +175,7 @@ def config_for(k: int, **changes) -> InfluenceConfig:
 # random orderings of the same targets.
 
 # %%
-rows = []
-for k in K_VALUES:
-    for seed in SEEDS:
-        config = config_for(k, verify=True)
-        result = run_influence(prepare(gan, config, seed), config, seed)
-        v = result.verification
-        tau_random, jaccard_random = random_agreement(v.true, seed)
-        rows.append({"k": k, "seed": seed, "tau": v.kendall_tau, "jaccard": v.jaccard, "tau_random": tau_random,
-                     "jaccard_random": jaccard_random, "trace_s": result.metrics["trace_seconds"],
-                     "inference_s": result.metrics["inference_seconds"], "verify_s": v.seconds})
+rows = [run.result() for run in fig1_runs.values()]
 agreement = pd.DataFrame(rows)
 summary = agreement.groupby("k")[["tau", "jaccard", "tau_random", "jaccard_random"]].agg(["mean", "std"]).round(3)
 tests = []
@@ -176,21 +201,9 @@ agreement_figure(agreement, title="Fig. 1 at 2-core size: ALL on influence-fcgan
 # %%
 clean_rows = []
 maps = {}
-for seed in CLEANSE_SEEDS:
-    base = config_for(1)
-    ctx = prepare(gan, base, seed)
-    with TemporaryDirectory() as folder:
-        estimate_run = run_influence(ctx, base, seed, trace_dir=folder)
-        log = TraceLog(folder)
-        game = Game(ctx.bundle, base.trace.torch_dtype, decay)
-        for n_h in N_H:
-            _, cleansing = check(ctx, replace(base, cleanse=n_h, baselines=(*BASELINES, "none")), seed, game, log,
-                                 estimate_run.influence)
-            for selector in cleansing.after:
-                clean_rows.append({"seed": seed, "n_h": n_h, "selector": selector,
-                                   "improvement_1e-2": 100 * cleansing.improvement(selector),
-                                   "before": cleansing.before, "after": cleansing.after[selector]})
-    maps[seed] = (ctx.x.numpy(), estimate_run.influence.contribution)
+for seed, run in cleanse_runs.items():
+    seed_rows, maps[seed] = run.result()
+    clean_rows += seed_rows
 cleaning = pd.DataFrame(clean_rows)
 table6 = (cleaning.groupby(["selector", "n_h"])["improvement_1e-2"].agg(["mean", "std"])
           .apply(lambda r: f"{r['mean']:+.2f} ({r['std']:.2f})", axis=1).unstack("n_h"))
@@ -240,7 +253,6 @@ print(f"500 most harmful points: mean {top.mean(0).round(2)}, mean distance from
 # %%
 if mnist_runs:
     mnist_done = {key: run.result() for key, run in mnist_runs.items()}
-    mnist_pool.shutdown()
     mnist_table = pd.DataFrame([row for done in mnist_done.values() for row in done["rows"]])
     for metric, part in mnist_table.groupby("metric"):
         table = (part.groupby(["selector", "n_h"])["change"].agg(["mean", "std"])
@@ -266,6 +278,7 @@ if mnist_runs:
     for kind in ("harmful", "helpful"):
         print(f"36 most {kind} images (influence on {MNIST_METRICS[0].upper()}), most {kind} first")
         display(Image(png_bytes(image_grid(train_x[done[kind]], ncol=12, scale=2))))
+pool.shutdown()
 print(f"total {time.perf_counter() - started:.0f} s")
 
 # %% [markdown]

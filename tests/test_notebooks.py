@@ -79,7 +79,7 @@ def test_influence_notebook_runs_at_a_small_size(tmp_path):
         str(NOTEBOOKS / "influence.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
         parameters={"K_VALUES": [1], "SEEDS": [0, 1], "TARGETS": 8, "N_H": [50], "CLEANSE_SEEDS": [0],
                     "LATENTS": 200, "TRAIN_SIZE": 600, "MNIST_N_H": [50], "MNIST_SEEDS": [0], "MNIST_LATENTS": 100,
-                    "MNIST_TRAIN": 300, "MNIST_WORKERS": 2},
+                    "MNIST_TRAIN": 300, "PROCESSES": 4},
         progress_bar=False,
     )
     executed = jupytext.read(out)
