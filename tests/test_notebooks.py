@@ -78,12 +78,15 @@ def test_influence_notebook_runs_at_a_small_size(tmp_path):
     papermill.execute_notebook(
         str(NOTEBOOKS / "influence.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
         parameters={"K_VALUES": [1], "SEEDS": [0, 1], "TARGETS": 8, "N_H": [50], "CLEANSE_SEEDS": [0],
-                    "LATENTS": 200, "TRAIN_SIZE": 600},
+                    "LATENTS": 200, "TRAIN_SIZE": 600, "MNIST_N_H": [50], "MNIST_SEEDS": [0], "MNIST_LATENTS": 100,
+                    "MNIST_TRAIN": 300, "PROCESSES": 4},
         progress_bar=False,
     )
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "t-test p" in texts and "Paper, Table 6" in texts and "most harmful points" in texts
+    assert "test FID[mnist-lenet] after - before" in texts and "test IS[mnist-lenet] after - before" in texts
+    assert "36 most harmful images" in texts
 
 
 def test_unlearning_notebook_runs_at_a_small_size(tmp_path):
@@ -107,9 +110,13 @@ def test_gold_notebook_runs_at_a_small_size(tmp_path):
         str(NOTEBOOKS / "gold.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
         parameters={"MODELS": ["mnist-acgan"], "SEEDS": [0], "SCORE_SAMPLES": 200, "FC_SAMPLES": 300, "FC_EPOCHS": 1,
                     "BURN_IN": 300, "P_SWEEP": [0.1, 0.9], "SWEEP_SAMPLES": 100, "TOY_EPOCHS": 2,
-                    "ACTIVE_EPOCHS": 1, "ACTIVE_POOL": 200},
+                    "ACTIVE_EPOCHS": 1, "ACTIVE_POOL": 200, "MNIST_RW_EPOCHS": 2, "MNIST_RW_SEEDS": [0],
+                    "MNIST_ACTIVE_EPOCHS": 1, "MNIST_ACTIVE_SEEDS": [0], "MNIST_POOL": 300, "MNIST_TRAIN": 300,
+                    "MNIST_WORKERS": 2},
         progress_bar=False,
     )
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "sigma_G / sigma_C" in texts and "paper baseline / gold" in texts and "whole notebook" in texts
+    assert "fitting_capacity_gold" in texts and "random" in texts  # the MNIST re-weighting and active-learning tables
+    assert out.stat().st_size < 1_500_000  # image grids are static PNGs, not pixel-by-pixel JSON

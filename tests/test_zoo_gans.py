@@ -12,7 +12,7 @@ from core.models.registry import build
 from core.progress import CancelToken
 from core.zoo.registry import ZOO
 
-GANS = ["mnist-dcgan", "synthfaces-dcgan", "toy-gan", "mnist-acgan", "toy-acgan", "fashion-acgan"]
+GANS = ["mnist-dcgan", "synthfaces-dcgan", "toy-gan", "mnist-acgan", "toy-acgan", "fashion-acgan", "influence-dcgan"]
 
 
 def _floors(name: str) -> dict[str, list]:
