@@ -112,7 +112,7 @@ def test_gold_notebook_runs_at_a_small_size(tmp_path):
                     "BURN_IN": 300, "P_SWEEP": [0.1, 0.9], "SWEEP_SAMPLES": 100, "TOY_EPOCHS": 2,
                     "ACTIVE_EPOCHS": 1, "ACTIVE_POOL": 200, "MNIST_RW_EPOCHS": 2, "MNIST_RW_SEEDS": [0],
                     "MNIST_ACTIVE_EPOCHS": 1, "MNIST_ACTIVE_SEEDS": [0], "MNIST_POOL": 300, "MNIST_TRAIN": 300,
-                    "MNIST_WORKERS": 2},
+                    "MNIST_WORKERS": 4},
         progress_bar=False,
     )
     executed = jupytext.read(out)
