@@ -19,6 +19,7 @@ same plain-SGD ASGD loop (lr, batch 100, simultaneous updates, non-saturating lo
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -29,9 +30,29 @@ from core.progress import NO_PROGRESS, CancelToken, ProgressFn
 from core.metrics import fid_from_features, inception_score, metric_name
 from core.zoo.gans import _finish_card, _new_bundle, evaluate_toy_gan
 
+if TYPE_CHECKING:  # the method package is imported lazily: training a zoo model must not load it eagerly
+    from core.methods.influence.trace import TraceConfig
+
 PAPER_FCGAN = {"epochs": 50, "lr": 1e-3, "batch_size": 100, "weight_decay": 1e-3, "latent_dim": 10, "g_hidden": 32,
                "d_hidden": 64}
 
+
+
+def _train_by_asgd(name: str, arch: str, hp: dict, x: torch.Tensor, config: TraceConfig, dtype: torch.dtype, seed: int,
+                   device: str, progress: ProgressFn, cancel: CancelToken) -> tuple[GANBundle, float]:
+    """A new `arch` GAN trained on `x` by the same plain-SGD loop (Alg. 1's ASGD) that the influence method traces,
+    so a traced epoch continues the recipe's own training; returns the bundle and the training seconds."""
+    from core.methods.influence.game import Game, export
+    from core.methods.influence.trace import run_asgd, schedule
+
+    bundle = _new_bundle(name, arch, hp, seed)
+    bundle.to(resolve_device(device))
+    game = Game(bundle, dtype, weight_decay=config.weight_decay)
+    total = config.epochs * config.steps_per_epoch(len(x))
+    start = time.perf_counter()
+    state = run_asgd(game, x, schedule(len(x), game.latent_dim, config, seed), game.initial_state(), total=total,
+                     progress=progress, cancel=cancel, stage="train")
+    return export(game, state, bundle), time.perf_counter() - start
 
 def train_influence_fcgan(
     seed: int = 0,
@@ -41,8 +62,7 @@ def train_influence_fcgan(
     smoke: bool = False,
 ) -> GANBundle:
     """The paper's FCGAN recipe (module docstring) on the 10k-point `gaussian2d` train split."""
-    from core.methods.influence.game import Game, export
-    from core.methods.influence.trace import TraceConfig, run_asgd, schedule
+    from core.methods.influence.trace import TraceConfig
 
     p = PAPER_FCGAN
     data = load_data("gaussian2d", "train")
@@ -50,15 +70,8 @@ def train_influence_fcgan(
     config = TraceConfig(epochs=1 if smoke else p["epochs"], lr_g=p["lr"], lr_d=p["lr"], batch_size=p["batch_size"],
                          weight_decay=p["weight_decay"])
     hp = {"latent_dim": p["latent_dim"], "g_hidden": p["g_hidden"], "d_hidden": p["d_hidden"], "dim": 2}
-    bundle = _new_bundle("influence-fcgan", "fcgan", hp, seed)
-    bundle.to(resolve_device(device))
-    game = Game(bundle, torch.float64, weight_decay=config.weight_decay)
-    total = config.epochs * config.steps_per_epoch(len(x))
-    start = time.perf_counter()
-    state = run_asgd(game, x, schedule(len(x), game.latent_dim, config, seed), game.initial_state(), total=total,
-                     progress=progress, cancel=cancel, stage="train")
-    seconds = time.perf_counter() - start
-    bundle = export(game, state, bundle)
+    bundle, seconds = _train_by_asgd("influence-fcgan", "fcgan", hp, x, config, torch.float64, seed, device,
+                                     progress, cancel)
     bundle.card.data = {"dataset": "gaussian2d", "split": "train", "size": len(x)}
     bundle.card.training = {
         "recipe": "core.zoo.influence_models:train_influence_fcgan", "epochs": config.epochs,
@@ -99,8 +112,7 @@ def train_influence_dcgan(
     float32 (the estimation paper's float64 is for the 2-D study; image nets are traced in float32 as well).
 
     Smoke mode: one epoch on 300 images at width 4, no evaluation."""
-    from core.methods.influence.game import Game, export
-    from core.methods.influence.trace import TraceConfig, run_asgd, schedule
+    from core.methods.influence.trace import TraceConfig
 
     p = dict(recipe or INFLUENCE_DCGAN)
     if smoke:
@@ -110,15 +122,8 @@ def train_influence_dcgan(
     config = TraceConfig(epochs=p["epochs"], lr_g=p["lr"], lr_d=p["lr"], batch_size=p["batch_size"],
                          weight_decay=p["weight_decay"], dtype="float32")
     hp = {"latent_dim": p["latent_dim"], "width": p["width"], "d_norm": "spectral", "fc_width": 0}
-    bundle = _new_bundle("influence-dcgan", "dcgan28", hp, seed)
-    bundle.to(resolve_device(device))
-    game = Game(bundle, torch.float32, weight_decay=config.weight_decay)
-    total = config.epochs * config.steps_per_epoch(len(x))
-    start = time.perf_counter()
-    state = run_asgd(game, x, schedule(len(x), game.latent_dim, config, seed), game.initial_state(), total=total,
-                     progress=progress, cancel=cancel, stage="train")
-    seconds = time.perf_counter() - start
-    bundle = export(game, state, bundle)
+    bundle, seconds = _train_by_asgd("influence-dcgan", "dcgan28", hp, x, config, torch.float32, seed, device,
+                                     progress, cancel)
     bundle.card.data = {"dataset": "mnist", "split": "train", "size": len(x)}
     bundle.card.training = {
         "recipe": "core.zoo.influence_models:train_influence_dcgan", "epochs": config.epochs,
