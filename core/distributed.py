@@ -139,8 +139,8 @@ class Team:
         device = next(module.parameters()).device
         if device.type == "cuda":
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-            return DistributedDataParallel(module, device_ids=[device.index], broadcast_buffers=False)
-        return DistributedDataParallel(module, broadcast_buffers=False)
+            return DistributedDataParallel(module, device_ids=[device.index], forward_sync_buffers=False)
+        return DistributedDataParallel(module, forward_sync_buffers=False)
 
     def mean(self, tensor: torch.Tensor) -> torch.Tensor:
         """The mean over ranks of `tensor` (a copy; `tensor` itself in one process)."""
