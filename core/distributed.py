@@ -128,8 +128,10 @@ class Team:
         return loss * self.world if self.is_distributed else loss
 
     def wrap(self, module: nn.Module) -> nn.Module:
-        """`module` in DistributedDataParallel (parameters and buffers broadcast from rank 0), or `module` itself
-        in one process. The wrapper shares the module's parameters, so saving `module` saves the trained weights."""
+        """`module` in DistributedDataParallel, or `module` itself in one process. The wrapper shares the module's
+        parameters, so saving `module` saves the trained weights. Parameters are broadcast from rank 0 once;
+        buffers (BatchNorm running statistics) are not re-broadcast before every forward (a collective each):
+        each rank keeps its own, and rank 0's are the ones measured and saved."""
         if not self.is_distributed:
             return module
         from torch.nn.parallel import DistributedDataParallel
@@ -137,8 +139,8 @@ class Team:
         device = next(module.parameters()).device
         if device.type == "cuda":
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
-            return DistributedDataParallel(module, device_ids=[device.index])
-        return DistributedDataParallel(module)
+            return DistributedDataParallel(module, device_ids=[device.index], forward_sync_buffers=False)
+        return DistributedDataParallel(module, forward_sync_buffers=False)
 
     def mean(self, tensor: torch.Tensor) -> torch.Tensor:
         """The mean over ranks of `tensor` (a copy; `tensor` itself in one process)."""

@@ -4,7 +4,7 @@ Same verb, model, seed and GLOBAL batch: every rank draws one process's batches 
 gradient mean makes each step one process's step. What may differ is the order of floating-point sums (a gloo
 all-reduce, a split matmul), about 1e-7 relative per step on these tiny models, so:
 
-- the loss curves agree within 1e-3 relative (TOLERANCE; measured: about 1e-6 after 150 redaction steps and 30
+- the loss curves agree within 1e-3 relative (TOLERANCE; measured: 2e-8 after 150 redaction steps, 2e-6 after 30
   taming iterations),
 - the final metrics agree within one standard error of their estimate (invalidity's binomial SE; taming's QD
   within 1e-3, far below its sampling error over 100 images).

@@ -270,9 +270,12 @@ def redact(
         progress(ProgressEvent(step, total, dict(row), images=images, message=message, stage="redact"))
 
     checkpoint(0, "pre-trained model")
-    # the players as trained: DDP-wrapped under torchrun (same parameters as `model`, which is measured and saved)
-    trained = replace(model, generator=team.wrap(model.generator), discriminator=team.wrap(model.discriminator))
-    game = _Game(trained, config, redaction_set)
+    # Under torchrun a player goes through DDP where its gradient is shared: D in D's step, G in G's step (the
+    # gradient G's step leaves on D is dropped by D's next zero_grad, so it is not all-reduced). The wrappers
+    # share `model`'s parameters, so `model` is what is measured and saved.
+    d_view = replace(model, discriminator=team.wrap(model.discriminator))
+    g_view = replace(model, generator=team.wrap(model.generator))
+    game_d, game_g = _Game(d_view, config, redaction_set), _Game(model, config, redaction_set)
     precision = Precision(config.precision, model.device)
     opt_g = precision.stepper(torch.optim.Adam(model.generator.parameters(), lr=config.lr, betas=config.betas))
     opt_d = precision.stepper(torch.optim.Adam(model.discriminator.parameters(), lr=config.lr, betas=config.betas))
@@ -291,14 +294,15 @@ def redact(
             if not config.fixed_discriminator:
                 for _ in range(config.k_d):
                     with precision.autocast():
-                        fake, _ = _fake_batch(trained, omega, b_size, config.lam, gen, with_grad=False, rows=rows)
-                        loss_d = game.loss(x_real, config.alpha_pos, False) + game.loss(fake, config.alpha_neg, False)
+                        fake, _ = _fake_batch(model, omega, b_size, config.lam, gen, with_grad=False, rows=rows)
+                        loss_d = (game_d.loss(x_real, config.alpha_pos, False)
+                                  + game_d.loss(fake, config.alpha_neg, False))
                     opt_d.step(loss_d)
                     losses.add("loss_d", loss_d)
             for _ in range(config.k_g):
                 with precision.autocast():
-                    _, from_g = _fake_batch(trained, omega[:0], b_size, 1.0, gen, with_grad=True, rows=rows)
-                    loss_g = game.loss(from_g, 1.0, True)
+                    _, from_g = _fake_batch(g_view, omega[:0], b_size, 1.0, gen, with_grad=True, rows=rows)
+                    loss_g = game_g.loss(from_g, 1.0, True)
                 opt_g.step(loss_g)
                 if average is not None:
                     average.update()
