@@ -40,7 +40,10 @@ def batch_seconds(jobs: int, workers: int, executor: str) -> float:
 
 
 def overhead(jobs: int, workers: int, executor: str) -> tuple[float, float]:
-    """(seconds of a one-job batch, extra seconds per further job) of trivial jobs through the executor."""
+    """(seconds of a one-job batch, extra seconds per further job) of trivial jobs through the executor, after one
+    warm-up batch: Ray starts its worker processes lazily, on the first task after `ray.init`, which would
+    otherwise count in the one-job batch and make (T(N) - T(1)) come out negative."""
+    batch_seconds(1, workers, executor)
     one = batch_seconds(1, workers, executor)
     return one, max(0.0, batch_seconds(jobs, workers, executor) - one) / (jobs - 1)
 
@@ -70,8 +73,11 @@ def ddp_lines() -> list[str]:
         from bench.scale_ddp import measure  # noqa: PLC0415 - optional, written by the data parallel half
     except ImportError:
         return ["redaction epoch samples/s with 1 and 2 gloo processes: bench/scale_ddp.py is not here"]
-    result = measure()
-    return [f"redaction epoch samples/s: {result}"] if not isinstance(result, list) else [str(r) for r in result]
+    r = measure()
+    return [f"redaction epoch of {r['model']} ({int(r['samples'])} samples, global batch {r['batch_size']}), "
+            "samples/s:",
+            f"  1 process    {r['samples_per_second_1']:7.1f}",
+            f"  2 processes  {r['samples_per_second_2']:7.1f}   speed-up {r['ratio']:.2f}x"]
 
 
 def main_(argv: list[str] | None = None) -> None:
