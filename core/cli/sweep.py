@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml  # PyYAML comes with jupytext and papermill (requirements.txt)
+import yaml  # PyYAML (requirements.txt); only yaml.safe_load is used
 
 from core.cli.common import Output, StderrProgress, store_of
 from core.cli.methods import discover
