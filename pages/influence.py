@@ -190,8 +190,10 @@ def start_follow_up(run: RunRecord, targets: int = 0, cleanse: int = 0,
     st.session_state["influence_check"] = check_id
 
 
-def check_panel(check: RunRecord, metric_name: str) -> None:
-    """A finished verification (scatter, tau, Jaccard) or cleansing (metric before and after per selector)."""
+def check_panel(check: RunRecord, metric_name: str, card: bool = False) -> None:
+    """A finished verification (scatter, tau, Jaccard) or cleansing (metric before and after per selector).
+    `card`: the check's verdict card above already shows tau and Jaccard and draws one proof, the cleansing bars
+    when the check cleansed, else the scatter (`core.methods.influence.verdict`); only the rest is drawn here."""
     if check.status != "succeeded":
         run_view(check.id, "influence_check_view")
         return
@@ -199,17 +201,20 @@ def check_panel(check: RunRecord, metric_name: str) -> None:
     verification, cleansing = _table(check, "verification"), _table(check, "cleansing")
     if verification is not None:
         cols = st.columns(3)
-        cols[0].metric("Kendall tau", f"{m['kendall_tau']:.3f}", help="Rank agreement of estimated and true "
-                       "influence over the targets (1: same order).")
-        cols[1].metric("Jaccard (critical)", f"{m['jaccard']:.3f}", help="Overlap of the most positive and most "
-                       "negative estimated and true instances (the paper's 20 critical instances).")
+        if not card:
+            cols[0].metric("Kendall tau", f"{m['kendall_tau']:.3f}", help="Rank agreement of estimated and true "
+                           "influence over the targets (1: same order).")
+            cols[1].metric("Jaccard (critical)", f"{m['jaccard']:.3f}", help="Overlap of the most positive and "
+                           "most negative estimated and true instances (the paper's 20 critical instances).")
         cols[2].metric("replays per minute", f"{m['verify_jobs_per_minute']:.1f}")
-        st.plotly_chart(estimated_vs_true(verification, m["kendall_tau"], m["jaccard"], metric_name),
-                        key=f"influence_scatter_{check.id}", width="stretch")
+        if not card or cleansing is not None:
+            st.plotly_chart(estimated_vs_true(verification, m["kendall_tau"], m["jaccard"], metric_name),
+                            key=f"influence_scatter_{check.id}", width="stretch")
     if cleansing is not None:
-        st.plotly_chart(cleansing_figure(cleansing, metric_name, title=f"Test {metric_name} after removing "
-                                         f"{int(m['cleanse_n_h'])} instances, per selector"),
-                        key=f"influence_cleansing_{check.id}", width="stretch")
+        if not card:
+            st.plotly_chart(cleansing_figure(cleansing, metric_name, title=f"Test {metric_name} after removing "
+                                             f"{int(m['cleanse_n_h'])} instances, per selector"),
+                            key=f"influence_cleansing_{check.id}", width="stretch")
         st.dataframe(cleansing.assign(selector=cleansing["selector"].map(lambda s: SELECTOR_LABELS.get(s, s))),
                      hide_index=True, width="stretch")
 
@@ -239,8 +244,8 @@ def result_panel(run: RunRecord, data) -> None:
             if shown.status in ("queued", "running"):
                 run_view(shown.id, "influence_check_view")
             else:
-                verdict_card(shown, "influence_check")
-                check_panel(shown, metric_name)
+                verdict = verdict_card(shown, "influence_check")
+                check_panel(shown, metric_name, card=verdict is not None and verdict.proof is not None)
     with st.expander("Every metric", icon=":material/table:"):
         st.dataframe(rounded_metrics(m), hide_index=True)
 

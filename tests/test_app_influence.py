@@ -67,7 +67,9 @@ def test_an_estimate_runs_in_the_background_then_is_ranked_forgotten_verified_an
     assert check.status == "succeeded", check.error
     at.run()
     assert_clean(at)
-    assert any(m.label == "Kendall tau" for m in at.metric) and f"influence_scatter_{check.id}" in _charts(at)
+    # the check's verdict card holds tau and the estimated-vs-true scatter; the panel below does not repeat them
+    assert any(m.label.startswith("Kendall") for m in at.metric)
+    assert f"influence_check_proof_{check.id}" in _charts(at) and f"influence_scatter_{check.id}" not in _charts(at)
 
     at.number_input(key="influence_n_h").set_value(200)
     at.multiselect(key="influence_baselines").set_value(["random"])
@@ -76,5 +78,5 @@ def test_an_estimate_runs_in_the_background_then_is_ranked_forgotten_verified_an
     assert check.status == "succeeded", check.error
     at.run()
     assert_clean(at)
-    assert f"influence_cleansing_{check.id}" in _charts(at)
+    assert f"influence_check_proof_{check.id}" in _charts(at)  # the verdict card's proof: the metric per selector
     assert {"test_all_after[influence]", "test_all_after[random]"} <= set(check.metrics)
