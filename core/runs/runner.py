@@ -150,6 +150,7 @@ def _execute_in_worker(writer: RunWriter, job: Job, cancel: CancelToken, model: 
         payload = pickled(job)
         if payload is None or not run_in_worker(writer, payload, model, cancel, hand_over):
             hand_over()
+            _shorten_switch_interval()
             _execute(writer, job, cancel, NO_PROGRESS, model)
     except Cancelled:
         writer.update_status(status="cancelled", finished=time.time(), message="cancelled")
@@ -195,6 +196,13 @@ charts every 2 s; off-CPU time that is neither CPU nor the run queue, from /proc
 per iteration blocked at 0.005 s, 0.160 s at 0.001 s, 0.007 s with no viewer, for about 0.65 s of CPU per iteration."""
 
 
+def _shorten_switch_interval() -> None:
+    """Lower the process's GIL switch interval to JOB_SWITCH_INTERVAL (never raise it) before a job computes in a
+    thread of this process; a job in a worker process has its own GIL and needs no change here."""
+    if sys.getswitchinterval() > JOB_SWITCH_INTERVAL:
+        sys.setswitchinterval(JOB_SWITCH_INTERVAL)
+
+
 class Runner:
     """Starts jobs in the background and cancels them; keep one per process (see `shared_runner`).
 
@@ -218,13 +226,12 @@ class Runner:
     def start(self, job: Job, *, method: str, model: str, params: dict[str, Any] | None = None, seed: int = 0,
               device: str = "cpu", listener: ProgressFn = NO_PROGRESS) -> str:
         """Create the run, start `job` in a daemon thread and return the run id at once."""
-        if sys.getswitchinterval() > JOB_SWITCH_INTERVAL:
-            sys.setswitchinterval(JOB_SWITCH_INTERVAL)
         writer = self.store.create(method, model, params, seed, device)
         cancel = CancelToken()
         if self.isolate and listener is NO_PROGRESS:
             target, args = _execute_in_worker, (writer, job, cancel, model, self._slot)
         else:
+            _shorten_switch_interval()
             target, args = _execute, (writer, job, cancel, listener, model, self._slot)
         thread = threading.Thread(target=target, args=args, daemon=True, name=f"lethe-run-{writer.id}")
         with self._lock:
