@@ -117,7 +117,7 @@ def run_in_worker(writer, payload: bytes, model: str, cancel: CancelToken, hand_
             proc.wait(timeout=0.5)
             break
         except subprocess.TimeoutExpired:
-            if cancel.is_set and not (writer.path / "cancel.request").exists():
+            if cancel.is_set and not writer.cancel_requested:
                 (writer.path / "cancel.request").touch()  # the worker's heartbeat turns it into its cancel token
     proc.stdout.close()
     status = _read_status(writer.path)
