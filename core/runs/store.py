@@ -75,7 +75,8 @@ def _atomic_write_json(path: Path, doc: Any) -> None:
         raise
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A run file's JSON document, or {} when it is missing or not JSON (a run being created, a damaged file)."""
     try:
         return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -340,7 +341,7 @@ class RunRecord:
     @property
     def metrics(self) -> dict[str, Any]:
         """Final metrics (empty until the run succeeded)."""
-        return _read_json(self.path / "metrics.json")
+        return read_json(self.path / "metrics.json")
 
     @property
     def model_spec(self) -> str | None:
@@ -411,7 +412,7 @@ class RunStore:
         if not (path / "config.json").is_file():
             raise LetheError(f"No run {run_id!r} in {self.root}.",
                              "List the runs with `python -m core runs list` (or pass --runs-dir).")
-        return RunRecord(run_id, path, _read_json(path / "config.json"), _read_json(path / "status.json"))
+        return RunRecord(run_id, path, read_json(path / "config.json"), read_json(path / "status.json"))
 
     def runs(self) -> list[RunRecord]:
         return [self.get(run_id) for run_id in self.ids()]

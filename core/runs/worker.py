@@ -33,7 +33,6 @@ The job gets a pickled copy of what it captured (the model, the data): the app's
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import struct
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.progress import CancelToken
+from core.runs.store import RunWriter, _process_start, read_json
 
 LOAD_FAILED = 3
 """The worker's exit code when it could not load the job (the runner then runs the job in its own thread)."""
@@ -65,13 +65,6 @@ def _environment() -> dict[str, str]:
     paths = [os.getcwd() if not p else p for p in sys.path if not p or Path(p).is_dir()]
     paths.insert(0, str(Path(__file__).resolve().parents[2]))
     return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
-
-
-def _read_status(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / "status.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
 
 
 def _death(code: int) -> str:
@@ -120,7 +113,7 @@ def run_in_worker(writer, payload: bytes, model: str, cancel: CancelToken, hand_
             if cancel.is_set and not writer.cancel_requested:
                 (writer.path / "cancel.request").touch()  # the worker's heartbeat turns it into its cancel token
     proc.stdout.close()
-    status = _read_status(writer.path)
+    status = read_json(writer.path / "status.json")
     if status.get("status") in ("queued", "running"):
         message = f"the worker process running this job {_death(proc.returncode)} before the run finished"
         error = {"type": "WorkerDied", "message": message, "traceback": None,
@@ -136,7 +129,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.progress import NO_PROGRESS
     from core.runs.runner import _execute
-    from core.runs.store import RunWriter, _process_start
 
     folder, model = argv or sys.argv[1:3]
     folder = Path(folder)
@@ -153,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     handshake.close()
     if stdin.readline().strip() != b"go":
         return LOAD_FAILED  # the runner is gone before handing the run over; it was never started here
-    status = _read_status(folder)
+    status = read_json(folder / "status.json")
     status.update(pid=os.getpid(), proc_start=_process_start(os.getpid()))
     writer = RunWriter(folder, status)
     _execute(writer, job, CancelToken(), NO_PROGRESS, model)
