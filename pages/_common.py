@@ -283,6 +283,17 @@ def model_dataset(bundle: Bundle) -> str | None:
     return data_spec() or bundle.card.data.get("dataset")
 
 
+def training_data(bundle: Bundle) -> ImageData:
+    """The images a method trains on for `bundle`: the user's own (sidebar or Data page), else its card's dataset
+    and split."""
+    name = model_dataset(bundle)
+    if not name:
+        raise LetheError(f"The card of {bundle.card.name} names no training data, and none is given.",
+                         "Give your training images (and held-out images, which influence, GOLD and unlearning "
+                         "measure on) under **Data & judge** in the sidebar, or on the Data page.")
+    return dataset(name, "train" if data_spec() else bundle.card.data.get("split", "train"))
+
+
 def judge_spec() -> str | None:
     """The judge picked in the sidebar (a classifier spec), or None for the zoo's judges of the data."""
     return st.session_state.get("pick_judge", "").strip() or None

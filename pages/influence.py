@@ -13,7 +13,6 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from core.errors import LetheError
 from core.methods.influence import (BASELINES, METRICS, SIGN_RULES, InfluenceConfig, TraceConfig, follow_up_job,
                                     follow_up_params, influence_command, influence_job, job_params, prepare)
 from core.methods.influence.metrics import HIGHER_IS_BETTER
@@ -21,8 +20,8 @@ from core.models.bundles import GANBundle
 from core.runs import RunRecord
 from core.viz.influence import (SELECTOR_LABELS, cleansing_figure, estimated_vs_true, influence_histogram,
                                 influence_map)
-from pages._common import (active_model, data_spec, dataset, device_name, guarded, heldout_spec, judge_spec,
-                           model_dataset, require_app_shell, rounded_metrics, run_store, run_view, runner, shipped_zoo)
+from pages._common import (active_model, data_spec, device_name, guarded, heldout_spec, judge_spec, require_app_shell,
+                           rounded_metrics, run_store, run_view, runner, shipped_zoo, training_data)
 from pages._forget_set import forget_ids, gallery
 from pages._verdict import verdict_card
 
@@ -260,12 +259,7 @@ def main() -> None:
         no_gan_notice()
         return
     spec = st.session_state["model_spec"]
-    name = model_dataset(bundle)
-    if not name:
-        raise LetheError(f"{bundle.card.name} does not name its training data.",
-                         "Influence is measured on the GAN's own training set: give your training images and "
-                         "held-out images under **Data & judge** in the sidebar.")
-    data = dataset(name, "train" if data_spec() else bundle.card.data.get("split", "train"))
+    data = training_data(bundle)
     with st.container(border=True):
         config, seed = settings_form(bundle)
         if st.button("Estimate influence", key="influence_start", type="primary", icon=":material/play_arrow:"):

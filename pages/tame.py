@@ -13,7 +13,6 @@ import streamlit as st
 import torch
 
 from core.data.selection import list_selections, load_selection
-from core.errors import LetheError
 from core.methods.taming import ABLATIONS, TamingConfig, job_inputs, job_params, taming_command, taming_job
 from core.models.archive import zip_model
 from core.models.bundles import FlowBundle
@@ -23,10 +22,10 @@ from core.runs.words import model_words, run_words
 from core.viz.runs import metric_panels
 from core.viz.images import image_grid
 from core.viz.taming import live_nll_figure, nll_histogram_figure, quantile_table, toy_figure
-from pages._common import (LIVE_SECONDS, active_model, data_spec, dataset, device_name, draw_run, guarded,
-                           heldout_spec, judge_spec, keep_selection, live_figure, model_dataset, pixel_scale,
-                           progress_bar, remember_selection, require_app_shell, rounded_metrics, run_store, runner,
-                           scroll_here, shipped_zoo)
+from pages._common import (active_model, data_spec, device_name, draw_run, guarded, heldout_spec, judge_spec,
+                           keep_selection, live_figure, LIVE_SECONDS, pixel_scale, progress_bar, remember_selection,
+                           require_app_shell, rounded_metrics, run_store, runner, scroll_here, shipped_zoo,
+                           training_data)
 from pages._verdict import verdict_card
 from pages._forget_set import forget_ids
 
@@ -300,11 +299,7 @@ def main() -> None:
         no_flow_notice()
         return
     spec = st.session_state["model_spec"]
-    data_name = model_dataset(bundle)
-    if not data_name:
-        raise LetheError(f"{bundle.card.name} does not name its training data.",
-                         "Give your training images under **Data & judge** in the sidebar, or on the Data page.")
-    data = dataset(data_name, "train")
+    data = training_data(bundle)
     with st.container(border=True):
         forget, about = target_form(data)
         config, remember, ablation, seed = settings_form(bundle)

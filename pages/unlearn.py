@@ -10,7 +10,6 @@ from __future__ import annotations
 import streamlit as st
 
 from core.data.selection import list_selections, load_selection
-from core.errors import LetheError
 from core.methods.unlearning import (METHOD_NAMES, METHODS, NOISES, UnlearnConfig, comparison, complete,
                                      degrade_for_eval, embedding_points, eval_kinds, eval_sets, job_params, prepare,
                                      unlearning_command, unlearning_job)
@@ -18,8 +17,8 @@ from core.models.archive import zip_model
 from core.models.bundles import I2IBundle
 from core.viz.embedding import project
 from core.viz.unlearning import completion_grid, embedding_figure
-from pages._common import (active_model, data_spec, dataset, device_name, guarded, heldout_spec, judge_spec,
-                           model_dataset, pretrained, require_app_shell, run_store, run_view, runner, shipped_zoo)
+from pages._common import (active_model, data_spec, device_name, guarded, heldout_spec, judge_spec, pretrained,
+                           require_app_shell, run_store, run_view, runner, shipped_zoo, training_data)
 from pages._forget_set import forget_ids, forget_set_builder
 
 require_app_shell()
@@ -170,12 +169,7 @@ def main() -> None:
         no_i2i_notice()
         return
     spec = st.session_state["model_spec"]
-    data_name = model_dataset(bundle)
-    if not data_name:
-        raise LetheError(f"{bundle.card.name} does not name its training data.",
-                         "Give your training images and held-out images under **Data & judge** in the sidebar, or "
-                         "use mnist-i2i or synthfaces-i2i.")
-    data = dataset(data_name, "train")
+    data = training_data(bundle)
     with st.container(border=True):
         forget = request_form(data)
         retain, config, seed = settings_form()
