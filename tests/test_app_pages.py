@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from app_harness import app_test_factory, assert_clean, pick_zoo
+from jobs_harness import curve_job
 from core.data import load
 from core.errors import LetheError
 from core.models import load_model, save_bundle
-from core.progress import ProgressEvent
 from core.runs import RunStore, run_now
 from core.zoo.registry import ZOO, zoo_folder
 
@@ -135,15 +135,6 @@ def test_runs_page_starts_a_job_and_cancels_it(app_test):
     assert at.dataframe[0].value.set_index("id").loc[run_id, "status"] == "cancelled"
 
 
-def _curve_job(scale: float):
-    def job(progress, cancel):
-        for step in range(1, 4):
-            progress(ProgressEvent(step, 3, {"loss": scale / step}))
-        return {"final_loss": scale / 3}
-
-    return job
-
-
 def _failing_job(progress, cancel):
     raise LetheError("The forget set is empty.", "Pick at least one sample on the Data page.")
 
@@ -151,7 +142,7 @@ def _failing_job(progress, cancel):
 def test_runs_page_compares_runs_offers_downloads_and_explains_failures(app_test):
     store = RunStore()
     for scale in (1.0, 2.0):
-        run_now(_curve_job(scale), method="demo", model="mnist-lenet", store=store)
+        run_now(curve_job(scale), method="demo", model="mnist-lenet", store=store)
     failed = run_now(_failing_job, method="demo", model="mnist-lenet", store=store)
     at = app_test().run().switch_page("pages/runs.py").run()
     assert_clean(at)

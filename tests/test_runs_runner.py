@@ -8,37 +8,18 @@ import time
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
+from jobs_harness import tiny_gan, wait_for
 from core.errors import LetheError, NonFiniteError
-from core.models import GANBundle, ModelCard, load_model
-from core.models.registry import register
+from core.models import load_model
 from core.progress import ProgressEvent
 from core.runs import JobResult, Runner, RunStore, as_result, run_now, shared_runner
-
-
-@register("test-runs-tiny-gan")
-def _build_tiny(card: ModelCard) -> GANBundle:
-    """A 2-D GAN small enough to save in milliseconds (registered only for these tests)."""
-    return GANBundle(card=card, generator=nn.Linear(2, 2), discriminator=nn.Linear(2, 1), latent_dim=2,
-                     pixel_range=None)
-
-
-def _tiny() -> GANBundle:
-    return _build_tiny(ModelCard(name="tiny", family="gan", architecture="test-runs-tiny-gan", data_shape=[2]))
-
-
-def _wait_for(predicate, timeout: float = 30.0) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_start_returns_at_once_and_the_finished_run_holds_metrics_model_and_figures(tmp_path):
     runner = Runner(RunStore(tmp_path))
     release = threading.Event()
-    edited = _tiny()
+    edited = tiny_gan()
 
     def job(progress, cancel):
         progress(ProgressEvent(1, 2, {"loss": 1.0}))
@@ -51,7 +32,7 @@ def test_start_returns_at_once_and_the_finished_run_holds_metrics_model_and_figu
     start = time.perf_counter()
     run_id = runner.start(job, method="redact", model="base-gan", params={"epochs": 2}, seed=3)
     assert time.perf_counter() - start < 5.0
-    _wait_for(lambda: len(runner.store.get(run_id).event_records()) == 1)
+    wait_for(lambda: len(runner.store.get(run_id).event_records()) == 1)
     assert runner.store.get(run_id).status == "running" and runner.active() == [run_id]
     release.set()
     run = runner.wait(run_id, timeout=30)
@@ -73,10 +54,10 @@ def test_cancelling_a_job_midway_marks_it_cancelled_and_keeps_its_events(tmp_pat
             cancel.raise_if_set()
             progress(ProgressEvent(step, 999, {"loss": 1.0 / step}))
             time.sleep(0.01)
-        return _tiny()
+        return tiny_gan()
 
     run_id = runner.start(job, method="tame", model="toy-flow")
-    _wait_for(lambda: len(runner.store.get(run_id).event_records()) >= 3)
+    wait_for(lambda: len(runner.store.get(run_id).event_records()) >= 3)
     runner.cancel(run_id)
     run = runner.wait(run_id, timeout=30)
     assert run.status == "cancelled"
@@ -134,7 +115,7 @@ def test_an_unexpected_exception_fails_with_a_short_message_and_the_traceback_on
 
 
 def test_job_results_of_every_shape_are_accepted():
-    bundle = _tiny()
+    bundle = tiny_gan()
 
     class MethodResult:  # a method's own result type, with the fields the runner reads
         def __init__(self):
@@ -164,7 +145,7 @@ def test_with_one_slot_a_second_job_waits_queued_and_can_be_cancelled_before_it_
         return {"done": 1.0}
 
     first = runner.start(job, method="m", model="x")
-    _wait_for(lambda: started)
+    wait_for(lambda: started)
     second = runner.start(job, method="m", model="x")
     third = runner.start(job, method="m", model="x")
     time.sleep(0.5)

@@ -12,38 +12,19 @@ import time
 import types
 
 import torch
-from torch import nn
 
+from jobs_harness import tiny_gan, wait_for
 from core.errors import LetheError
-from core.models import GANBundle, ModelCard, load_model
-from core.models.registry import register
+from core.models import load_model
 from core.progress import ProgressEvent
 from core.runs import JobResult, Runner, RunStore
 
 WAIT = 300  # a worker imports torch first: generous on a loaded machine
 
 
-@register("test-runs-worker-gan")
-def _build(card: ModelCard) -> GANBundle:
-    """A 2-D GAN small enough to save in milliseconds (registered only for these tests)."""
-    return GANBundle(card=card, generator=nn.Linear(2, 2), discriminator=nn.Linear(2, 1), latent_dim=2,
-                     pixel_range=None)
-
-
-def _gan() -> GANBundle:
-    return _build(ModelCard(name="tiny", family="gan", architecture="test-runs-worker-gan", data_shape=[2]))
-
-
-def _wait_for(predicate, timeout: float = WAIT) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_a_job_runs_in_a_worker_process_and_records_its_events_result_and_model(tmp_path):
     runner = Runner(RunStore(tmp_path), isolate=True)
-    model = _gan()
+    model = tiny_gan()
     before = model.generator.weight.detach().clone()
 
     def job(progress, cancel):
@@ -73,7 +54,7 @@ def test_cancelling_a_worker_job_midway_marks_it_cancelled_and_keeps_its_events(
             time.sleep(0.02)
 
     run_id = runner.start(job, method="tame", model="toy-flow")
-    _wait_for(lambda: len(runner.store.get(run_id).event_records()) >= 3)
+    wait_for(lambda: len(runner.store.get(run_id).event_records()) >= 3)
     runner.cancel(run_id)
     run = runner.wait(run_id, timeout=WAIT)
     assert run.status == "cancelled"

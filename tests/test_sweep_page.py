@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app_harness import app_test_factory, assert_clean
-from core.progress import ProgressEvent
+from jobs_harness import curve_job
 from core.runs import RunStore, run_now
 from core.runs.sweeps import SWEEP_METHOD
 
@@ -14,15 +14,6 @@ from core.runs.sweeps import SWEEP_METHOD
 @pytest.fixture
 def app_test(monkeypatch):
     return app_test_factory(monkeypatch)
-
-
-def _curve_job(scale: float):
-    def job(progress, cancel):
-        for step in range(1, 4):
-            progress(ProgressEvent(step, 3, {"loss": scale / step}))
-        return {"final_loss": scale / 3}
-
-    return job
 
 
 def _sweep(store: RunStore, name: str, scales: list[float]) -> str:
@@ -33,7 +24,7 @@ def _sweep(store: RunStore, name: str, scales: list[float]) -> str:
     sweep = run_now(lambda progress, cancel: {"jobs": len(scales)}, method=SWEEP_METHOD, model="mnist-lenet",
                     params=params, store=store)
     for i, scale in enumerate(scales):
-        run_now(_curve_job(scale), method="demo", model="mnist-lenet", store=store,
+        run_now(curve_job(scale), method="demo", model="mnist-lenet", store=store,
                 params={"lr": scale, "sweep": sweep.id, "sweep_index": i, "sweep_point": {"lr": scale}})
     return sweep.id
 
@@ -42,7 +33,7 @@ def test_the_runs_page_shows_one_sweeps_runs_in_a_table_and_a_chart(app_test):
     store = RunStore()
     first = _sweep(store, "first study", [1.0, 2.0])
     second = _sweep(store, "second study", [4.0, 8.0, 16.0])
-    run_now(_curve_job(32.0), method="demo", model="mnist-lenet", store=store)  # not in any sweep
+    run_now(curve_job(32.0), method="demo", model="mnist-lenet", store=store)  # not in any sweep
     at = app_test().run().switch_page("pages/runs.py").run()
     assert_clean(at)
     box = at.selectbox(key="runs_sweep")
