@@ -52,17 +52,28 @@ TIMEOUT = timedelta(minutes=60)
 """How long a rank waits at a collective: rank 0 alone measures at checkpoints (up to minutes on image models)."""
 
 
-DATA_PARALLEL_VERBS: tuple[str, ...] = ("redact", "tame", "unlearn")
-"""Verbs whose training loop splits its batches over torchrun's processes. The others (influence's trajectory
-replay, GOLD's scoring and ACGAN re-training) would run whole in every process: they are refused under torchrun."""
+DATA_PARALLEL_VERBS: tuple[str, ...] = ("redact", "tame", "unlearn", "gold reweight")
+"""Verbs (and `verb action`s) whose training loop splits its batches over torchrun's processes. The others would
+run whole in every process: they are refused under torchrun, with the reason in `NOT_SPLIT`."""
+
+NOT_SPLIT = {
+    "influence": "its trajectory replay walks the training steps in order, one counterfactual at a time",
+    "gold score": "scoring is one forward pass per sample, done in seconds by one process",
+    "gold sample": "rejection sampling draws until exactly N samples are accepted, in one stream",
+    "gold active": "its rounds query the labels one after the other from one model, on a pool of a few dozen "
+                   "labelled images",
+}
 
 
-def check_data_parallel(verb: str) -> None:
-    """Refuse, under torchrun, a verb whose loop does not split its work over the processes."""
-    if launched_by_torchrun() and verb not in DATA_PARALLEL_VERBS:
-        raise LetheError(f"{verb} does not split its work over torchrun's processes; each would run it whole.",
-                         f"Run `python -m core {verb} ...` as one process (data-parallel verbs: "
-                         f"{', '.join(DATA_PARALLEL_VERBS)}).")
+def check_data_parallel(verb: str, action: str | None = None) -> None:
+    """Refuse, under torchrun, a verb (or a verb's action, e.g. `gold score`) whose loop does not split its work
+    over the processes, saying why and what does."""
+    name = verb if action is None or verb in DATA_PARALLEL_VERBS else f"{verb} {action}"
+    if launched_by_torchrun() and name not in DATA_PARALLEL_VERBS:
+        why = NOT_SPLIT.get(name, NOT_SPLIT.get(verb, "its loop is not written for several processes"))
+        raise LetheError(f"{name} does not split its work over torchrun's processes ({why}); each would run it "
+                         "whole.", f"Run `python -m core {verb} ...` as one process (data-parallel verbs: "
+                                   f"{', '.join(DATA_PARALLEL_VERBS)}).")
 
 
 class PeerFailure(LetheError):

@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,8 +49,9 @@ def _one_process(args: list[str], runs: Path, capsys) -> dict:
 
 
 def _curves(run_dir: str, names: tuple[str, ...]):
+    """The logged values of each curve in `names`, one after the other (each curve's steps in order)."""
     frame = RunStore(Path(run_dir).parent).get(Path(run_dir).name).events()
-    return frame[[n for n in names if n in frame.columns]].dropna().to_numpy()
+    return np.concatenate([frame[n].dropna().to_numpy() for n in names if n in frame.columns])
 
 
 def _compare(args: list[str], curves: tuple[str, ...], tmp_path: Path, capsys) -> tuple[dict, dict]:
@@ -80,6 +82,15 @@ def test_taming_with_two_gloo_processes_follows_one_process(tmp_path, capsys):
     assert one["iterations"] == two["iterations"] == 30
     assert two["qd_forget"] == pytest.approx(one["qd_forget"], abs=1e-3)
     assert two["qd_remember"] == pytest.approx(one["qd_remember"], abs=1e-3)
+
+
+def test_gold_reweighting_with_two_gloo_processes_follows_one_process(tmp_path, capsys):
+    args = ["gold", "toy-acgan", "reweight", "--epochs", "2", "--train-size", "1024", "--fc-samples", "200",
+            "--fc-epochs", "1", "--seed", "2"]
+    one, two = _compare(args, tuple(f"loss_{p}_{b}" for b in ("baseline", "gold") for p in ("d", "g")), tmp_path,
+                        capsys)
+    for branch in ("baseline", "gold"):  # the same weights: GOLD's mean over the same 1000 samples agrees
+        assert two[f"gold_mean_{branch}"] == pytest.approx(one[f"gold_mean_{branch}"], abs=1e-3)
 
 
 def test_a_global_batch_the_ranks_cannot_split_is_refused_with_a_hint():
@@ -130,3 +141,7 @@ def test_verbs_that_do_not_split_their_work_are_refused_under_torchrun(monkeypat
     with pytest.raises(LetheError, match="does not split its work"):
         check_data_parallel("influence")
     check_data_parallel("redact")
+    check_data_parallel("gold", "reweight")
+    for action, why in (("score", "one forward pass"), ("sample", "one stream"), ("active", "one after the other")):
+        with pytest.raises(LetheError, match=f"gold {action} does not split its work .*{why}"):
+            check_data_parallel("gold", action)
