@@ -147,3 +147,37 @@ def test_unlearning_at_bf16_on_the_cpu_follows_fp32():
     assert len(full) == len(low) >= 3
     assert all(b["loss"] == pytest.approx(a["loss"], rel=0.05, abs=1e-3) for a, b in zip(full, low))
     assert next(runs["bf16"].bundle.encoder.parameters()).dtype == torch.float32
+
+
+def _per_step(run, small: int, large: int) -> dict[str, float]:
+    """Host reads per step: reads of `run(large)` minus reads of `run(small)`, over the extra steps. `run(k)`
+    returns the number of steps it took; its reports (1/20 of the steps, 20 in both) and set-up cancel out."""
+    counted, steps = {}, {}
+    for k in (small, large):
+        with counting_host_reads() as reads:
+            steps[k] = run(k)
+        counted[k] = reads
+    extra = steps[large] - steps[small]
+    return {name: (counted[large][name] - counted[small][name]) / extra for name in counted[large] | counted[small]}
+
+
+def test_an_influence_trace_step_and_inference_step_read_nothing_back_from_the_device(toy_gan, tmp_path):
+    from core.methods.influence import Game, MetricSets, TraceConfig, estimate, make_metric, trace
+
+    gan, data = toy_gan
+    x, game = data.x[:600], Game(gan, torch.float64)  # 6 steps per epoch at batch 100
+    metric = make_metric("all", game, MetricSets.draw(load("gaussian2d", "test"), gan.latent_dim, 200, seed=0), None,
+                         "gaussian2d")
+    logs = {}
+
+    def traced(epochs: int) -> int:
+        logs[epochs] = trace(game, x, TraceConfig(epochs=epochs, checkpoint_every=1000), 0, tmp_path / str(epochs))
+        return logs[epochs].n_steps
+
+    step = _per_step(traced, 10, 20)
+    # what is left: the schedule's S_t and Z_t, drawn on the host, written to the log on disk (2 .numpy() a step);
+    # the finiteness of every loss and parameter is read once per report, not per step
+    assert step.get("numpy", 0) == 2 and sum(v for k, v in step.items() if k != "numpy") == 0, step
+    inference = _per_step(lambda epochs: estimate(game, x, logs[epochs], metric).values.size and
+                          logs[epochs].n_steps, 10, 20)
+    assert sum(inference.values()) == 0, inference  # the per-instance terms are summed on the device
