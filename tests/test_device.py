@@ -181,3 +181,47 @@ def test_an_influence_trace_step_and_inference_step_read_nothing_back_from_the_d
     inference = _per_step(lambda epochs: estimate(game, x, logs[epochs], metric).values.size and
                           logs[epochs].n_steps, 10, 20)
     assert sum(inference.values()) == 0, inference  # the per-instance terms are summed on the device
+
+
+@pytest.fixture(scope="module")
+def toy_acgan():
+    return load_model("toy-acgan", "cpu"), load("clusters6", "train")
+
+
+def test_a_gold_reweighting_step_reads_nothing_back_from_the_device(toy_acgan):
+    from core.methods.gold import reweight_power, terms
+    from core.zoo.gans import ACGANRecipe, fit_acgan
+
+    gan, data = toy_acgan
+
+    def weights(logit, class_logits, c):  # eq. 5's weights, as `reweight` passes them
+        return reweight_power(sum(terms(logit, class_logits, c)), 1.0)
+
+    def trained(batches: int) -> int:
+        n = 128 * batches
+        fit_acgan(gan.copy(), data.x[:n], data.labels[:n], ACGANRecipe(epochs=1, lr=1e-3), seed=0,
+                  fake_weights=weights)
+        return batches
+
+    step = _per_step(trained, 5, 10)
+    assert sum(step.values()) == 0, step  # the epoch's losses are summed on the device and read once
+
+
+def test_gold_scoring_reads_once_per_call_and_the_burn_in_once_per_batch_of_samples(toy_acgan):
+    from core.methods.gold import burn_in, rejection_sample, score
+
+    gan, data = toy_acgan
+    per_row = _per_step(lambda n: score(gan, data.x[:n], data.labels[:n], "real", batch_size=500).marginal.numel(),
+                        1000, 3000)
+    assert sum(per_row.values()) == 0, per_row  # the heads' outputs leave the device once, at the end
+    per_sample = _per_step(lambda n: burn_in(gan, n, seed=0, p=0.1).log_m and n, 1000, 3000)
+    # what is left: G's samples come back to the host once per batch of 500 (GANBundle.sample returns them there)
+    assert sum(per_sample.values()) * 500 == pytest.approx(1.0), per_sample
+    calibration = burn_in(gan, 1000, seed=0, p=0.1)
+    proposals = _per_step(lambda n: rejection_sample(gan, n, 0.1, calibration=calibration, batch_size=500).proposed,
+                          200, 2000)
+    per_batch = {k: v * 500 for k, v in proposals.items()}
+    # each batch of 500 proposals: its samples and D's two heads come to the host (3 device reads, and a no-op
+    # .cpu() of the host-drawn labels); the acceptance test then reads host tensors only (labels' range, M, the
+    # accepted count): a few per batch, none per sample
+    assert 3 <= per_batch["cpu"] <= 4 and sum(per_batch.values()) <= 14, per_batch
