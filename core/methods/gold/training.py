@@ -63,7 +63,7 @@ def fitting_capacity_of(gan: GANBundle, test_x: torch.Tensor, test_y: torch.Tens
     """Fitting capacity on one fixed set of n labelled samples of G (a small-budget version of the paper's)."""
     x, y = gan.sample(n, seed=seed)
     return fitting_capacity(x, y, test_x, test_y, make_net=_classifier_for(test_x, gan.num_classes), epochs=epochs,
-                            seed=seed, cancel=cancel).value
+                            seed=seed, device=str(gan.device), cancel=cancel).value
 
 
 def recipe_for(gan: GANBundle, epochs: int, lr: float | None = None, batch_size: int = 128) -> ACGANRecipe:
