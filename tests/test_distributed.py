@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -120,17 +121,84 @@ def test_one_process_is_the_identity_team():
         one.agree_cancel(cancel, 3)  # in one process, every step checks
 
 
-def test_a_dead_peer_becomes_a_clear_failure(monkeypatch):
+class _Store:
+    """A stand-in for the process group's key-value store (set / check / get, as torch's TCPStore)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, bytes] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value.encode()
+
+    def check(self, keys: list[str]) -> bool:
+        return all(k in self.values for k in keys)
+
+    def get(self, key: str) -> bytes:
+        return self.values[key]
+
+
+def test_a_dead_peer_becomes_a_clear_failure_naming_the_rank_and_its_error(monkeypatch):
     import core.distributed as distributed
 
     def job():
         raise RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:534] Connection closed by peer")
 
+    def bug():
+        raise ValueError("a bug on rank 1")
+
+    store = _Store()
+    monkeypatch.setattr(distributed, "_store", lambda: store)
     monkeypatch.setattr(distributed, "_current", Team(0, 2))
-    with pytest.raises(PeerFailure, match="another of the 2 torchrun processes stopped"):
+    with pytest.raises(PeerFailure, match="rank 1 of 2 torchrun processes stopped without an error of its own"):
+        peer_failures(job)()  # a killed rank leaves no note
+    monkeypatch.setattr(distributed, "_current", Team(1, 2))
+    with pytest.raises(ValueError, match="a bug"):  # other errors pass unchanged, and leave a note for the others
+        peer_failures(bug)()
+    monkeypatch.setattr(distributed, "_current", Team(0, 2))
+    with pytest.raises(PeerFailure, match="rank 1 of 2 torchrun processes failed: ValueError: a bug on rank 1"):
         peer_failures(job)()
-    with pytest.raises(RuntimeError, match="a bug"):  # other errors pass unchanged
-        peer_failures(lambda: (_ for _ in ()).throw(RuntimeError("a bug")))()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_rank_killed_mid_run_fails_the_run_on_rank_0_which_names_it_and_keeps_what_finished(tmp_path):
+    """Two processes started as torchrun starts them (its environment, without its agent, which would end rank 0
+    itself): rank 1 is killed (SIGKILL, no chance to say why) after the run's first checkpoints."""
+    import time
+
+    runs = tmp_path / "runs"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "MASTER_ADDR": "127.0.0.1",
+           "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2", "LETHE_COLLECTIVE_TIMEOUT": "120"}
+    cmd = [sys.executable, "-m", "core", "redact", "toy-gan", "--forget", "ids=0-299", "--epochs", "50",
+           "--eval-samples", "500", "--batch-size", "64", "--device", "cpu", "--runs-dir", str(runs), "--json"]
+    ranks = [subprocess.Popen(cmd, cwd=REPO, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # wait for the run's first checkpoints after the pre-trained one
+            ids = RunStore(runs).ids() if runs.is_dir() else []
+            if ids and len(RunStore(runs).get(ids[0]).events().get("loss_d", pd.Series()).dropna()) >= 1:
+                break
+            assert ranks[0].poll() is None, ranks[0].communicate()[1][-2000:]
+            time.sleep(0.5)
+        ranks[1].kill()
+        out, err = ranks[0].communicate(timeout=300)  # rank 0 does not hang
+    finally:
+        for process in ranks:
+            process.kill()
+            process.wait()
+    assert ranks[0].returncode == 2, err[-2000:]
+    assert "rank 1 of 2 torchrun processes stopped" in err
+    run = RunStore(runs).get(RunStore(runs).ids()[0])
+    assert run.status == "failed" and "rank 1 of 2" in run.error["message"]
+    assert len(run.events()["loss_d"].dropna()) >= 1  # the checkpoints that finished are kept
+    assert json.loads(out.strip().splitlines()[-1])["status"] == "failed"
 
 
 def test_verbs_that_do_not_split_their_work_are_refused_under_torchrun(monkeypatch):
