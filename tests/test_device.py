@@ -4,7 +4,9 @@ Host reads (`.item()`, `float(t)`, `bool(t)`, `.tolist()`, ...) are counted with
 on a GPU each one waits for the device, so a training step should make none it can avoid. Counted per step as the
 difference between a run of 2k and of k steps (set-up and checkpoints cancel out). Measured before this change:
 redaction 5.2 reads per step (two `loss.item()`, two `isfinite` branches, the mixture count), taming 21 per
-iteration (12 `float()`, 7 `bool()`, 2 `.cpu()` of its host-resident images).
+iteration (12 `float()`, 7 `bool()`, 2 `.cpu()` of its host-resident images); influence 10 per trace step (2
+`float()` losses, 8 `bool()` finiteness checks) and 3 per inference step (the losses and a `.cpu()` of the
+per-instance terms); GOLD 5 per re-weighting step (3 `.item()`, 2 `bool()`) and 2 per scored batch.
 
 The CUDA tests run wherever torch sees a GPU and are skipped, with the reason printed (`pytest -ra`), elsewhere.
 """

@@ -5,12 +5,13 @@ gradient mean makes each step one process's step. What may differ is the order o
 all-reduce, a split matmul), about 1e-7 relative per step on these tiny models, so:
 
 - the loss curves agree within 1e-3 relative (TOLERANCE; measured: 2e-8 after 150 redaction steps, 2e-6 after 30
-  taming iterations),
+  taming iterations, 1.5e-7 over GOLD re-weighting's per-epoch means on toy-acgan),
 - the final metrics agree within one standard error of their estimate (invalidity's binomial SE; taming's QD
   within 1e-3, far below its sampling error over 100 images).
 
-Rank 0 alone writes the run store (one run, `world_size` 2 recorded) and prints the one JSON result line. The
-`Team` helpers' arithmetic (shards, refusals, the one-process identity) is checked without a process group.
+Rank 0 alone writes the run store (one run, `world_size` 2 recorded) and prints the one JSON result line. A rank
+killed mid-run fails the run on rank 0, which names it, keeps the finished checkpoints and exits 2. The `Team`
+helpers' arithmetic (shards, refusals, the one-process identity, failure notes) is checked without a process group.
 """
 
 from __future__ import annotations
