@@ -6,8 +6,9 @@
   (T(N jobs) - T(1 job)) / (N - 1); Ray's own start (`ray.init`) is printed on its own;
 - `sweep of 8`: wall time of `python -m core sweep` over 8 short taming jobs (toy-flow, `--iterations`
   iterations each) with 1 and 2 workers, and the speed-up (1 worker / 2 workers);
-- `redaction epoch samples/s, 1 and 2 gloo processes`: from `bench/scale_ddp.py`'s `measure()` when that file
-  exists (the data parallel half of the issue), else a line saying it is absent.
+- `redaction epoch and GOLD re-weighting epoch samples/s, 1 and 2 gloo processes`: from `bench/scale_ddp.py`'s
+  `measure()` and `measure_gold()` when that file exists (the data parallel half of the issue), else a line
+  saying it is absent.
 
     .venv/bin/python bench/scale.py [--trivial 64] [--iterations 3] [--no-ray]
 """
@@ -68,16 +69,18 @@ def sweep_seconds(workers: int, iterations: int, root: Path) -> float:
 
 
 def ddp_lines() -> list[str]:
-    """The data parallel measurement of bench/scale_ddp.py, if that benchmark is present."""
+    """The data parallel measurements of bench/scale_ddp.py, if that benchmark is present."""
     try:
-        from bench.scale_ddp import measure  # noqa: PLC0415 - optional, written by the data parallel half
+        from bench.scale_ddp import measure, measure_gold  # noqa: PLC0415 - optional, the data parallel half
     except ImportError:
-        return ["redaction epoch samples/s with 1 and 2 gloo processes: bench/scale_ddp.py is not here"]
-    r = measure()
-    return [f"redaction epoch of {r['model']} ({int(r['samples'])} samples, global batch {r['batch_size']}), "
-            "samples/s:",
-            f"  1 process    {r['samples_per_second_1']:7.1f}",
-            f"  2 processes  {r['samples_per_second_2']:7.1f}   speed-up {r['ratio']:.2f}x"]
+        return ["redaction / GOLD epoch samples/s with 1 and 2 gloo processes: bench/scale_ddp.py is not here"]
+    lines = []
+    for what, r in (("redaction epoch", measure()), ("GOLD re-weighting epoch (eq. 5)", measure_gold())):
+        lines += [f"{what} of {r['model']} ({int(r['samples'])} samples, global batch {r['batch_size']}), "
+                  "samples/s:",
+                  f"  1 process    {r['samples_per_second_1']:7.1f}",
+                  f"  2 processes  {r['samples_per_second_2']:7.1f}   speed-up {r['ratio']:.2f}x"]
+    return lines
 
 
 def main_(argv: list[str] | None = None) -> None:

@@ -22,9 +22,12 @@ training loop whatever the number of processes. A method calls a few helpers of 
   ranks compute their shards and wait at the next collective.
 
 Failure: an error raised on every rank alike (a non-finite loss is checked on the all-reduced sums) fails the run
-on rank 0 with its own message. An error on one rank only ends that process; its peers' next collective then fails
-(gloo: the connection closes) and `peer_failures` turns that into a `PeerFailure`, which rank 0 records as the run's
-failure; if torchrun kills rank 0 first, the run store shows the run `interrupted` (its heartbeat stops).
+on rank 0 with its own message. An error on one rank only ends that process, which first leaves a note (rank and
+error) in the job's key-value store; its peers' next collective then fails (gloo: the connection closes; a hung
+peer: after `TIMEOUT`) and `peer_failures` turns that into a `PeerFailure` naming the failed rank and its error
+(or, when the rank was killed and left no note, naming the rank that went silent), which rank 0 records as the
+run's failure, keeping the checkpoints that finished; the command exits 2. If torchrun's agent kills rank 0
+first, the run store shows the run `interrupted` (its heartbeat stops).
 BatchNorm layers keep per-rank batch statistics, as under any DDP run; on CUDA they are converted to SyncBatchNorm
 (`wrap`), which torch implements for GPUs only.
 """
@@ -48,21 +51,35 @@ AGREE_EVERY = 10
 """Steps between the ranks' agreement on cancellation: one tiny all-reduce (a host round trip on CUDA) per 10
 steps instead of per step; a cancel takes effect within 10 steps."""
 
-TIMEOUT = timedelta(minutes=60)
-"""How long a rank waits at a collective: rank 0 alone measures at checkpoints (up to minutes on image models)."""
+TIMEOUT = timedelta(seconds=float(os.environ.get("LETHE_COLLECTIVE_TIMEOUT", 3600)))
+"""How long a rank waits at a collective before it gives up (then `peer_failures` fails the run): rank 0 alone
+measures at checkpoints, up to minutes on image models, so one hour unless $LETHE_COLLECTIVE_TIMEOUT (seconds)
+says otherwise. A peer that dies closes its connections and fails the collective at once; the timeout is for a
+peer that hangs."""
 
 
-DATA_PARALLEL_VERBS: tuple[str, ...] = ("redact", "tame", "unlearn")
-"""Verbs whose training loop splits its batches over torchrun's processes. The others (influence's trajectory
-replay, GOLD's scoring and ACGAN re-training) would run whole in every process: they are refused under torchrun."""
+DATA_PARALLEL_VERBS: tuple[str, ...] = ("redact", "tame", "unlearn", "gold reweight")
+"""Verbs (and `verb action`s) whose training loop splits its batches over torchrun's processes. The others would
+run whole in every process: they are refused under torchrun, with the reason in `NOT_SPLIT`."""
+
+NOT_SPLIT = {
+    "influence": "its trajectory replay walks the training steps in order, one counterfactual at a time",
+    "gold score": "scoring is one forward pass per sample, done in seconds by one process",
+    "gold sample": "rejection sampling draws until exactly N samples are accepted, in one stream",
+    "gold active": "its rounds query the labels one after the other from one model, on a pool of a few dozen "
+                   "labelled images",
+}
 
 
-def check_data_parallel(verb: str) -> None:
-    """Refuse, under torchrun, a verb whose loop does not split its work over the processes."""
-    if launched_by_torchrun() and verb not in DATA_PARALLEL_VERBS:
-        raise LetheError(f"{verb} does not split its work over torchrun's processes; each would run it whole.",
-                         f"Run `python -m core {verb} ...` as one process (data-parallel verbs: "
-                         f"{', '.join(DATA_PARALLEL_VERBS)}).")
+def check_data_parallel(verb: str, action: str | None = None) -> None:
+    """Refuse, under torchrun, a verb (or a verb's action, e.g. `gold score`) whose loop does not split its work
+    over the processes, saying why and what does."""
+    name = verb if action is None or verb in DATA_PARALLEL_VERBS else f"{verb} {action}"
+    if launched_by_torchrun() and name not in DATA_PARALLEL_VERBS:
+        why = NOT_SPLIT.get(name, NOT_SPLIT.get(verb, "its loop is not written for several processes"))
+        raise LetheError(f"{name} does not split its work over torchrun's processes ({why}); each would run it "
+                         "whole.", f"Run `python -m core {verb} ...` as one process (data-parallel verbs: "
+                                   f"{', '.join(DATA_PARALLEL_VERBS)}).")
 
 
 class PeerFailure(LetheError):
@@ -218,12 +235,17 @@ def session(device: torch.device) -> Iterator[Team]:
         dist.destroy_process_group()
 
 
-_PEER_SIGNS = ("connection closed by peer", "connection reset", "gloo", "nccl", "processgroup", "broken pipe")
+_PEER_SIGNS = ("connection closed by peer", "connection reset", "gloo", "nccl", "processgroup", "broken pipe",
+               "timed out", "timeout")
+_NOTE = "lethe/failure/{rank}"
 
 
 def peer_failures(job: Callable[..., Any]) -> Callable[..., Any]:
-    """`job` with a collective that failed because a peer process died turned into a `PeerFailure` (a clear
-    message on rank 0's run instead of a transport error). Identity in one process."""
+    """`job` with failures shared between the processes (identity in one process): a process whose job raises
+    leaves a note (its rank and error) in the job's key-value store before it ends; a process whose collective
+    fails because a peer died or hung (gloo: the connection closes; any backend: `TIMEOUT`) raises a
+    `PeerFailure` naming the failed rank and its error from that note, or, when a rank left none (it was killed),
+    the ranks that went silent. Rank 0 records that as the run's failure instead of a transport error."""
     if not _current.is_distributed:
         return job
     rank, world = _current.rank, _current.world
@@ -234,9 +256,49 @@ def peer_failures(job: Callable[..., Any]) -> Callable[..., Any]:
         except RuntimeError as exc:
             text = str(exc).lower()
             if not any(sign in text for sign in _PEER_SIGNS):
+                _leave_note(rank, exc)
                 raise
-            raise PeerFailure(f"another of the {world} torchrun processes stopped while rank {rank} waited for it "
-                              f"({str(exc).splitlines()[0][:200]}).",
+            raise PeerFailure(f"{_who_failed(rank, world)}; rank {rank} stopped too "
+                              f"({str(exc).splitlines()[0][:160]}).",
                               "Read that process's error in torchrun's output; the run's model was not saved.") from exc
+        except (Exception, KeyboardInterrupt) as exc:
+            if not isinstance(exc, (PeerFailure, Cancelled)):
+                _leave_note(rank, exc)
+            raise
 
     return guarded
+
+
+def _store() -> Any:
+    """The process group's key-value store (torchrun's rendezvous store), or None once the group is gone."""
+    try:
+        return dist.distributed_c10d._get_default_store()
+    except (RuntimeError, ValueError):
+        return None
+
+
+def _leave_note(rank: int, exc: BaseException) -> None:
+    """Tell the other ranks why this one is ending (best effort: a store that is gone is ignored)."""
+    store = _store()
+    if store is not None:
+        try:
+            store.set(_NOTE.format(rank=rank), f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}")
+        except RuntimeError:
+            pass
+
+
+def _who_failed(rank: int, world: int) -> str:
+    """'rank R failed: ERROR' for every rank that left a note, else the ranks that went silent."""
+    store, others = _store(), [r for r in range(world) if r != rank]
+    notes = {}
+    for r in others:
+        try:
+            if store is not None and store.check([_NOTE.format(rank=r)]):
+                notes[r] = store.get(_NOTE.format(rank=r)).decode()
+        except RuntimeError:
+            break
+    if notes:
+        return "; ".join(f"rank {r} of {world} torchrun processes failed: {note}" for r, note in notes.items())
+    who = f"rank {others[0]}" if len(others) == 1 else f"one of ranks {', '.join(map(str, others))}"
+    return (f"{who} of {world} torchrun processes stopped without an error of its own (killed, out of memory, or "
+            "hung past the collective timeout)")

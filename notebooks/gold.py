@@ -28,7 +28,7 @@
 # The defaults are the size that fitted a 2-core machine shared with five other jobs (20 min). The budgets are far
 # below the paper's (50k samples and 40 LeNet epochs per fitting capacity, 20 training epochs, 100 epochs per
 # active-learning round), so differences of a point are within the seed-to-seed spread printed beside them. The
-# independent runs go `MNIST_WORKERS` at a time in worker processes. Image grids are shown as static PNGs to keep the notebook small.
+# independent runs go `MNIST_WORKERS` at a time in worker processes of Lethe's executor (`run_jobs`). Image grids are shown as static PNGs to keep the notebook small.
 
 # %% tags=["parameters"]
 MODELS = ["mnist-acgan", "fashion-acgan"]  # image cGANs (skipped when not shipped)
@@ -57,7 +57,7 @@ MNIST_WORKERS = 20  # independent runs (Table 3 rows, toy and MNIST training) at
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 ROOT = Path.cwd().resolve().parent if Path.cwd().name == "notebooks" else Path.cwd().resolve()
@@ -68,9 +68,11 @@ import torch  # noqa: E402
 from IPython.display import Image, display  # noqa: E402
 
 from core.data import load  # noqa: E402
-from core.methods.gold import (ActiveConfig, ReweightConfig, active_learning, extremes, rejection_gain,  # noqa: E402
-                               rejection_sample, reweight, score, score_generated)
+from core.methods.gold import (ActiveConfig, ReweightConfig, extremes, rejection_sample, score,  # noqa: E402
+                               score_generated)
+from core.methods.gold.studies import active_study, rejection_study, reweight_study  # noqa: E402
 from core.models import load_model  # noqa: E402
+from core.runs.executor import run_jobs  # noqa: E402
 from core.viz.figures import curves_figure  # noqa: E402
 from core.viz.gold import pool_queries_figure, terms_histogram_figure  # noqa: E402
 from core.viz.images import image_grid, png_bytes  # noqa: E402
@@ -87,66 +89,36 @@ def show_grid(images: torch.Tensor, title: str, ncol: int = 8) -> None:
     display(Image(png_bytes(image_grid(images, ncol=ncol, scale=2))))
 
 # %% [markdown]
-# ## Independent runs, started now in worker processes
+# ## Independent runs go through Lethe's executor
 # Table 3's rows (one per model and seed) and every re-weighting and active-learning run (toy and MNIST; on MNIST
-# each trains a fresh cGAN of `mnist-acgan`'s architecture) are independent, so they start here, `MNIST_WORKERS`
-# at a time, while the cells below run; each section collects its own.
+# each trains a fresh cGAN of `mnist-acgan`'s architecture) are independent jobs (`core.methods.gold.studies`):
+# each section below hands its own to `run_jobs`, `MNIST_WORKERS` at a time in worker processes, and waits.
 
 
 # %%
-def mnist_reweight(seed: int) -> dict:
-    """Table 1 / Fig. 1b-c on MNIST for one seed: the plain and the re-weighted branch forked from the same half."""
-    gan = load_model(MNIST)
-    dataset = gan.card.data["dataset"]
-    config = ReweightConfig(epochs=MNIST_RW_EPOCHS, fc_samples=FC_SAMPLES, fc_epochs=FC_EPOCHS,
-                            fc_every=MNIST_FC_EVERY, train_size=MNIST_TRAIN or None)
-    out = reweight(gan, load(dataset, "train"), load(dataset, "test"), config, seed=seed)
-    return {"metrics": out["metrics"], "history": out["history"]}
-
-
-def mnist_active(seed: int, strategy: str) -> list[dict]:
-    """Fig. 4 on MNIST for one seed and query strategy: one row (labelled, fitting capacity) per round."""
-    gan = load_model(MNIST)
-    dataset = gan.card.data["dataset"]
-    config = ActiveConfig.for_dataset(dataset, epochs=MNIST_ACTIVE_EPOCHS, strategy=strategy,
-                                      pool_size=MNIST_POOL or None, fc_samples=FC_SAMPLES, fc_epochs=FC_EPOCHS)
-    return active_learning(gan, load(dataset, "train"), load(dataset, "test"), config, seed=seed)["history"]
-
-
-def table3_row(name: str, seed: int) -> dict:
-    """Table 3 for one image cGAN and seed: fitting capacity of plain vs GOLD-rejection samples (p = 0.1)."""
-    gan = load_model(name)
-    test = load(gan.card.data["dataset"], "test")
-    return rejection_gain(gan, test.x, test.labels, 0.1, n=FC_SAMPLES, epochs=FC_EPOCHS, burn_in_size=BURN_IN,
-                          seed=seed)
-
-
-def toy_reweight(seed: int) -> dict:
-    """Table 1 / Fig. 1b-c on the 2-D clusters for one seed."""
-    config = ReweightConfig(epochs=TOY_EPOCHS, fc_samples=2000, fc_epochs=FC_EPOCHS)
-    out = reweight(load_model(TOY), load("clusters6", "train"), load("clusters6", "test"), config, seed=seed)
-    return {"metrics": out["metrics"], "history": out["history"]}
-
-
-def toy_active(seed: int, strategy: str) -> dict:
-    """Fig. 3 / 4 on the 2-D clusters for one seed and query strategy, schedule (4, 1, 8), eq. 9."""
-    config = ActiveConfig.for_dataset("clusters6", epochs=ACTIVE_EPOCHS, strategy=strategy, pool_size=ACTIVE_POOL,
-                                      fc_samples=2000, fc_epochs=FC_EPOCHS)
-    out = active_learning(load_model(TOY), load("clusters6", "train"), load("clusters6", "test"), config, seed=seed)
-    return {"history": out["history"], "rounds": out["rounds"]}
+def in_workers(jobs: list) -> list:
+    """The jobs' results in order, run `MNIST_WORKERS` at a time by the shared executor (spawned workers)."""
+    return run_jobs(jobs, workers=max(1, min(MNIST_WORKERS, len(jobs))))
 
 
 mnist_shipped = (zoo_folder(MNIST) / "model.safetensors").is_file()
-workers = ProcessPoolExecutor(max_workers=MNIST_WORKERS)
-table3_runs = {(name, seed): workers.submit(table3_row, name, seed) for name in shipped for seed in SEEDS}
-toy_reweight_runs = {seed: workers.submit(toy_reweight, seed) for seed in SEEDS}
-toy_active_runs = {(seed, strategy): workers.submit(toy_active, seed, strategy)
-                   for seed in SEEDS for strategy in ("gold", "random")}
-reweight_runs = {s: workers.submit(mnist_reweight, s) for s in MNIST_RW_SEEDS} if mnist_shipped else {}
-active_runs = {(s, strategy): workers.submit(mnist_active, s, strategy)
-               for s in MNIST_ACTIVE_SEEDS for strategy in ("gold", "random")} if mnist_shipped else {}
-print(f"{len(table3_runs)} rejection, {len(reweight_runs)} MNIST re-weighting, {len(active_runs)} MNIST active-learning "
-      f"and {len(toy_reweight_runs) + len(toy_active_runs)} toy runs started, {MNIST_WORKERS} at a time")
+toy_rw_config = ReweightConfig(epochs=TOY_EPOCHS, fc_samples=2000, fc_epochs=FC_EPOCHS)
+mnist_rw_config = ReweightConfig(epochs=MNIST_RW_EPOCHS, fc_samples=FC_SAMPLES, fc_epochs=FC_EPOCHS,
+                                 fc_every=MNIST_FC_EVERY, train_size=MNIST_TRAIN or None)
+
+
+def toy_active_config(strategy: str) -> ActiveConfig:
+    """Fig. 3 / 4 on the 2-D clusters: schedule (4, 1, 8), eq. 9."""
+    return ActiveConfig.for_dataset("clusters6", epochs=ACTIVE_EPOCHS, strategy=strategy, pool_size=ACTIVE_POOL,
+                                    fc_samples=2000, fc_epochs=FC_EPOCHS)
+
+
+def mnist_active_config(strategy: str) -> ActiveConfig:
+    """Fig. 4 on MNIST: the paper's schedule (10, 2, 18) per class on a pool of the first `MNIST_POOL` images."""
+    return ActiveConfig.for_dataset(load_model(MNIST).card.data["dataset"], epochs=MNIST_ACTIVE_EPOCHS,
+                                    strategy=strategy, pool_size=MNIST_POOL or None, fc_samples=FC_SAMPLES,
+                                    fc_epochs=FC_EPOCHS)
+
 
 # %% [markdown]
 # ## Fig. 1a and Fig. 2: the two terms, and samples sorted by GOLD
@@ -174,9 +146,11 @@ for name in shipped:
 
 # %%
 paper_table3 = {"mnist-acgan": (97.97, 98.09), "fashion-acgan": (80.29, 80.64)}
+table3_keys = [(name, seed) for name in shipped for seed in SEEDS]
+table3_runs = in_workers([partial(rejection_study, name, 0.1, FC_SAMPLES, FC_EPOCHS, BURN_IN, seed)
+                          for name, seed in table3_keys])
 rows = []
-for (name, seed), run in table3_runs.items():
-    r = run.result()
+for (name, seed), r in zip(table3_keys, table3_runs):
     rows.append({"model": name, "seed": seed, "baseline": 100 * r["fitting_capacity_baseline"],
                  "gold": 100 * r["fitting_capacity_gold"], "acceptance": r["acceptance_rate"]})
 table3 = pd.DataFrame(rows)
@@ -200,8 +174,7 @@ print(pd.DataFrame(sweep).round(3).to_string(index=False))
 toy = load_model(TOY)
 data, test = load("clusters6", "train"), load("clusters6", "test")
 rw = []
-for seed, run in toy_reweight_runs.items():
-    out = run.result()
+for seed, out in zip(SEEDS, in_workers([partial(reweight_study, TOY, toy_rw_config, seed) for seed in SEEDS])):
     rw.append(out["metrics"])
     if seed == SEEDS[0]:
         print(pd.DataFrame(out["history"]).round(3).to_string(index=False))
@@ -214,8 +187,10 @@ for key in ("fitting_capacity_baseline", "fitting_capacity_gold", "gold_mean_bas
 
 # %%
 finals = {"gold": [], "random": []}
-for (seed, strategy), run in toy_active_runs.items():
-    out = run.result()
+toy_active_keys = [(seed, strategy) for seed in SEEDS for strategy in ("gold", "random")]
+toy_active_runs = in_workers([partial(active_study, TOY, toy_active_config(strategy), seed)
+                              for seed, strategy in toy_active_keys])
+for (seed, strategy), out in zip(toy_active_keys, toy_active_runs):
     finals[strategy].append(out["history"][-1]["fitting_capacity"])
     if seed == SEEDS[0]:
         pool = data.x[:ACTIVE_POOL]
@@ -231,8 +206,9 @@ for strategy, values in finals.items():
 # trained on 50k samples for 40 epochs).
 
 # %%
-if reweight_runs:
-    mnist_rw = {s: run.result() for s, run in reweight_runs.items()}
+if mnist_shipped:
+    mnist_rw = dict(zip(MNIST_RW_SEEDS, in_workers([partial(reweight_study, MNIST, mnist_rw_config, s)
+                                                    for s in MNIST_RW_SEEDS])))
     finals = pd.DataFrame([{"seed": s, **r["metrics"]} for s, r in mnist_rw.items()])
     columns = ["fitting_capacity_baseline", "fitting_capacity_gold", "gold_mean_baseline", "gold_mean_gold",
                "epoch_seconds_plain", "epoch_seconds_gold"]
@@ -251,9 +227,12 @@ if reweight_runs:
 # Paper (Fig. 4a): GOLD queries end above random ones on MNIST at every labelled-set size.
 
 # %%
-if active_runs:
-    rows = [{**row, "seed": s, "strategy": strategy} for (s, strategy), run in active_runs.items()
-            for row in run.result()]
+if mnist_shipped:
+    active_keys = [(s, strategy) for s in MNIST_ACTIVE_SEEDS for strategy in ("gold", "random")]
+    active_runs = in_workers([partial(active_study, MNIST, mnist_active_config(strategy), s)
+                              for s, strategy in active_keys])
+    rows = [{**row, "seed": s, "strategy": strategy} for (s, strategy), out in zip(active_keys, active_runs)
+            for row in out["history"]]
     mnist_active_table = pd.DataFrame(rows)
     per_size = (mnist_active_table.groupby(["labelled", "strategy"])["fitting_capacity"].agg(["mean", "std"])
                 .round(4).unstack("strategy"))
@@ -262,7 +241,6 @@ if active_runs:
             .rename(columns={"labelled": "step", "strategy": "run", "fitting_capacity": "value"})
             .assign(metric="fitting_capacity"))
     curves_figure(long, title="Fig. 4 on MNIST: fitting capacity against labelled images, mean over seeds").show()
-workers.shutdown()
 print(f"whole notebook: {time.perf_counter() - START:.0f} s")
 
 # %% [markdown]

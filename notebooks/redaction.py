@@ -60,6 +60,7 @@ FIRST_EPOCH_CHECKS = 4  # measurements inside the first epoch (where invalidity 
 LAMBDAS = [0.8, 0.9, 0.95]  # Table XVIII
 TAUS = [0.3, 0.5, 0.7]  # Table VI
 DELETION_EPOCHS = 8  # retraining epochs of the deletion baseline (zoo recipe: 60, paper: 200)
+WORKERS = 2  # deletion retrains at once, in worker processes of Lethe's executor (`run_jobs`)
 LABEL_EPOCHS = 1  # data-based redaction epochs per label for label-level difficulty (App. G-B)
 DIFFICULTY_LABELS = list(range(10))  # labels whose redaction scores are compared
 TRAIN_SIZE = None  # None: the whole 4,000-image train split; an int: a stratified subset of that size (CI)
@@ -70,6 +71,7 @@ MODEL = "mnist-dcgan"
 # %%
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path.cwd() if (Path.cwd() / "core").is_dir() else Path.cwd().parent
@@ -82,11 +84,11 @@ import torch  # noqa: E402
 from IPython.display import Image, display  # noqa: E402
 
 from core.data import load  # noqa: E402
-from core.methods.redaction import RedactionConfig, deletion_job, redact, redaction_context  # noqa: E402
+from core.methods.redaction import RedactionConfig, deletion_study, redact, redaction_context  # noqa: E402
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit, redaction_scores  # noqa: E402
 from core.methods.redaction.toy1d import deletion_versus_redaction  # noqa: E402
 from core.models import load_model  # noqa: E402
-from core.progress import NO_PROGRESS, CancelToken  # noqa: E402
+from core.runs.executor import run_jobs  # noqa: E402
 from core.viz.images import image_grid, png_bytes  # noqa: E402
 from core.viz.redaction import (deletion_vs_redaction_figure, invalidity_figure, label_difficulty_figure,  # noqa: E402
                                 metric_figure, redaction_score_figure)
@@ -299,8 +301,8 @@ invalidity_figure({f"lambda = {lam}": across_seeds(pd.concat(pd.DataFrame(lambda
 # Omega is the set of semantically ambiguous samples, f(x) = 1 - Entropy(softmax(logit(x))) / log 10 < tau
 # (App. F-B; `--forget ambiguity`). No training image needs to be ambiguous, so this is de-biasing a bias of the
 # model. Redaction: the classifier-based algorithm, lambda 0.8, `EPOCHS` epochs. Deletion baseline
-# (`deletion_job`): delete the training images with f < tau and **retrain from scratch by the zoo recipe for only
-# `DELETION_EPOCHS` epochs** (the recipe's full schedule is 60 epochs, about 5-15 minutes each retraining on this
+# (`deletion_study`, every tau and seed through Lethe's executor `run_jobs`, `WORKERS` at a time): delete the
+# training images with f < tau and **retrain from scratch by the zoo recipe for only `DELETION_EPOCHS` epochs** (the recipe's full schedule is 60 epochs, about 5-15 minutes each retraining on this
 # machine; the paper retrains for 200). A few epochs from scratch make a worse GAN than the 60-epoch pre-trained
 # one, the more so as the recipe keeps the moving average of G's weights (decay 0.995, about 200 steps of memory):
 # after a few epochs that average still carries much of the random initialisation. So the deletion column here
@@ -309,14 +311,17 @@ invalidity_figure({f"lambda = {lam}": across_seeds(pd.concat(pd.DataFrame(lambda
 
 # %%
 t0 = time.perf_counter()
+settings = [(tau, seed) for tau in TAUS for seed in range(SIDE_SEEDS)]
+deletions = dict(zip(settings, run_jobs([partial(deletion_study, MODEL, "ambiguity", "classifier", tau, seed,
+                                                 DELETION_EPOCHS, EVAL_SAMPLES, data, str(gan.device))
+                                         for tau, seed in settings], workers=min(WORKERS, len(settings)))))
 debias = []
 for tau in TAUS:
     ctx_tau = redaction_context(gan, "ambiguity", tau=tau, data=data, judges=ctx.judges)
     for seed in range(SIDE_SEEDS):
         m = run("classifier", seed, context=ctx_tau, lam=0.8, tau=tau).metrics
         debias.append({"tau": tau, "method": "redaction", "seed": seed, "epochs": EPOCHS, **m})
-        d = deletion_job(gan, ctx_tau, "classifier", tau, seed, DELETION_EPOCHS, EVAL_SAMPLES)(NO_PROGRESS,
-                                                                                              CancelToken()).metrics
+        d = deletions[tau, seed]
         debias.append({"tau": tau, "method": "deletion", "seed": seed, **d})
         if d["deleted"] == 0:
             print(f"tau {tau}: no training image is ambiguous, so deletion deletes nothing and retrains on X itself")

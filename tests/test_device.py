@@ -4,7 +4,9 @@ Host reads (`.item()`, `float(t)`, `bool(t)`, `.tolist()`, ...) are counted with
 on a GPU each one waits for the device, so a training step should make none it can avoid. Counted per step as the
 difference between a run of 2k and of k steps (set-up and checkpoints cancel out). Measured before this change:
 redaction 5.2 reads per step (two `loss.item()`, two `isfinite` branches, the mixture count), taming 21 per
-iteration (12 `float()`, 7 `bool()`, 2 `.cpu()` of its host-resident images).
+iteration (12 `float()`, 7 `bool()`, 2 `.cpu()` of its host-resident images); influence 10 per trace step (2
+`float()` losses, 8 `bool()` finiteness checks) and 3 per inference step (the losses and a `.cpu()` of the
+per-instance terms); GOLD 5 per re-weighting step (3 `.item()`, 2 `bool()`) and 2 per scored batch.
 
 The CUDA tests run wherever torch sees a GPU and are skipped, with the reason printed (`pytest -ra`), elsewhere.
 """
@@ -147,3 +149,81 @@ def test_unlearning_at_bf16_on_the_cpu_follows_fp32():
     assert len(full) == len(low) >= 3
     assert all(b["loss"] == pytest.approx(a["loss"], rel=0.05, abs=1e-3) for a, b in zip(full, low))
     assert next(runs["bf16"].bundle.encoder.parameters()).dtype == torch.float32
+
+
+def _per_step(run, small: int, large: int) -> dict[str, float]:
+    """Host reads per step: reads of `run(large)` minus reads of `run(small)`, over the extra steps. `run(k)`
+    returns the number of steps it took; its reports (1/20 of the steps, 20 in both) and set-up cancel out."""
+    counted, steps = {}, {}
+    for k in (small, large):
+        with counting_host_reads() as reads:
+            steps[k] = run(k)
+        counted[k] = reads
+    extra = steps[large] - steps[small]
+    return {name: (counted[large][name] - counted[small][name]) / extra for name in counted[large] | counted[small]}
+
+
+def test_an_influence_trace_step_and_inference_step_read_nothing_back_from_the_device(toy_gan, tmp_path):
+    from core.methods.influence import Game, MetricSets, TraceConfig, estimate, make_metric, trace
+
+    gan, data = toy_gan
+    x, game = data.x[:600], Game(gan, torch.float64)  # 6 steps per epoch at batch 100
+    metric = make_metric("all", game, MetricSets.draw(load("gaussian2d", "test"), gan.latent_dim, 200, seed=0), None,
+                         "gaussian2d")
+    logs = {}
+
+    def traced(epochs: int) -> int:
+        logs[epochs] = trace(game, x, TraceConfig(epochs=epochs, checkpoint_every=1000), 0, tmp_path / str(epochs))
+        return logs[epochs].n_steps
+
+    step = _per_step(traced, 10, 20)
+    # what is left: the schedule's S_t and Z_t, drawn on the host, written to the log on disk (2 .numpy() a step);
+    # the finiteness of every loss and parameter is read once per report, not per step
+    assert step.get("numpy", 0) == 2 and sum(v for k, v in step.items() if k != "numpy") == 0, step
+    inference = _per_step(lambda epochs: estimate(game, x, logs[epochs], metric).values.size and
+                          logs[epochs].n_steps, 10, 20)
+    assert sum(inference.values()) == 0, inference  # the per-instance terms are summed on the device
+
+
+@pytest.fixture(scope="module")
+def toy_acgan():
+    return load_model("toy-acgan", "cpu"), load("clusters6", "train")
+
+
+def test_a_gold_reweighting_step_reads_nothing_back_from_the_device(toy_acgan):
+    from core.methods.gold import reweight_power, terms
+    from core.zoo.gans import ACGANRecipe, fit_acgan
+
+    gan, data = toy_acgan
+
+    def weights(logit, class_logits, c):  # eq. 5's weights, as `reweight` passes them
+        return reweight_power(sum(terms(logit, class_logits, c)), 1.0)
+
+    def trained(batches: int) -> int:
+        n = 128 * batches
+        fit_acgan(gan.copy(), data.x[:n], data.labels[:n], ACGANRecipe(epochs=1, lr=1e-3), seed=0,
+                  fake_weights=weights)
+        return batches
+
+    step = _per_step(trained, 5, 10)
+    assert sum(step.values()) == 0, step  # the epoch's losses are summed on the device and read once
+
+
+def test_gold_scoring_reads_once_per_call_and_the_burn_in_once_per_batch_of_samples(toy_acgan):
+    from core.methods.gold import burn_in, rejection_sample, score
+
+    gan, data = toy_acgan
+    per_row = _per_step(lambda n: score(gan, data.x[:n], data.labels[:n], "real", batch_size=500).marginal.numel(),
+                        1000, 3000)
+    assert sum(per_row.values()) == 0, per_row  # the heads' outputs leave the device once, at the end
+    per_sample = _per_step(lambda n: burn_in(gan, n, seed=0, p=0.1).log_m and n, 1000, 3000)
+    # what is left: G's samples come back to the host once per batch of 500 (GANBundle.sample returns them there)
+    assert sum(per_sample.values()) * 500 == pytest.approx(1.0), per_sample
+    calibration = burn_in(gan, 1000, seed=0, p=0.1)
+    proposals = _per_step(lambda n: rejection_sample(gan, n, 0.1, calibration=calibration, batch_size=500).proposed,
+                          200, 2000)
+    per_batch = {k: v * 500 for k, v in proposals.items()}
+    # each batch of 500 proposals: its samples and D's two heads come to the host (3 device reads, and a no-op
+    # .cpu() of the host-drawn labels); the acceptance test then reads host tensors only (labels' range, M, the
+    # accepted count): a few per batch, none per sample
+    assert 3 <= per_batch["cpu"] <= 4 and sum(per_batch.values()) <= 14, per_batch

@@ -111,7 +111,7 @@ def run_method(verb: MethodVerb, args: argparse.Namespace) -> Output:
     in every process, within the job's process group)."""
     device = resolve_device(args.device)
     check_precision(verb.name, args.precision)
-    check_data_parallel(verb.name)
+    check_data_parallel(verb.name, getattr(args, "action", None))
     with session(device) as team:
         return _run_method(verb, args, device, team)
 

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from core.data import load as load_data
 from core.device import resolve_device
+from core.distributed import team as current_team
 from core.metrics import class_shares, fid_from_features, inception_score, kde_log_likelihood, metric_name
 import core.models.gans  # noqa: F401 - registers the GAN architectures used below
 from core.models.bundles import ClassifierBundle, GANBundle, from_unit
@@ -500,52 +501,61 @@ def fit_acgan(
     the non-saturating -log D(G(z, c')) + lambda_c CE(D_C(G(z, c')), c'), with c' uniform over the classes.
     Labels < 0 mark real images whose class is unknown (semi-supervised training, GOLD Sec. 3.2): they enter
     L_GAN only. `fake_weights(logit, class_logits, c)` returns per-sample weights of D's two fake terms
-    (GOLD's re-weighting, eq. 5); None weighs every fake sample 1."""
+    (GOLD's re-weighting, eq. 5); None weighs every fake sample 1.
+
+    Under torchrun (`core.distributed`) every rank draws the same global minibatch, z and c' and trains on its
+    `shard` of them, D through DDP in D's step and G in G's step, so each step is one process's step (the
+    auxiliary CE over labelled real rows is a per-rank mean: exact when every row is labelled, as in re-weighting).
+    The epoch's mean losses are summed on the device and read once per epoch (no host round trip per step)."""
     cancel = cancel or CancelToken()
+    team = current_team()
+    team.check_batch(recipe.batch_size)
     device = bundle.device
     x = from_unit(x, bundle.pixel_range)
     G, D = bundle.generator, bundle.discriminator
+    G_step, D_step = team.wrap(G), team.wrap(D)  # the DDP views share G's and D's parameters
     opt_g = torch.optim.Adam(G.parameters(), lr=recipe.lr, betas=recipe.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=recipe.lr, betas=recipe.betas)
     gen = torch.Generator().manual_seed(seed)
+    rows = team.shard(recipe.batch_size)
     G.train()
     D.train()
     start = time.perf_counter()
     steps = 0
     for epoch in range(1, recipe.epochs + 1):
-        totals = {"loss_d": 0.0, "loss_g": 0.0, "aux_acc_real": 0.0}
+        totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss_d, loss_g, aux_acc_real
         batches = shuffled_batches(len(x), recipe.batch_size, gen)
         for idx in batches:
-            cancel.raise_if_set()
-            real, label = x[idx].to(device), y[idx].to(device)
-            b = len(real)
-            z = torch.randn(b, bundle.latent_dim, generator=gen).to(device)
-            c = torch.randint(0, bundle.num_classes, (b,), generator=gen).to(device)
-            fake = G(z, c)
-            lr_, cr = D(real)
-            lf, cf = D(fake.detach())
+            team.agree_cancel(cancel, steps)
+            b = len(idx)
+            z = torch.randn(b, bundle.latent_dim, generator=gen)[rows].to(device)
+            c = torch.randint(0, bundle.num_classes, (b,), generator=gen)[rows].to(device)
+            real, label = x[idx[rows]].to(device), y[idx[rows]].to(device)
+            fake = G_step(z, c)
+            lr_, cr = D_step(real)
+            lf, cf = D_step(fake.detach())
             weight = 1.0 if fake_weights is None else fake_weights(lf.detach().reshape(-1), cf.detach(), c)
-            known = label >= 0
-            loss_real_c = F.cross_entropy(cr[known], label[known]) if known.any() else cr.sum() * 0.0
+            known = (label >= 0).to(cr.dtype)
+            labelled = known.sum().clamp(min=1.0)  # a batch without labels adds 0, with no host-side branch
+            loss_real_c = (F.cross_entropy(cr, label.clamp(min=0), reduction="none") * known).sum() / labelled
             loss_d = (F.softplus(-lr_).mean() + (weight * F.softplus(lf).reshape(-1)).mean()
                       + loss_real_c + recipe.lambda_c * (weight * F.cross_entropy(cf, c, reduction="none")).mean())
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
-            lf, cf = D(fake)
+            lf, cf = D(fake)  # D's gradient from G's step is dropped by D's next zero_grad: not all-reduced
             loss_g = F.softplus(-lf).mean() + recipe.lambda_c * F.cross_entropy(cf, c)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
-            totals["loss_d"] += loss_d.item()
-            totals["loss_g"] += loss_g.item()
-            totals["aux_acc_real"] += (cr.argmax(1) == label)[known].float().mean().item() if known.any() else 0.0
+            accuracy = ((cr.detach().argmax(1) == label).to(cr.dtype) * known).sum() / labelled
+            totals += torch.stack([loss_d.detach(), loss_g.detach(), accuracy]).double()
             steps += 1
             if max_steps is not None and steps >= max_steps:
                 break
         n = max(1, min(len(batches), steps))
-        progress(ProgressEvent(epoch, recipe.epochs, {k: v / n for k, v in totals.items()},
-                               message=f"epoch {epoch}/{recipe.epochs}", stage="train"))
+        means = dict(zip(("loss_d", "loss_g", "aux_acc_real"), (team.mean(totals) / n).tolist()))
+        progress(ProgressEvent(epoch, recipe.epochs, means, message=f"epoch {epoch}/{recipe.epochs}", stage="train"))
         if on_epoch is not None:
             on_epoch(epoch, bundle)
         if max_steps is not None and steps >= max_steps:

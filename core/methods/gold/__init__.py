@@ -200,6 +200,7 @@ def _add(parser: argparse.ArgumentParser) -> None:
                         help="active: labelled-set sizes (default: the paper's for the dataset, per class on images)")
     parser.add_argument("--strategy", choices=("gold", "random"), default="gold", help="active: how to query")
     parser.add_argument("--pool-size", type=int, default=None, help="active: use the first N training images")
+    parser.add_argument("--train-size", type=int, default=None, help="reweight: use the first N training images")
     parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
                         help="reweight/active with --data: labelled images of the same kind the GAN was NOT trained "
                              "on (same layout), the real test images of the fitting capacity")
@@ -242,7 +243,7 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
                                             args.data))
     if args.action == "reweight":
         config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_samples=args.fc_samples,
-                                fc_epochs=args.fc_epochs)
+                                fc_epochs=args.fc_epochs, train_size=args.train_size)
         config.validate()
         check_enough(real_data(bundle, data=args.data), config)  # type: ignore[arg-type]
         real_data(bundle, "test", args.data, args.heldout)  # type: ignore[arg-type]

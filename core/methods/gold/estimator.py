@@ -139,16 +139,17 @@ def check_classes(gan: GANBundle, labels: torch.Tensor | int) -> torch.Tensor:
 
 @torch.no_grad()
 def discriminator_heads(gan: GANBundle, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(real/fake logits (N,), class logits (N, K)) for inputs `x` in [0, 1], on the CPU, in eval mode."""
+    """(real/fake logits (N,), class logits (N, K)) for inputs `x` in [0, 1], on the CPU, in eval mode. The batches'
+    outputs stay on the device until the last one: two copies to the host per call, not two per batch."""
     gan.eval()
     logits, classes = [], []
     for start in range(0, len(x), batch_size):
         logit, cls = gan.discriminate(x[start:start + batch_size].to(gan.device))
-        logits.append(logit.float().cpu())
-        classes.append(cls.float().cpu())
+        logits.append(logit.float())
+        classes.append(cls.float())
     if not logits:
         raise LetheError("GOLD: there are no samples to score.", "Pass at least one sample.")
-    return torch.cat(logits), torch.cat(classes)
+    return torch.cat(logits).cpu(), torch.cat(classes).cpu()
 
 
 def terms(logit: torch.Tensor, class_logits: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor,

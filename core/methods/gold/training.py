@@ -4,8 +4,11 @@ Re-weighting. A fresh cGAN of the model's architecture trains with the plain ACG
 of the epochs; then it forks: the baseline goes on with eq. 1 and the GOLD branch with eq. 5, where D's fake terms
 are multiplied by d(G(z, c), c)^beta (beta = 1 for D, 0 for G; d^beta = -|d|^beta for d < 0, so weights may be
 negative as in the authors' code), d being eq. 3 from the current D. Both branches share the first half and the
-random stream, so their curves differ only by the loss. Each epoch logs the mean GOLD of generated samples
-(Fig. 1b) and, every `fc_every` epochs, the fitting capacity (Fig. 1c).
+random stream, so their curves differ only by the loss. Each epoch logs the players' mean losses, the mean GOLD of
+generated samples (Fig. 1b) and, every `fc_every` epochs, the fitting capacity (Fig. 1c). Under torchrun
+(`python -m core gold MODEL reweight` launched by `torchrun --nproc_per_node N`) every epoch's minibatches are
+split over the processes by `fit_acgan` (global batch, learning rate and seeds as in one process); rank 0 alone
+measures and reports, while the others go on to the next epoch and wait for it at the first gradient all-reduce.
 
 Active learning. A semi-supervised cGAN on a pool whose labels are mostly unknown: each round trains (keeping G,
 re-initialising D, as the paper does), measures the fitting capacity, scores the unlabelled pool with eq. 8 (images)
@@ -22,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 import torch
 from torch import nn
 
+from core.distributed import team as current_team
 from core.errors import EmptySelection, LetheError
 from core.methods.gold.estimator import score, score_generated, terms
 from core.metrics.fitting_capacity import fitting_capacity
@@ -59,7 +63,7 @@ def fitting_capacity_of(gan: GANBundle, test_x: torch.Tensor, test_y: torch.Tens
     """Fitting capacity on one fixed set of n labelled samples of G (a small-budget version of the paper's)."""
     x, y = gan.sample(n, seed=seed)
     return fitting_capacity(x, y, test_x, test_y, make_net=_classifier_for(test_x, gan.num_classes), epochs=epochs,
-                            seed=seed, cancel=cancel).value
+                            seed=seed, device=str(gan.device), cancel=cancel).value
 
 
 def recipe_for(gan: GANBundle, epochs: int, lr: float | None = None, batch_size: int = 128) -> ACGANRecipe:
@@ -93,6 +97,9 @@ class ReweightConfig:
                              "The paper trains 20 epochs on 1-channel images.")
         if self.beta < 0:
             raise LetheError(f"beta must be >= 0, got {self.beta}.", "The paper uses beta = 1 for D.")
+        if self.train_size is not None and self.train_size < 1:
+            raise LetheError(f"the training size must be at least 1 image, got {self.train_size}.",
+                             "Drop --train-size to train on every image.")
 
 
 def _measure(gan: GANBundle, config: ReweightConfig, epoch: int, test, seed: int, cancel) -> dict[str, float]:
@@ -120,16 +127,22 @@ def reweight(gan: GANBundle, data, test, config: ReweightConfig, seed: int = 0, 
     history: list[dict] = []
     seconds = {"plain": 0.0, "gold": 0.0}
     steps = 2 * config.epochs - half
+    team = current_team()
 
     def step(epoch: int, bundle: GANBundle, branch: str, weights) -> None:
         start = time.perf_counter()
-        fit_acgan(bundle, x, y, recipe, seed * 1000 + epoch, cancel=cancel, fake_weights=weights)
+        losses: dict[str, float] = {}
+        fit_acgan(bundle, x, y, recipe, seed * 1000 + epoch, progress=lambda e: losses.update(e.metrics),
+                  cancel=cancel, fake_weights=weights)
         seconds["gold" if branch == "gold" else "plain"] += time.perf_counter() - start
-        row = {"epoch": epoch, "branch": branch, **_measure(bundle, config, epoch, test, seed, cancel)}
+        if not team.is_main:  # torchrun: the other ranks trained their shards; rank 0 measures and reports
+            return
+        row = {"epoch": epoch, "branch": branch, "loss_d": losses["loss_d"], "loss_g": losses["loss_g"],
+               **_measure(bundle, config, epoch, test, seed, cancel)}
         history.append(row)
         done = len(history)
         shown = {f"{k}_{'gold' if branch == 'gold' else 'baseline'}": v for k, v in row.items()
-                 if k in ("gold_mean", "fitting_capacity")}
+                 if k in ("gold_mean", "fitting_capacity", "loss_d", "loss_g")}
         progress(ProgressEvent(done, steps, shown, stage=f"{branch} epoch {epoch}/{config.epochs}"))
 
     for epoch in range(1, half + 1):
@@ -143,6 +156,8 @@ def reweight(gan: GANBundle, data, test, config: ReweightConfig, seed: int = 0, 
     for epoch in range(half + 1, config.epochs + 1):
         step(epoch, model, "baseline", None)
         step(epoch, gold_model, "gold", weights)
+    if not team.is_main:
+        return {"metrics": {}, "history": [], "bundle": gold_model.eval()}
     last = {b: [r for r in history if r["branch"] == b][-1] for b in ("baseline", "gold")}
     metrics = {f"{k}_{b}": v for b, row in last.items() for k, v in row.items() if k not in ("epoch", "branch")}
     plain_epochs = config.epochs  # half shared + half baseline

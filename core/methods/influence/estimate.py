@@ -96,7 +96,7 @@ def estimate(game: Game, x: torch.Tensor, log: TraceLog, metric: Metric, progres
     cancel = cancel or CancelToken()
     start = time.perf_counter()
     u_g, u_d, value = query_vector(metric, log, game)
-    influence = torch.zeros(len(x), dtype=torch.float64)
+    influence = torch.zeros(len(x), dtype=torch.float64, device=game.device)  # read once, at the end
     data = game.data(x)
     n_segments = (log.n_steps + log.checkpoint_every - 1) // log.checkpoint_every
     done, every = 0, max(1, log.n_steps // 20)
@@ -108,7 +108,7 @@ def estimate(game: Game, x: torch.Tensor, log: TraceLog, metric: Metric, progres
             idx, lr_g, lr_d, z = log.step(t)
             dg, dd, terms = game.backward_step(states[offset], data[idx], z.to(game.device, game.dtype), u_g, u_d,
                                                lr_g, lr_d)
-            influence.index_add_(0, idx, terms.detach().double().cpu())
+            influence.index_add_(0, idx.to(game.device), terms.detach().double())
             u_g = [u - d for u, d in zip(u_g, dg)]
             u_d = [u - d for u, d in zip(u_d, dd)]
             done += 1
@@ -118,4 +118,4 @@ def estimate(game: Game, x: torch.Tensor, log: TraceLog, metric: Metric, progres
                     raise NonFiniteError(f"influence: the query vector became NaN or infinite at step {t + 1}.",
                                          "Trace fewer epochs or lower the learning rates.")
                 progress(ProgressEvent(done, log.n_steps, {"u_norm": norm}, stage="inference"))
-    return Influence(metric.name, influence.numpy(), metric.higher_is_better, value, time.perf_counter() - start)
+    return Influence(metric.name, influence.cpu().numpy(), metric.higher_is_better, value, time.perf_counter() - start)

@@ -81,8 +81,13 @@ class State:
         parts = [t.reshape(-1).double() for part in (self.g, self.d, self.g_buffers, self.d_buffers) for t in part]
         return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
 
+    def finite(self) -> torch.Tensor:
+        """True (a 0-d tensor on the state's device) when every parameter is finite: read it when you must."""
+        return torch.stack([torch.isfinite(t).all() for t in (*self.g, *self.d)]).all()
+
     def is_finite(self) -> bool:
-        return all(torch.isfinite(t).all() for t in (*self.g, *self.d))
+        """`finite()` read back to the host (one read, a device sync on a GPU)."""
+        return bool(self.finite())
 
 
 def _norm2(tensors: Tensors) -> torch.Tensor:
@@ -164,18 +169,20 @@ class Game:
         return loss_g, loss_d
 
     def gradient(self, state: State, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor,
-                 create_graph: bool = False) -> tuple[Tensors, Tensors, tuple[float, float]]:
-        """g(S, Z; theta) of eq. (3) as (grad_theta_G L_G, grad_theta_D L_D) and the two loss values."""
+                 create_graph: bool = False) -> tuple[Tensors, Tensors, torch.Tensor]:
+        """g(S, Z; theta) of eq. (3) as (grad_theta_G L_G, grad_theta_D L_D) and the two loss values (L_G, L_D) as
+        one detached tensor on the game's device: reading them is the caller's choice (a device sync on a GPU)."""
         for t in (*state.g, *state.d):
             t.requires_grad_(True)
         loss_g, loss_d = self.losses(state, x, z, w)
         grad_g = torch.autograd.grad(loss_g, state.g, create_graph=create_graph, retain_graph=True)
         grad_d = torch.autograd.grad(loss_d, state.d, create_graph=create_graph)
-        return list(grad_g), list(grad_d), (float(loss_g.detach()), float(loss_d.detach()))
+        return list(grad_g), list(grad_d), torch.stack([loss_g.detach(), loss_d.detach()])
 
     def step(self, state: State, x: torch.Tensor, z: torch.Tensor, w: torch.Tensor, lr_g: float,
-             lr_d: float) -> tuple[State, tuple[float, float]]:
-        """One ASGD step, theta[t+1] = theta[t] - B_t g(S_t, Z_t; theta[t]) (eq. 3); buffers move as in training."""
+             lr_d: float) -> tuple[State, torch.Tensor]:
+        """One ASGD step, theta[t+1] = theta[t] - B_t g(S_t, Z_t; theta[t]) (eq. 3); buffers move as in training.
+        Returns the new state and theta[t]'s losses (L_G, L_D) as a device tensor (`gradient`)."""
         work = State(state.g, state.d, [b.clone() for b in state.g_buffers], [b.clone() for b in state.d_buffers])
         grad_g, grad_d, losses = self.gradient(work, x, z, w)
         with torch.no_grad():

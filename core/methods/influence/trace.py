@@ -194,25 +194,40 @@ def run_asgd(game: Game, x: torch.Tensor, steps: Iterator[Step], state: State, *
     """Run ASGD from `state` over `steps` on training data x (in [0, 1], or raw 2-D points); return the last state.
 
     `removed` (bool, one per training instance) drops those instances from every D step (counterfactual ASGD);
-    `log` stores A[t] before each step (Algorithm 1). Raises NonFiniteError at the first step whose loss or
-    parameters are not finite, and `Cancelled` between steps when `cancel` is set."""
+    `log` stores A[t] before each step (Algorithm 1). Raises `Cancelled` between steps when `cancel` is set, and
+    NonFiniteError when a loss or parameter is not finite: checked on the device at every step and read back at
+    every report (every `report_every` steps, default 1/20 of `total`) and at the end, so a step costs no host
+    round trip (a NaN parameter stays NaN under SGD, so it is still caught, within one report interval)."""
     cancel = cancel or CancelToken()
     data = game.data(x)
     keep = None if removed is None else (~removed).to(game.dtype).to(game.device)
     every = report_every or max(1, total // 20)
+    finite = torch.ones((), dtype=torch.bool, device=game.device)
+    last_read, t = 0, -1
     for t, step in enumerate(steps):
         cancel.raise_if_set()
         idx, lr_g, lr_d, z = step
         if log is not None:
             log.write(t, step, state)
         w = torch.ones(len(idx), dtype=game.dtype, device=game.device) if keep is None else keep[idx]
-        state, (loss_g, loss_d) = game.step(state, data[idx], z.to(game.device, game.dtype), w, lr_g, lr_d)
-        if not (math.isfinite(loss_g) and math.isfinite(loss_d) and state.is_finite()):
-            raise NonFiniteError(f"{stage}: the GAN's loss or parameters became NaN or infinite at step {t + 1}.",
-                                 "Lower the learning rates (the paper uses 1e-3) or trace fewer epochs.")
+        state, losses = game.step(state, data[idx], z.to(game.device, game.dtype), w, lr_g, lr_d)
+        finite = finite & torch.isfinite(losses).all() & state.finite()
         if (t + 1) % every == 0 or t + 1 == total:
+            _check_finite(finite, stage, last_read, t + 1)
+            last_read = t + 1
+            loss_g, loss_d = losses.tolist()  # the one read of a report: both losses at once
             progress(ProgressEvent(t + 1, total, {"loss_g": loss_g, "loss_d": loss_d}, stage=stage))
+    if last_read < t + 1:
+        _check_finite(finite, stage, last_read, t + 1)
     return state
+
+
+def _check_finite(finite: torch.Tensor, stage: str, first: int, last: int) -> None:
+    """Raise NonFiniteError unless every loss and parameter of steps first+1..last stayed finite (one read)."""
+    if not bool(finite):
+        where = f"at step {last}" if last == first + 1 else f"between steps {first + 1} and {last}"
+        raise NonFiniteError(f"{stage}: the GAN's loss or parameters became NaN or infinite {where}.",
+                             "Lower the learning rates (the paper uses 1e-3) or trace fewer epochs.")
 
 
 def trace(game: Game, x: torch.Tensor, config: TraceConfig, seed: int, folder: str | Path,

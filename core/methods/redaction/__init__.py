@@ -36,7 +36,7 @@ from core.progress import CancelToken, ProgressEvent, ProgressFn
 from core.runs.runner import Job, JobResult
 from core.zoo.lookup import card_dataset
 
-__all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job",
+__all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job", "deletion_study",
            "judge_kinds", "preflight", "redact", "redaction_command", "redaction_context", "redaction_job",
            "requirements", "retrain_without", "training_data"]
 
@@ -214,6 +214,19 @@ def deletion_job(gan: GANBundle, ctx: RedactionContext, algorithm: str = "data",
         return JobResult(model, metrics, figures)
 
     return job
+
+
+def deletion_study(model: str, forget: str, algorithm: str, tau: float, seed: int, epochs: int | None,
+                   eval_samples: int, data: ImageData | None = None, device: str = "cpu") -> dict[str, Any]:
+    """`deletion_job`'s metrics as an independent job for `core.runs.executor.run_jobs` (a notebook's deletion
+    baselines over settings and seeds): a model spec, a `--forget` spec and the training images in (all pickle),
+    so it runs alike here, in a spawn worker or on Ray."""
+    from core.models.spec import load_model
+    from core.progress import NO_PROGRESS
+
+    gan = load_model(model, device)
+    ctx = redaction_context(gan, forget, tau, data=data)  # type: ignore[arg-type]
+    return deletion_job(gan, ctx, algorithm, tau, seed, epochs, eval_samples)(NO_PROGRESS, CancelToken()).metrics
 
 
 # --- command line: python -m core redact MODEL --forget SPEC --algorithm data|validity|classifier ---------------
