@@ -29,8 +29,9 @@ app: $(STAMP)
 ray: $(STAMP)
 	@$(PY) -c "import ray" 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check -r requirements-ray.txt
 
+# Two test processes (one per core), each file's tests in one process; one torch thread each, so they do not fight.
 test: $(STAMP) system-deps ray
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile
 
 bench: $(STAMP)
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
