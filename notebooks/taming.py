@@ -53,23 +53,25 @@ EVAL_SAMPLES = 2000  # generated samples for FID and attribute shares
 EVAL_SIZE = 500  # images per evaluation set (reference statistics, random D_R)
 HELDOUT_IDENTITIES = 25  # people kept out of the remember set (D_R^id)
 TOY_ITERATIONS = 400
+WORKERS = 2  # independent runs (sizes x seeds, attributes, ablations) at once, in Lethe's executor's workers
 DEVICE = "cpu"
 
 # %%
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path.cwd() if (Path.cwd() / "core").is_dir() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from core.data import load  # noqa: E402
-from core.methods.taming import ABLATIONS, TamingConfig, prepare, tame, zoo_judges  # noqa: E402
+from core.methods.taming import ABLATIONS, TamingConfig, prepare, tame, taming_study, zoo_judges  # noqa: E402
 from core.models import load_model  # noqa: E402
+from core.runs.executor import run_jobs  # noqa: E402
 from core.viz.figures import grid_figure  # noqa: E402
 from core.viz.taming import nll_histogram_figure, quantile_table, share_figure, toy_figure  # noqa: E402
 
@@ -117,21 +119,27 @@ def person_images(k: int, seed: int) -> str:
     return "ids=" + ",".join(str(int(i)) for i in train.ids[rows])
 
 
-def run(spec: str, config: TamingConfig, seed: int = 0):
-    sets, judge = prepare(flow, spec, seed=seed, eval_size=EVAL_SIZE, heldout_identities=HELDOUT_IDENTITIES,
-                          judges=judges, data=train, test=test)
-    return tame(flow, sets, config, seed=seed, judges=judge)
+def study(spec: str, config: TamingConfig, seed: int = 0):
+    """One taming run as an independent job (`taming_study`: `prepare` and `tame` on a copy of the flow, as the
+    app's job runs them), for Lethe's executor."""
+    return partial(taming_study, MODEL, spec, config, seed, eval_size=EVAL_SIZE,
+                   heldout_identities=HELDOUT_IDENTITIES, device=DEVICE)
 
 
+def run_all(jobs: dict) -> dict:
+    """{key: job} -> {key: result}, through `run_jobs`, `WORKERS` at a time."""
+    return dict(zip(jobs, run_jobs(list(jobs.values()), workers=min(WORKERS, len(jobs)))))
+
+
+table1_runs = run_all({(k, seed): study(person_images(k, seed), TamingConfig(max_iterations=MAX_ITERATIONS,
+                                                                              eval_samples=EVAL_SAMPLES), seed)
+                       for k in SIZES for seed in SEEDS})
 rows = []
-for k in SIZES:
-    for seed in SEEDS:
-        result = run(person_images(k, seed), TamingConfig(max_iterations=MAX_ITERATIONS, eval_samples=EVAL_SAMPLES),
-                     seed)
-        rows.append({"images": k, "seed": seed, **result.metrics})
-        last = result
-        print(f"k={k} seed={seed}: {result.metrics['iterations']} iterations, reached={result.metrics['reached_threshold']}, "
-              f"{result.metrics['seconds']:.0f} s", flush=True)
+for (k, seed), result in table1_runs.items():
+    rows.append({"images": k, "seed": seed, **result.metrics})
+    print(f"k={k} seed={seed}: {result.metrics['iterations']} iterations, reached={result.metrics['reached_threshold']}, "
+          f"{result.metrics['seconds']:.0f} s")
+last = table1_runs[SIZES[-1], SEEDS[-1]]
 table1 = pd.DataFrame(rows)
 cols = ["qd_forget", "qd_holdout", "qd_remember", "qd_identities", "qd_neighbours"]
 summary = table1.groupby("images").agg(
@@ -194,15 +202,16 @@ nll_histogram_figure(without.figures["nlls"], title="Fig. 6: forgetting against 
 
 # %%
 attr_runs, attr_rows = {}, []
-for attr in ATTRIBUTES:
-    result = run(f"attr={attr}", TamingConfig(max_iterations=ATTRIBUTE_ITERATIONS, eval_samples=EVAL_SAMPLES))
+attr_results = run_all({attr: study(f"attr={attr}", TamingConfig(max_iterations=ATTRIBUTE_ITERATIONS,
+                                                                  eval_samples=EVAL_SAMPLES)) for attr in ATTRIBUTES})
+for attr, result in attr_results.items():
     attr_runs[attr] = pd.DataFrame(result.history).rename(columns={"iteration": "step"})
     m = result.metrics
     attr_rows.append({"attribute": attr, "share before": m["share_before"], "share after": m["share_after"],
                       "ratio": m["share_after"] / max(m["share_before"], 1e-9), "FID before": m["fid_before"],
                       "FID after": m["fid_after"], "FID change": m["fid_change"],
                       "BPD D_R change": m["bpd_remember_change"], "iterations": m["iterations"]})
-    print(f"{attr}: share {m['share_before']:.3f} -> {m['share_after']:.3f}", flush=True)
+    print(f"{attr}: share {m['share_before']:.3f} -> {m['share_after']:.3f}")
 print(pd.DataFrame(attr_rows).round(4).to_string(index=False))
 share_figure(attr_runs, title="Fig. 4: share of generated samples with the attribute while it is forgotten")
 
@@ -256,13 +265,16 @@ grid_figure(torch.from_numpy(result.figures["fixed_latents"]), ncol=len(result.f
 
 # %%
 spec = person_images(ABLATION_IMAGES, 0)
+ablation_runs = run_all({name: study(spec, TamingConfig(max_iterations=MAX_ITERATIONS, eval_samples=EVAL_SAMPLES,
+                                                         **switches))
+                         for name, switches in [("full loss", {}), *[(a, ABLATIONS[a]) for a in ABLATIONS
+                                                                     if a != "none"]]})
 ab_rows = []
-for name, switches in [("full loss", {}), *[(a, ABLATIONS[a]) for a in ABLATIONS if a != "none"]]:
-    m = run(spec, TamingConfig(max_iterations=MAX_ITERATIONS, eval_samples=EVAL_SAMPLES, **switches)).metrics
+for name, result in ablation_runs.items():
+    m = result.metrics
     ab_rows.append({"model": name, "BPD D_R": m["bpd_remember_after"], "FID": m["fid_after"],
                     "threshold reached": m["reached_threshold"], "q(D_F)": m["q_forget_after"],
                     "iterations": m["iterations"]})
-    print(f"{name}: done", flush=True)
 base_row = {"model": "base", "BPD D_R": m["bpd_remember_before"], "FID": m["fid_before"], "threshold reached": None,
             "q(D_F)": m["q_forget_before"], "iterations": 0}
 table2 = pd.DataFrame([base_row, *ab_rows])
@@ -296,8 +308,8 @@ print(table2.merge(paper2, on="model", how="left").to_string(index=False))
 
 # %%
 attr, target = DEBIAS
-m = run(f"attr={attr}", TamingConfig(max_iterations=MAX_ITERATIONS, target_share=target, monitor_every=10,
-                                    eval_samples=EVAL_SAMPLES)).metrics
+m = study(f"attr={attr}", TamingConfig(max_iterations=MAX_ITERATIONS, target_share=target, monitor_every=10,
+                                      eval_samples=EVAL_SAMPLES))().metrics  # one run: in this process
 print(f"{attr}: share {m['share_before']:.3f} -> {m['share_after']:.3f} (target {target}, direction {m['direction']}, "
       f"{m['iterations']} iterations, stopped by {m['stop_reason']}); FID change {m['fid_change']:+.1%}")
 print(f"whole notebook: {time.perf_counter() - started:.0f} s")

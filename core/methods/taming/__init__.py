@@ -95,6 +95,18 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
     return sets, Judges(share=share, fid=fid)
 
 
+def taming_study(model: str, forget: str, config: TamingConfig, seed: int = 0, *, eval_size: int = 500,
+                 heldout_identities: int = 25, device: str = "cpu") -> TamingResult:
+    """One taming run as an independent job for `core.runs.executor.run_jobs` (a notebook's table over sizes,
+    seeds, attributes or ablations): a model spec, a `--forget` spec and the config in (all pickle), the tamed copy
+    and its measurements out, alike here, in a spawn worker or on Ray. Sets and judges are the flow's dataset's."""
+    from core.models.spec import load_model
+
+    flow = load_model(model, device)
+    sets, judges = prepare(flow, forget, seed=seed, eval_size=eval_size, heldout_identities=heldout_identities)
+    return tame(flow, sets, config, seed=seed, judges=judges)
+
+
 def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, seed: int = 0,
                remember: str = "train", eval_size: int = 500, judges: dict[str, ClassifierBundle] | None = None,
                data: ImageData | None = None, test: ImageData | None = None,
@@ -227,6 +239,5 @@ __all__ = [
     "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
     "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_inputs", "job_params", "nlls_bpd",
     "normal_fit", "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame",
-    "taming_command", "taming_job",
-    "threshold", "total_loss", "zoo_judges",
+    "taming_command", "taming_job", "taming_study", "threshold", "total_loss", "zoo_judges",
 ]
