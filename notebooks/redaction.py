@@ -60,7 +60,7 @@ FIRST_EPOCH_CHECKS = 4  # measurements inside the first epoch (where invalidity 
 LAMBDAS = [0.8, 0.9, 0.95]  # Table XVIII
 TAUS = [0.3, 0.5, 0.7]  # Table VI
 DELETION_EPOCHS = 8  # retraining epochs of the deletion baseline (zoo recipe: 60, paper: 200)
-WORKERS = 2  # deletion retrains at once, in worker processes of Lethe's executor (`run_jobs`)
+WORKERS = 2  # independent runs (seeds, settings, labels, deletion retrains) at once, in Lethe's executor's workers
 LABEL_EPOCHS = 1  # data-based redaction epochs per label for label-level difficulty (App. G-B)
 DIFFICULTY_LABELS = list(range(10))  # labels whose redaction scores are compared
 TRAIN_SIZE = None  # None: the whole 4,000-image train split; an int: a stratified subset of that size (CI)
@@ -84,7 +84,7 @@ import torch  # noqa: E402
 from IPython.display import Image, display  # noqa: E402
 
 from core.data import load  # noqa: E402
-from core.methods.redaction import RedactionConfig, deletion_study, redact, redaction_context  # noqa: E402
+from core.methods.redaction import RedactionConfig, deletion_study, redaction_context, redaction_study  # noqa: E402
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit, redaction_scores  # noqa: E402
 from core.methods.redaction.toy1d import deletion_versus_redaction  # noqa: E402
 from core.models import load_model  # noqa: E402
@@ -185,12 +185,17 @@ for name, split in (("train", ctx.data), ("test", test)):  # the judge's own err
     print(f"the judge calls {wrong} of {len(others)} real non-zero {name} images a 0 ({wrong / len(others):.1e})")
 
 
-def run(algorithm: str, seed: int, context=None, **overrides):
-    """One redaction run, exactly as the app's job runs it (`redact` on a copy of the pre-trained GAN)."""
-    context = context or ctx
-    config = RedactionConfig(algorithm=algorithm, epochs=EPOCHS, eval_samples=EVAL_SAMPLES,
-                             first_epoch_checks=FIRST_EPOCH_CHECKS, **overrides)
-    return redact(gan, context.redaction_set, context.data, config, seed, context.judge)
+def study(algorithm: str, seed: int, forget: str = "label=0", **overrides):
+    """One redaction run as an independent job (`redaction_study`: `redact` on a copy of the pre-trained GAN, as
+    the app's job runs it), for Lethe's executor `run_jobs`, which runs `WORKERS` of them at a time."""
+    config = RedactionConfig(**{"algorithm": algorithm, "epochs": EPOCHS, "eval_samples": EVAL_SAMPLES,
+                                "first_epoch_checks": FIRST_EPOCH_CHECKS, **overrides})
+    return partial(redaction_study, MODEL, forget, config, seed, data, str(gan.device))
+
+
+def run_all(jobs: dict) -> dict:
+    """{key: job} -> {key: result}, through `run_jobs`."""
+    return dict(zip(jobs, run_jobs(list(jobs.values()), workers=min(WORKERS, len(jobs)))))
 
 
 # %% [markdown]
@@ -203,13 +208,11 @@ def run(algorithm: str, seed: int, context=None, **overrides):
 # %%
 t0 = time.perf_counter()
 ALGORITHMS = ("data", "validity", "classifier")
-results = {}
-for algorithm in ALGORITHMS:
-    for seed in range(SEEDS):
-        results[algorithm, seed] = run(algorithm, seed)
-        m = results[algorithm, seed].metrics
-        print(f"{algorithm:10s} seed {seed}: invalidity {m['invalidity_before']:.2e} -> {m['invalidity_after']:.2e}, "
-              f"IS {m['is_before']:.2f} -> {m['is_after']:.2f}, {m['seconds']:.0f} s", flush=True)
+results = run_all({(algorithm, seed): study(algorithm, seed) for algorithm in ALGORITHMS for seed in range(SEEDS)})
+for (algorithm, seed), result in results.items():
+    m = result.metrics
+    print(f"{algorithm:10s} seed {seed}: invalidity {m['invalidity_before']:.2e} -> {m['invalidity_after']:.2e}, "
+          f"IS {m['is_before']:.2f} -> {m['is_after']:.2f}, {m['seconds']:.0f} s")
 SECTION_SECONDS["Table I"] = time.perf_counter() - t0
 
 rows = [{"algorithm": a, "seed": s, **r.metrics} for (a, s), r in results.items()]
@@ -280,7 +283,7 @@ show_images(film_run.film.reshape(-1, *film_run.film.shape[2:]), ncol=film_run.f
 
 # %%
 t0 = time.perf_counter()
-lambda_runs = {(lam, seed): run("classifier", seed, lam=lam) for lam in LAMBDAS for seed in range(SIDE_SEEDS)}
+lambda_runs = run_all({(lam, seed): study("classifier", seed, lam=lam) for lam in LAMBDAS for seed in range(SIDE_SEEDS)})
 SECTION_SECONDS["Table XVIII"] = time.perf_counter() - t0
 table_18 = []
 for lam in LAMBDAS:
@@ -315,19 +318,18 @@ settings = [(tau, seed) for tau in TAUS for seed in range(SIDE_SEEDS)]
 deletions = dict(zip(settings, run_jobs([partial(deletion_study, MODEL, "ambiguity", "classifier", tau, seed,
                                                  DELETION_EPOCHS, EVAL_SAMPLES, data, str(gan.device))
                                          for tau, seed in settings], workers=min(WORKERS, len(settings)))))
+redactions = run_all({(tau, seed): study("classifier", seed, forget="ambiguity", lam=0.8, tau=tau)
+                      for tau, seed in settings})
 debias = []
-for tau in TAUS:
-    ctx_tau = redaction_context(gan, "ambiguity", tau=tau, data=data, judges=ctx.judges)
-    for seed in range(SIDE_SEEDS):
-        m = run("classifier", seed, context=ctx_tau, lam=0.8, tau=tau).metrics
-        debias.append({"tau": tau, "method": "redaction", "seed": seed, "epochs": EPOCHS, **m})
-        d = deletions[tau, seed]
-        debias.append({"tau": tau, "method": "deletion", "seed": seed, **d})
-        if d["deleted"] == 0:
-            print(f"tau {tau}: no training image is ambiguous, so deletion deletes nothing and retrains on X itself")
-        print(f"tau {tau}: {d['deleted']} ambiguous training images; redaction {m['invalidity_before']:.2e} -> "
-              f"{m['invalidity_after']:.2e} ({m['seconds']:.0f} s), deletion -> {d['invalidity_after']:.2e} "
-              f"({d['seconds']:.0f} s)", flush=True)
+for tau, seed in settings:
+    m, d = redactions[tau, seed].metrics, deletions[tau, seed]
+    debias.append({"tau": tau, "method": "redaction", "seed": seed, "epochs": EPOCHS, **m})
+    debias.append({"tau": tau, "method": "deletion", "seed": seed, **d})
+    if d["deleted"] == 0:
+        print(f"tau {tau}: no training image is ambiguous, so deletion deletes nothing and retrains on X itself")
+    print(f"tau {tau}: {d['deleted']} ambiguous training images; redaction {m['invalidity_before']:.2e} -> "
+          f"{m['invalidity_after']:.2e} ({m['seconds']:.0f} s), deletion -> {d['invalidity_after']:.2e} "
+          f"({d['seconds']:.0f} s)")
 SECTION_SECONDS["Table VI"] = time.perf_counter() - t0
 debias = pd.DataFrame(debias)
 table_6 = []
@@ -373,16 +375,17 @@ show_images(zeros.x[pick], ncol=8, caption="Fig. 10: top row easiest to redact (
 
 # %%
 per_label, label_fits = [], {}
+label_runs = run_all({label: study("data", 0, forget=f"label={label}", epochs=LABEL_EPOCHS, eval_samples=500,
+                                   first_epoch_checks=1) for label in DIFFICULTY_LABELS})
 for label in DIFFICULTY_LABELS:
     ctx_label = redaction_context(gan, f"label={label}", data=data, judges=ctx.judges)
-    config = RedactionConfig(algorithm="data", epochs=LABEL_EPOCHS, eval_samples=500, first_epoch_checks=1)
-    redacted = redact(gan, ctx_label.redaction_set, ctx_label.data, config, 0, ctx_label.judge).bundle
+    redacted = label_runs[label].bundle
     members = ctx_label.data.subset(ctx_label.redaction_set.training_omega(ctx_label.data, "data", 0.5))
     s = redaction_scores(gan, redacted, members.x, members.ids, members.labels)
     per_label.append(s)
     label_fits[label] = linear_fit(s["d0"], s["rs"])
     print(f"label {label}: mean RS {s['rs'].mean():.3f}, slope {label_fits[label].slope:.2f}, "
-          f"R^2 {label_fits[label].r2:.2f}", flush=True)
+          f"R^2 {label_fits[label].r2:.2f}")
 SECTION_SECONDS["Fig. 4 / App. G"] = time.perf_counter() - t0
 difficulty = label_difficulty(pd.concat(per_label))
 print(f"hardest to redact (smallest mean RS) first: {difficulty['label'].tolist()} "

@@ -36,9 +36,9 @@ from core.progress import CancelToken, ProgressEvent, ProgressFn
 from core.runs.runner import Job, JobResult
 from core.zoo.lookup import card_dataset
 
-__all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job", "deletion_study",
-           "judge_kinds", "preflight", "redact", "redaction_command", "redaction_context", "redaction_job",
-           "requirements", "retrain_without", "training_data"]
+__all__ = ["ALGORITHMS", "RedactionConfig", "RedactionContext", "RedactionResult", "RedactionSet", "deletion_job",
+           "deletion_study", "judge_kinds", "preflight", "redact", "redaction_command", "redaction_context",
+           "redaction_job", "redaction_study", "requirements", "retrain_without", "training_data"]
 
 
 @dataclass
@@ -214,6 +214,19 @@ def deletion_job(gan: GANBundle, ctx: RedactionContext, algorithm: str = "data",
         return JobResult(model, metrics, figures)
 
     return job
+
+
+def redaction_study(model: str, forget: str, config: RedactionConfig, seed: int, data: ImageData | None = None,
+                    device: str = "cpu") -> RedactionResult:
+    """One `redact` run as an independent job for `core.runs.executor.run_jobs` (a notebook's table over
+    algorithms, settings and seeds): a model spec, a `--forget` spec, the config and the training images in (all
+    pickle), the redacted copy and its measurements out, alike here, in a spawn worker or on Ray. The redaction
+    set's tau is the config's."""
+    from core.models.spec import load_model
+
+    gan = load_model(model, device)
+    ctx = redaction_context(gan, forget, config.tau, data=data)
+    return redact(gan, ctx.redaction_set, ctx.data, config, seed, ctx.judge)
 
 
 def deletion_study(model: str, forget: str, algorithm: str, tau: float, seed: int, epochs: int | None,
