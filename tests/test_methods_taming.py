@@ -452,3 +452,44 @@ def test_taming_without_the_training_set_remembers_held_out_data(toy):
     assert m["qd_forget"] > 0
     with pytest.raises(LetheError, match="unknown remember set"):
         prepare(toy, "label=0", remember="yesterday")
+
+
+# ------------------------------------------------------------------- D_F from the flow's own samples
+
+
+def test_a_samples_spec_names_the_attribute_the_judge_reads_in_the_flows_samples():
+    from core.methods.taming.own_samples import sample_expression
+
+    assert sample_expression("samples:glasses") == "glasses"
+    assert sample_expression(" samples:attr=glasses & ~smile") == "glasses & ~smile"
+    assert sample_expression("attr=glasses") is None
+    assert sample_expression(Selection("ring5", "train", labels=(0,))) is None
+    with pytest.raises(LetheError, match="names no attribute"):
+        sample_expression("samples: ")
+
+
+def test_the_forget_set_is_the_flows_samples_the_judge_surely_reads_as_the_attribute(toy, toy_sets):
+    from core.methods.taming import ShareJudge
+    from core.methods.taming.algorithm import fixed_latents, samples_from
+    from core.methods.taming.own_samples import SEED_OFFSET, own_sample_sets, sample_forget_set
+
+    big, unsure = 5.0, 0.5
+    # per sample: glasses (sure), glasses (unsure), no glasses, glasses (sure; unsure of smile, which EXPR omits)
+    judge = ShareJudge(attribute="glasses", classifier=_judge(
+        [[big, -big], [unsure, -big], [-big, -big], [big, unsure]], ("glasses", "smile"), "attributes"))
+    x, note = sample_forget_set(toy, judge, pool=4, seed=3)
+    drawn = samples_from(toy, fixed_latents(toy, 4, 3 + SEED_OFFSET, 1.0))  # the toy samples at temperature 1
+    assert torch.equal(x, drawn[[0, 3]])
+    assert note.startswith("2 of 4 samples of toy-flow") and "sure of it on 2 of 3" in note
+    sets, _ = toy_sets
+    own = own_sample_sets(toy, sets, judge, pool=4, seed=3)
+    assert torch.equal(own.forget, drawn[[0, 3]]) and own.forget_ids == []
+    assert own.remember is sets.remember and own.holdout is sets.holdout  # only D_F changes
+    nobody = ShareJudge(attribute="glasses", classifier=_judge([[-big, -big]] * 4, ("glasses", "smile"), "attributes"))
+    with pytest.raises(EmptySelection, match="none of 4 samples"):
+        sample_forget_set(toy, nobody, pool=4)
+
+
+def test_a_samples_spec_on_data_without_attributes_is_refused(toy):
+    with pytest.raises(LetheError):
+        prepare(toy, "samples:glasses")
