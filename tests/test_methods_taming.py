@@ -343,6 +343,12 @@ def test_a_share_judged_run_keeps_its_best_share_model_in_the_run_beside_the_fin
     assert m["share_best"] == pytest.approx(judges.share.share(samples_from(best, fixed_latents(best, 600, 2, 1.0))))
     assert m["share_best"] < m["share_before"] and m["bpd_remember_best"] > 0
     assert _same(before, _weights(toy))  # the base flow is never modified
+    # the verdict says which model is best and where it is kept
+    from core.runs.verdict import verdict_of
+
+    notes = verdict_of(run).notes
+    assert any(n.startswith(f"Best model: iteration {m['best_share_iteration']} of {m['iterations']}")
+               and m["best_model"] in n for n in notes), notes
 
 
 # ------------------------------------------------------------------------------------------- bad inputs
@@ -466,6 +472,9 @@ def test_a_samples_spec_names_the_attribute_the_judge_reads_in_the_flows_samples
     assert sample_expression(Selection("ring5", "train", labels=(0,))) is None
     with pytest.raises(LetheError, match="names no attribute"):
         sample_expression("samples: ")
+    from core.runs.words import forget_words
+
+    assert forget_words("samples:glasses") == "samples read as 'glasses'"
 
 
 def test_the_forget_set_is_the_flows_samples_the_judge_surely_reads_as_the_attribute(toy, toy_sets):
