@@ -287,7 +287,7 @@ def best_panel(run: RunRecord) -> None:
     st.markdown(f"**Best model by the share**: iteration {m.get('best_share_iteration')} of {m.get('iterations')} "
                 f"(share on the evaluation samples {m.get('share_best', float('nan')):.1%}, final "
                 f"{m.get('share_after', float('nan')):.1%}).")
-    cols = st.columns([1, 1, 2], vertical_alignment="center")
+    cols = st.columns([3, 2, 3], vertical_alignment="center")
     cols[0].download_button("Download the best model (.zip)", zip_model(best), file_name=f"{run.id}-best.zip",
                             mime="application/zip", key=f"tame_download_best_{run.id}", icon=":material/download:")
     cols[1].button("Load it in the sidebar", key=f"tame_load_best_{run.id}", on_click=_load_in_sidebar, args=(best,),

@@ -161,4 +161,4 @@ def test_a_share_verdict_gives_the_share_among_the_samples_the_judge_is_sure_of_
                                        {"forget": "attr=smile", "target_share": 0.5}, metrics)))
     assert v.headline.note == ("judge unsure of 81% -> 78% of samples; among the samples it is sure of "
                                "5.0% -> 12.0%")
-    assert "Best model: the final one (its share was the run's best at a judged iteration, 300)." in v.notes
+    assert "Best model: the final one (its share, judged at iteration 300, was the run's best)." in v.notes

@@ -74,7 +74,7 @@ def best_note(metrics: dict, best_spec: str | None) -> str | None:
     if iteration is None:
         return None
     if metrics.get("best_is_final") or best_spec is None:
-        return f"Best model: the final one (its share was the run's best at a judged iteration, {iteration})."
+        return f"Best model: the final one (its share, judged at iteration {iteration}, was the run's best)."
     final = number(metrics, "share_after")
     best = number(metrics, "share_best")
     confident = number(metrics, "share_confident_best")
