@@ -150,7 +150,7 @@ def save_best(best: FlowBundle) -> str | None:
     if config.is_file():
         best.card.parent = json.loads(config.read_text()).get("model")
     save_bundle(best, folder / BEST_FOLDER)
-    return str(folder / BEST_FOLDER)
+    return str((folder / BEST_FOLDER).absolute())  # a spec that still loads from another working folder
 
 
 def best_model_spec(run: RunRecord) -> str | None:
