@@ -13,7 +13,8 @@ import streamlit as st
 import torch
 
 from core.data.selection import list_selections, load_selection
-from core.methods.taming import ABLATIONS, TamingConfig, job_inputs, job_params, taming_command, taming_job
+from core.methods.taming import (ABLATIONS, TamingConfig, best_model_spec, job_inputs, job_params, taming_command,
+                                 taming_job)
 from core.models.archive import zip_model
 from core.models.bundles import FlowBundle
 from core.runs import RunRecord
@@ -35,8 +36,8 @@ TARGETS = ("Identity", "Attribute", "Label", "Picked images", "Saved forget set"
 DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise (raise it)",
               "target": "Target share (debias)"}
 # Live panels, one metric each (core.viz.runs): eq. 10's distances first, then what the remember loss keeps.
-LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "within_epsilon", "share", "kl_forward", "kl_reverse",
-               "remember_bpd", "distance_mean")
+LIVE_CURVES = ("distance_max_abs", "distance_checked_max_abs", "within_epsilon", "share", "share_confident",
+               "share_unsure", "kl_forward", "kl_reverse", "remember_bpd", "distance_mean")
 LIVE_COST = ("The run computes in a worker process of its own, as `python -m core tame` does, so drawing this page "
              "no longer holds it up (in the app's process it lost up to 0.36 s per iteration of 0.7 s to the charts "
              "holding Python's GIL, and its torch workers waited longer between operations). The live view still "
@@ -179,7 +180,9 @@ def live_panel(run: RunRecord, events: pd.DataFrame | None = None, live: bool = 
     if "kl_reverse" in metrics:
         m[2].metric("KL fwd + rev", f"{metrics['kl_forward'] + metrics['kl_reverse']:.4f}")
     if "share" in metrics:
-        m[3].metric("attribute share", f"{metrics['share']:.1%}")
+        sure = (f"; {metrics['share_confident']:.1%} among the samples the judge is sure of (unsure of "
+                f"{metrics['share_unsure']:.0%})" if metrics.get("share_confident") is not None else "")
+        m[3].metric("attribute share", f"{metrics['share']:.1%}", help=f"on the monitor's fixed latents{sure}")
     left, right = st.columns([3, 2])
     left.plotly_chart(live_figure(f"tame_live_nll_{run.id}", lambda: live_nll_figure(metrics, delta, direction), live),
                       key=f"tame_live_nll_{run.id}", width="stretch")
@@ -265,6 +268,30 @@ def result_panel(run: RunRecord) -> None:
         st.download_button("Download the tamed model (.zip)", zip_model(run.model_spec), file_name=f"{run.id}-tamed.zip",
                            mime="application/zip", key=f"tame_download_{run.id}", icon=":material/download:")
         st.caption(f"Saved as `{run.model_spec}`: load it in the sidebar (Folder) to explore it.")
+    best_panel(run)
+
+
+def _load_in_sidebar(path: str) -> None:
+    """Make the sidebar load a saved model folder (a callback: it runs before the sidebar widgets exist)."""
+    st.session_state["pick_source"] = "Folder"
+    st.session_state["pick_path"] = path
+
+
+def best_panel(run: RunRecord) -> None:
+    """The run's best-share model when it kept one beside the final model: where, download, load it."""
+    best = best_model_spec(run)
+    if best is None:
+        return
+    m = run.metrics
+    st.markdown(f"**Best model by the share**: iteration {m.get('best_share_iteration')} of {m.get('iterations')} "
+                f"(share on the evaluation samples {m.get('share_best', float('nan')):.1%}, final "
+                f"{m.get('share_after', float('nan')):.1%}).")
+    cols = st.columns([3, 2, 3], vertical_alignment="center")
+    cols[0].download_button("Download the best model (.zip)", zip_model(best), file_name=f"{run.id}-best.zip",
+                            mime="application/zip", key=f"tame_download_best_{run.id}", icon=":material/download:")
+    cols[1].button("Load it in the sidebar", key=f"tame_load_best_{run.id}", on_click=_load_in_sidebar, args=(best,),
+                   icon=":material/upload:")
+    cols[2].caption(f"Saved as `{best}`.")
 
 
 def compare_panel(runs: list[RunRecord]) -> None:
@@ -281,6 +308,8 @@ def compare_panel(runs: list[RunRecord]) -> None:
                      "status": r.status, "iterations": m.get("iterations"), "reached": m.get("reached_threshold"),
                      "QD D_F": num("qd_forget"), "QD D'_F": num("qd_holdout"), "QD D_R": num("qd_remember", 4),
                      "BPD D_R": num("bpd_remember_after"), "FID": num("fid_after", 2), "share": num("share_after"),
+                     "sure share": num("share_confident_after"), "best share": num("share_best"),
+                     "best at": m.get("best_share_iteration"),
                      "seconds": num("seconds", 0)})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     frames = {run_words(r.config, r.id): r.events() for r in runs}

@@ -93,3 +93,30 @@ def test_a_target_share_run_reports_the_share_it_reached(app_test):
     at.run()
     assert_clean(at)
     assert any(m.label == "share" for m in at.metric)
+
+
+def test_a_run_that_kept_a_best_share_model_offers_it_to_download_and_to_load(app_test):
+    # The toy run of test_methods_taming whose lowest share comes before its last iteration, in the app's store.
+    from core.methods.taming import TamingConfig, best_model_spec, job_params, prepare, taming_job
+    from core.models.spec import load_model
+    from core.runs import RunStore, run_now
+
+    toy = load_model("toy-flow", "cpu")
+    config = TamingConfig(max_iterations=120, stats_size=256, remember_batch=64, forget_batch=64, monitor_every=10,
+                          monitor_samples=400, eval_samples=600, lr=1e-3)
+    prepared = prepare(toy, "label=0", seed=0, eval_size=300)
+    run = run_now(taming_job(toy, "label=0", config, prepared=prepared), method="tame", model="toy-flow",
+                  params=job_params("label=0", config), store=RunStore())
+    best = best_model_spec(run)
+    assert run.status == "succeeded" and best is not None, run.error
+    at = _tame_page(app_test, "toy-flow")
+    at.session_state["tame_run"] = run.id
+    at.run()
+    assert_clean(at)
+    assert any(m.value.startswith("**Best model by the share**: iteration "
+                                  f"{run.metrics['best_share_iteration']} of 120") for m in at.markdown)
+    assert any(f"Best model: iteration {run.metrics['best_share_iteration']}" in c.value for c in at.caption)
+    assert "Download the best model (.zip)" in [d.proto.label for d in at.get("download_button")]
+    at.button(key=f"tame_load_best_{run.id}").click().run()
+    assert_clean(at)
+    assert at.session_state["pick_source"] == "Folder" and at.session_state["model_spec"] == best

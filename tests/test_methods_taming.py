@@ -273,15 +273,82 @@ def test_a_share_reading_counts_the_samples_the_judge_cannot_call():
     big, unsure = 5.0, 0.5  # sigmoid 0.993 (sure) and 0.62 (unsure)
     attrs = _judge([[big, -big], [unsure, -big], [-big, unsure], [-big, -big]], ("glasses", "smile"), "attributes")
     # glasses alone: rows 0 and 1 carry it; only row 1 is unsure about glasses (row 2's doubt is about smile)
-    assert ShareJudge(attribute="glasses", classifier=attrs).read(x) == (0.5, 0.25)
-    # an expression is unsure where any attribute it names is
-    assert ShareJudge(attribute="glasses & ~smile", classifier=attrs).read(x) == (0.5, 0.5)
+    # (share, unsure, share among the sure): the sure rows are 0 (glasses), 2 and 3 (not)
+    assert ShareJudge(attribute="glasses", classifier=attrs).read(x) == (0.5, 0.25, pytest.approx(1 / 3))
+    # an expression is unsure where any attribute it names is: rows 0 (carries it) and 3 (does not) are sure
+    reading = ShareJudge(attribute="glasses & ~smile", classifier=attrs).read(x)
+    assert reading == (0.5, 0.5, 0.5)
+    assert reading.metrics("_after") == {"share_after": 0.5, "share_unsure_after": 0.5, "share_confident_after": 0.5}
     labels = _judge([[big, -big, -big], [0.0, 0.0, 0.0], [-big, big, -big], [-big, -big, big]], ("0", "1", "2"),
                     "labels")
-    share, unsure_labels = ShareJudge(labels=(1, 2), classifier=labels).read(x)
+    share, unsure_labels, confident = ShareJudge(labels=(1, 2), classifier=labels).read(x)
     assert share == 0.5 and unsure_labels == 0.25  # row 1 is a three-way tie (argmax 0: not carrying 1 or 2)
+    assert confident == pytest.approx(2 / 3)  # rows 2 and 3 of the three sure ones
+    never_sure = _judge([[unsure, unsure]] * 4, ("glasses", "smile"), "attributes")
+    assert ShareJudge(attribute="glasses", classifier=never_sure).read(x) == (1.0, 1.0, None)
     toy = ShareJudge(labels=(0,), class_means=torch.tensor([[0.0, 0.0], [5.0, 5.0]]))
-    assert toy.read(torch.tensor([[0.1, 0.0], [4.0, 5.0]])) == (0.5, None)
+    assert toy.read(torch.tensor([[0.1, 0.0], [4.0, 5.0]])) == (0.5, None, None)
+    assert toy.read(torch.tensor([[0.1, 0.0]])).metrics() == {"share": 1.0}
+
+
+# ------------------------------------------------------------------------------------ the best-share model
+
+
+def test_the_best_share_is_the_closest_to_the_target_else_the_lowest_forgetting_or_highest_emphasising(toy):
+    from core.methods.taming.algorithm import BestShare
+
+    def best_of(direction, target, shares):
+        best = BestShare(direction, target)
+        for it, share in enumerate(shares, start=1):
+            best.offer(it, share, toy)
+        return best.iteration, best.share
+
+    shares = [0.30, 0.10, 0.13, 0.10, 0.40]
+    assert best_of("forget", None, shares) == (2, 0.10)  # the lowest; the earliest of a tie
+    assert best_of("emphasize", None, shares) == (5, 0.40)
+    assert best_of("forget", 0.12, shares) == (3, 0.13)  # closest to the target, from either side
+    best = BestShare("forget", None)
+    assert best.model(toy, 10) is None  # nothing judged: no best model
+    best.offer(10, 0.2, toy)
+    assert best.model(toy, 10) is None  # the best is the final model: no second copy
+
+
+def test_a_share_judged_run_keeps_its_best_share_model_in_the_run_beside_the_final_one(toy, toy_sets, tmp_path):
+    # Forgetting the ring's centre mode: the monitored share falls, then wobbles (this seed's lowest reading comes
+    # before the last iteration), so the best model is a checkpoint the run passed through.
+    from core.methods.taming import best_model_spec, taming_job
+    from core.methods.taming.algorithm import fixed_latents, samples_from
+    from core.runs import RunStore, run_now
+
+    sets, judges = toy_sets
+    before = _weights(toy)
+    cfg = TamingConfig(**{**FAST, "max_iterations": 120, "monitor_every": 10})
+    run = run_now(taming_job(toy, "label=0", cfg, seed=0, prepared=toy_sets), method="tame", model="toy-flow",
+                  store=RunStore(tmp_path))
+    assert run.status == "succeeded", run.error
+    m = run.metrics
+    judged = run.events().dropna(subset=["share"]).query("step > 0")
+    lowest = judged.loc[judged["share"].idxmin()]  # idxmin: the first of equal lowest readings
+    assert (m["best_share_iteration"], m["best_share_monitor"]) == (int(lowest["step"]), lowest["share"])
+    assert m["best_share_iteration"] < m["iterations"] and m["best_is_final"] is False
+    assert m["best_model"] == best_model_spec(run) == str(run.path / "model-best")
+    best, final = load_model(m["best_model"], "cpu"), load_model(run.model_spec, "cpu")
+    assert best.card.parent == "toy-flow" and best.card.name.endswith("-best")
+    assert best.card.training["taming"]["iterations"] == m["best_share_iteration"]
+    assert not _same(_weights(best), _weights(final))
+    # the saved weights are the judged iteration's: they read the same share on the monitor's latents
+    monitor = samples_from(best, fixed_latents(best, cfg.monitor_samples, 1, 1.0))
+    assert judges.share.share(monitor) == pytest.approx(m["best_share_monitor"])
+    # and it is measured again on the evaluation's own latents, like the final model
+    assert m["share_best"] == pytest.approx(judges.share.share(samples_from(best, fixed_latents(best, 600, 2, 1.0))))
+    assert m["share_best"] < m["share_before"] and m["bpd_remember_best"] > 0
+    assert _same(before, _weights(toy))  # the base flow is never modified
+    # the verdict says which model is best and where it is kept
+    from core.runs.verdict import verdict_of
+
+    notes = verdict_of(run).notes
+    assert any(n.startswith(f"Best model: iteration {m['best_share_iteration']} of {m['iterations']}")
+               and m["best_model"] in n for n in notes), notes
 
 
 # ------------------------------------------------------------------------------------------- bad inputs
@@ -391,3 +458,47 @@ def test_taming_without_the_training_set_remembers_held_out_data(toy):
     assert m["qd_forget"] > 0
     with pytest.raises(LetheError, match="unknown remember set"):
         prepare(toy, "label=0", remember="yesterday")
+
+
+# ------------------------------------------------------------------- D_F from the flow's own samples
+
+
+def test_a_samples_spec_names_the_attribute_the_judge_reads_in_the_flows_samples():
+    from core.methods.taming.own_samples import sample_expression
+
+    assert sample_expression("samples:glasses") == "glasses"
+    assert sample_expression(" samples:attr=glasses & ~smile") == "glasses & ~smile"
+    assert sample_expression("attr=glasses") is None
+    assert sample_expression(Selection("ring5", "train", labels=(0,))) is None
+    with pytest.raises(LetheError, match="names no attribute"):
+        sample_expression("samples: ")
+    from core.runs.words import forget_words
+
+    assert forget_words("samples:glasses") == "samples read as 'glasses'"
+
+
+def test_the_forget_set_is_the_flows_samples_the_judge_surely_reads_as_the_attribute(toy, toy_sets):
+    from core.methods.taming import ShareJudge
+    from core.methods.taming.algorithm import fixed_latents, samples_from
+    from core.methods.taming.own_samples import SEED_OFFSET, own_sample_sets, sample_forget_set
+
+    big, unsure = 5.0, 0.5
+    # per sample: glasses (sure), glasses (unsure), no glasses, glasses (sure; unsure of smile, which EXPR omits)
+    judge = ShareJudge(attribute="glasses", classifier=_judge(
+        [[big, -big], [unsure, -big], [-big, -big], [big, unsure]], ("glasses", "smile"), "attributes"))
+    x, note = sample_forget_set(toy, judge, pool=4, seed=3)
+    drawn = samples_from(toy, fixed_latents(toy, 4, 3 + SEED_OFFSET, 1.0))  # the toy samples at temperature 1
+    assert torch.equal(x, drawn[[0, 3]])
+    assert note.startswith("2 of 4 samples of toy-flow") and "sure of it on 2 of 3" in note
+    sets, _ = toy_sets
+    own = own_sample_sets(toy, sets, judge, pool=4, seed=3)
+    assert torch.equal(own.forget, drawn[[0, 3]]) and own.forget_ids == []
+    assert own.remember is sets.remember and own.holdout is sets.holdout  # only D_F changes
+    nobody = ShareJudge(attribute="glasses", classifier=_judge([[-big, -big]] * 4, ("glasses", "smile"), "attributes"))
+    with pytest.raises(EmptySelection, match="none of 4 samples"):
+        sample_forget_set(toy, nobody, pool=4)
+
+
+def test_a_samples_spec_on_data_without_attributes_is_refused(toy):
+    with pytest.raises(LetheError):
+        prepare(toy, "samples:glasses")

@@ -149,3 +149,16 @@ def test_an_edited_model_is_titled_as_such():
     tamed = ModelCard(name="synthfaces-flow-tamed", family="flow", architecture="glow", parent="synthfaces-flow",
                       training={"taming": {}})
     assert model_title(tamed, "x/model").startswith("synthfaces-flow (tamed")
+
+
+def test_a_share_verdict_gives_the_share_among_the_samples_the_judge_is_sure_of_and_the_final_model_as_best(tmp_path):
+    store = RunStore(tmp_path)
+    metrics = {"share_before": 0.24, "share_after": 0.31, "share_samples": 1000, "share_attribute": "smile",
+               "target_share": 0.5, "share_unsure_before": 0.81, "share_unsure_after": 0.78,
+               "share_confident_before": 0.05, "share_confident_after": 0.12, "best_share_iteration": 300,
+               "best_is_final": True, "iterations": 300, "stop_reason": "max_iterations"}
+    v = verdict_of(store.get(_finished(store, "tame", "synthfaces-flow",
+                                       {"forget": "attr=smile", "target_share": 0.5}, metrics)))
+    assert v.headline.note == ("judge unsure of 81% -> 78% of samples; among the samples it is sure of "
+                               "5.0% -> 12.0%")
+    assert "Best model: the final one (its share, judged at iteration 300, was the run's best)." in v.notes

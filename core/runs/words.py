@@ -8,6 +8,8 @@ from core.zoo.registry import ZOO
 
 
 def _part_words(part: str) -> str:
+    if part.strip().startswith("samples:"):  # taming's D_F from the flow's own samples
+        return f"samples read as '{part.strip()[len('samples:'):].strip()}'"
     key, _, value = part.strip().partition("=")
     value = value.strip()
     if key == "label":

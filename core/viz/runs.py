@@ -33,6 +33,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "remember_bpd": ("remember images' NLL", "bits/dim"),
     "remember_sigma": ("spread of remember NLLs", "bits/dim"),
     "share": ("share of samples that have it", "%"),
+    "share_confident": ("share among samples the judge is sure of", "%"),
+    "share_unsure": ("samples the judge is unsure of", "%"),
     "mu_R": ("μ_R: mean remember NLL", "bits/dim"), "sigma_R": ("σ_R: spread of remember NLLs", "bits/dim"),
     "threshold": ("threshold μ_R + δσ_R", "bits/dim"),
     # training

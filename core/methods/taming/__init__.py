@@ -8,6 +8,7 @@
 
 - `losses`: eq. 8-12 as pure tensor functions (the KL is differentiable in mean and standard deviation).
 - `sets`: the forget, held-out, remember, held-out-identity and nearest-identity sets (Sec. 4.1-4.3).
+- `own_samples`: D_F from the flow's own samples the judge reads as an attribute (`--forget samples:EXPR`).
 - `algorithm`: Algorithm 1 with the stopping rule (eq. 10), both directions, target shares (Sec. 4.2), the
   Table 2 ablations, live metrics, and the before/after measurements (eq. 13-15, BPD, FID, normality).
 
@@ -17,6 +18,7 @@ Command line: `python -m core tame MODEL --forget SPEC [--direction forget|empha
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -30,11 +32,14 @@ from core.methods.taming.algorithm import (DIRECTIONS, Judges, ShareJudge, Tamin
                                            evaluate, nlls_bpd, tame)
 from core.methods.taming.losses import (forget_loss, normal_fit, normal_kl, reached, remember_loss, signed_distance,
                                         threshold, total_loss)
+from core.methods.taming.own_samples import SAMPLE_POOL, own_sample_sets, sample_expression
 from core.methods.taming.sets import TamingSets, build_sets
 from core.models.bundles import Bundle, ClassifierBundle, FlowBundle
 from core.methods.inputs import data_requirement, heldout_needs_data, judges_for, user_data, zoo_judges
 from core.progress import CancelToken, ProgressFn
-from core.runs import JobResult
+from core.models.checkpoint import save_bundle
+from core.runs import JobResult, RunRecord
+from core.runs.runner import current_run_folder
 
 ABLATIONS = {
     "none": {},
@@ -68,11 +73,17 @@ def selection_for(flow: Bundle, forget: str | Selection, dataset: str | None = N
 
 def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", seed: int = 0, eval_size: int = 500,
             heldout_identities: int = 25, neighbours: int = 5, judges: dict[str, ClassifierBundle] | None = None,
-            data=None, test=None) -> tuple[TamingSets, Judges]:
-    """The sets of a taming run and its judges (share of the criterion in samples; FID's domain classifier)."""
+            data=None, test=None, sample_pool: int = SAMPLE_POOL) -> tuple[TamingSets, Judges]:
+    """The sets of a taming run and its judges (share of the criterion in samples; FID's domain classifier).
+
+    `forget="samples:EXPR"` takes D_F from the flow's own samples (`sample_pool` of them) that the attribute judge
+    reads as EXPR, the rest as for `attr=EXPR` (see `own_samples`)."""
     if not isinstance(flow, FlowBundle):
         raise LetheError(f"taming works on normalizing flows; {flow.card.name!r} is a {flow.family}.",
                          "Pick a flow: synthfaces-flow, mnist-flow or toy-flow.")
+    expression = sample_expression(forget)
+    if expression is not None:
+        forget = f"attr={expression}"  # D_R, D'_F and the share judge as an attribute run builds them
     selection = selection_for(flow, forget, data.name if data is not None else None)
     if judges is None:
         judges = zoo_judges(selection.dataset, flow.device)
@@ -91,6 +102,11 @@ def prepare(flow: Bundle, forget: str | Selection, *, remember: str = "train", s
             share = ShareJudge(labels=sets.labels, class_means=means)
         elif judges.get("labels") is not None:
             share = ShareJudge(labels=sets.labels, classifier=judges["labels"])
+    if expression is not None:
+        if share is None:
+            raise LetheError(f"samples:{expression} needs an attribute judge to read the flow's samples.",
+                             "Give an attribute classifier with --judge SPEC, or forget attr=EXPR on the data.")
+        sets = own_sample_sets(flow, sets, share, sample_pool, seed)
     fid = judges.get("attributes") or judges.get("labels")
     return sets, Judges(share=share, fid=fid)
 
@@ -120,6 +136,8 @@ def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, 
                                           judges=judges, data=data, test=test)
         cancel.raise_if_set()
         result = tame(flow, sets, config, seed=seed, progress=progress, cancel=cancel, judges=judge)
+        if result.best is not None:
+            result.metrics["best_model"] = save_best(result.best)
         figures = dict(result.figures)
         if result.history:
             import pandas as pd
@@ -128,6 +146,29 @@ def taming_job(flow: FlowBundle, forget: str | Selection, config: TamingConfig, 
         return JobResult(result.bundle, result.metrics, figures)
 
     return job
+
+
+BEST_FOLDER = "model-best"
+"""Where a run keeps its best-share model, beside the final one in `model/` (see `BestShare`)."""
+
+
+def save_best(best: FlowBundle) -> str | None:
+    """Save the best-share model in the current run's folder (`BEST_FOLDER`, a loadable model spec whose parent
+    is the run's base model); returns its path, or None outside a run (the caller keeps `result.best`)."""
+    folder = current_run_folder()
+    if folder is None:
+        return None
+    config = folder / "config.json"
+    if config.is_file():
+        best.card.parent = json.loads(config.read_text()).get("model")
+    save_bundle(best, folder / BEST_FOLDER)
+    return str((folder / BEST_FOLDER).absolute())  # a spec that still loads from another working folder
+
+
+def best_model_spec(run: RunRecord) -> str | None:
+    """The run's best-share model (a folder spec), or None when it kept none (its final model is its best)."""
+    folder = run.path / BEST_FOLDER
+    return str(folder) if (folder / "card.json").is_file() and (folder / "model.safetensors").is_file() else None
 
 
 def job_params(forget: str, config: TamingConfig, remember: str = "train", ablation: str = "none") -> dict[str, Any]:
@@ -141,7 +182,8 @@ def job_params(forget: str, config: TamingConfig, remember: str = "train", ablat
 def _add(parser: argparse.ArgumentParser) -> None:
     defaults = TamingConfig()
     parser.add_argument("--forget", required=True,
-                        help="what to forget: identity=17, ids=3,5, attr='glasses & ~smile', label=0, saved=NAME")
+                        help="what to forget: identity=17, ids=3,5, attr='glasses & ~smile', label=0, saved=NAME, or "
+                             "samples:EXPR (the flow's own samples the attribute judge reads as EXPR)")
     parser.add_argument("--direction", choices=DIRECTIONS, default="forget",
                         help="forget (raise the NLL to mu_R + delta sigma_R) or emphasize (lower it)")
     parser.add_argument("--target-share", type=float, default=None,
@@ -236,8 +278,9 @@ CLI_VERB = MethodVerb("tame", "tame a normalizing flow: forget or emphasise imag
                       _add, _prepare, families=("flow",), requirements=requirements, takes_data=True)
 
 __all__ = [
-    "ABLATIONS", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult", "TamingSets",
-    "build_sets", "config_from", "density_grid", "evaluate", "forget_loss", "job_inputs", "job_params", "nlls_bpd",
-    "normal_fit", "normal_kl", "prepare", "reached", "remember_loss", "selection_for", "signed_distance", "tame",
-    "taming_command", "taming_job", "taming_study", "threshold", "total_loss", "zoo_judges",
+    "ABLATIONS", "BEST_FOLDER", "CLI_VERB", "DIRECTIONS", "Judges", "ShareJudge", "TamingConfig", "TamingResult",
+    "TamingSets", "best_model_spec", "build_sets", "config_from", "density_grid", "evaluate", "forget_loss",
+    "job_inputs", "job_params", "nlls_bpd", "normal_fit", "normal_kl", "prepare", "reached", "remember_loss",
+    "selection_for", "signed_distance", "tame", "taming_command", "taming_job", "taming_study", "threshold",
+    "total_loss", "zoo_judges",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -119,12 +119,55 @@ class TamingConfig:
 
 @dataclass
 class TamingResult:
-    """The tamed model (a copy), final metrics, figures (data the run store saves) and the per-iteration history."""
+    """The tamed model (a copy), final metrics, figures (data the run store saves) and the per-iteration history.
+
+    `best`: for a run that judges a share, the model at the judged iteration whose share was best (see
+    `BestShare`) when that is not the final model; None otherwise (then the final model is the best one)."""
 
     bundle: FlowBundle
     metrics: dict[str, Any]
     figures: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
+    best: FlowBundle | None = None
+
+
+class BestShare:
+    """The best share seen at the judged iterations of a run, and the model's weights there.
+
+    Best is closest to the target share when there is one (debiasing, Sec. 4.2), else the lowest share when
+    forgetting and the highest when emphasising. An attribute run's share is not monotone in the iterations (on
+    synthfaces-flow, forgetting glasses falls to 10-12% by iteration 80-200 and rebounds to 28% by 300), so the
+    model at the end of a fixed number of iterations can be worse than one the run passed through. The share
+    compared is the monitor batch's (`monitor_samples` fixed latents), the one the stopping rule reads; the best
+    model is then measured again on the evaluation's own latents, so picking the best of noisy readings does not
+    flatter it."""
+
+    def __init__(self, direction: str, target: float | None) -> None:
+        self.direction, self.target = direction, target
+        self.iteration: int | None = None
+        self.share: float | None = None
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def gap(self, share: float) -> float:
+        """How far `share` is from the best possible (smaller is better)."""
+        if self.target is not None:
+            return abs(share - self.target)
+        return share if self.direction == "forget" else -share
+
+    def offer(self, iteration: int, share: float, model: FlowBundle) -> None:
+        """Keep `model`'s weights if `share` beats the best so far (the earliest iteration wins a tie)."""
+        if self.share is None or self.gap(share) < self.gap(self.share):
+            self.iteration, self.share = iteration, share
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.flow.state_dict().items()}
+
+    def model(self, final: FlowBundle, final_iteration: int) -> FlowBundle | None:
+        """A copy of `final` with the best weights, or None when the best is the final model (or none was seen)."""
+        if self.state is None or self.iteration == final_iteration:
+            return None
+        best = final.copy()
+        best.flow.load_state_dict(self.state)
+        best.eval()
+        return best
 
 
 # --------------------------------------------------------------------------------------------- measurements
@@ -219,13 +262,23 @@ class ShareJudge:
 
     def share(self, x: torch.Tensor) -> float:
         """Fraction of `x` that carries the criterion."""
-        return self.read(x)[0]
+        return self.read(x).share
 
-    def read(self, x: torch.Tensor) -> tuple[float, float | None]:
-        """(share of `x` carrying the criterion, fraction of `x` the judge is unsure of; None for class means)."""
+    def read(self, x: torch.Tensor) -> ShareReading:
+        """The share of `x` carrying the criterion, the fraction the judge is unsure of and the share among the
+        samples it is sure of (both None for class means, which have no notion of doubt)."""
+        hit, unsure = self.carries(x)
+        if unsure is None:
+            return ShareReading(float(hit.float().mean()), None, None)
+        sure = ~unsure
+        confident = float(hit[sure].float().mean()) if bool(sure.any()) else None
+        return ShareReading(float(hit.float().mean()), float(unsure.float().mean()), confident)
+
+    def carries(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Per row of `x`: (carries the criterion, the judge is unsure of it; None for class means)."""
         if self.class_means is not None:
             pred = torch.cdist(x.float(), self.class_means.float()).argmin(1)
-            return float(torch.isin(pred, torch.tensor(self.labels)).float().mean()), None
+            return torch.isin(pred, torch.tensor(self.labels)), None
         logits = self.classifier.logits(x)
         lo, hi = UNSURE
         if self.expr is not None:
@@ -238,7 +291,25 @@ class ShareJudge:
             hit = torch.isin(logits.argmax(1), torch.tensor(self.labels))
             top = torch.softmax(logits, 1).max(1).values
             unsure = top < hi
-        return float(hit.float().mean()), float(unsure.float().mean())
+        return hit, unsure
+
+
+class ShareReading(NamedTuple):
+    """One reading of a batch of samples by a `ShareJudge`.
+
+    `share`: the fraction carrying the criterion. `unsure`: the fraction the judge cannot call (`UNSURE`).
+    `confident`: the share among the samples the judge is sure of, None when it is sure of none. With the judge
+    unsure of most samples (smile on synthfaces-flow: 81%), `share` moves with how the doubtful ones tip over the
+    0.5 line, while `confident` counts only samples that clearly do or do not carry the attribute."""
+
+    share: float
+    unsure: float | None
+    confident: float | None
+
+    def metrics(self, suffix: str = "") -> dict[str, float]:
+        """`share{suffix}`, `share_unsure{suffix}`, `share_confident{suffix}` (the last two when known)."""
+        values = {"share": self.share, "share_unsure": self.unsure, "share_confident": self.confident}
+        return {f"{k}{suffix}": v for k, v in values.items() if v is not None}
 
 
 @dataclass
@@ -303,9 +374,10 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     # Direction: given, or (debiasing) from the share of samples that carry the attribute.
     direction = config.direction
     latents = fixed_latents(flow, config.monitor_samples, seed + 1, temperature)
-    share0 = None
+    share0, reading0 = None, None
     if judges.share is not None:
-        share0 = judges.share.share(samples_from(base, latents))
+        reading0 = judges.share.read(samples_from(base, latents))
+        share0 = reading0.share
     if config.target_share is not None:
         if judges.share is None:
             raise LetheError("a target share needs a judge of the forget criterion in samples.",
@@ -352,6 +424,7 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
     # Continuous data has no dequantization noise: one copy of each forget image, no pairs.
     copies = 2 * config.forget_pairs if flow.n_bits else 1
     history: list[dict[str, float]] = []
+    best = BestShare(direction, config.target_share)
     total = config.max_iterations
     start = time.perf_counter()
 
@@ -361,8 +434,8 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
 
     first = {"mu_R": mu_b, "sigma_R": sigma_b, "threshold": losses.threshold(mu_b, sigma_b, config.delta, direction),
              **_distance_metrics(d0, config.epsilon)}
-    if share0 is not None:
-        first["share"] = share0
+    if reading0 is not None:
+        first.update(reading0.metrics())
     event(0, first, f"{direction}: {len(sets.forget)} images, threshold mu_R "
                     f"{'+' if direction == 'forget' else '-'} {config.delta} sigma_R", True)
 
@@ -441,8 +514,10 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
             metrics["distance_checked_max_abs"] = checked
         monitor = it % config.monitor_every == 0
         if monitor and judges.share is not None:
-            share = judges.share.share(samples_from(tamed, latents))
-            metrics["share"] = share
+            reading = judges.share.read(samples_from(tamed, latents))
+            share = reading.share
+            metrics.update(reading.metrics())
+            best.offer(it, share, tamed)
         history.append({"iteration": it, **metrics})
         event(it, metrics, f"iteration {it}", monitor)
         if (config.target_share is not None and monitor and share is not None
@@ -469,8 +544,19 @@ def tame(flow: FlowBundle, sets: TamingSets, config: TamingConfig | None = None,
                    delta=config.delta, lr=config.lr, seconds_total=round(time.perf_counter() - start, 3))
     if share0 is not None:
         metrics["share_monitor_before"] = share0
+    best_model = best.model(tamed, it)
+    if best.iteration is not None:
+        metrics.update(best_share_iteration=best.iteration, best_share_monitor=best.share,
+                       best_is_final=best_model is None)
+    if best_model is not None:
+        best_model.card.name = f"{tamed.card.name}-best"
+        best_model.card.description = (f"{tamed.card.description}; the weights at iteration {best.iteration} of "
+                                       f"{it}, whose share of {judges.share.name} was the run's best")
+        best_model.card.training["taming"] = {**best_model.card.training["taming"], "iterations": best.iteration,
+                                              "best_share_of": it}
+        metrics.update(evaluate_best(best_model, sets, config, seed, judges))
     event(it, {}, f"done after {it} iterations: {stop_reason}", True)
-    return TamingResult(tamed, metrics, figures, history)
+    return TamingResult(tamed, metrics, figures, history, best=best_model)
 
 
 def _distance_tensors(d: torch.Tensor, epsilon: float) -> dict[str, torch.Tensor]:
@@ -556,9 +642,8 @@ def evaluate(base: FlowBundle, tamed: FlowBundle, sets: TamingSets, config: Tami
     z = fixed_latents(base, config.eval_samples, seed + 2, temperature)
     x_base, x_tamed = samples_from(base, z), samples_from(tamed, z)
     if judges.share is not None:
-        (metrics["share_before"], metrics["share_unsure_before"]), (metrics["share_after"],
-                                                                     metrics["share_unsure_after"]) = (
-            judges.share.read(x_base), judges.share.read(x_tamed))
+        metrics.update(judges.share.read(x_base).metrics("_before"))
+        metrics.update(judges.share.read(x_tamed).metrics("_after"))
         if sets.data_share is not None:
             metrics["share_data"] = sets.data_share
         metrics["share_attribute"] = judges.share.name
@@ -590,6 +675,23 @@ def evaluate(base: FlowBundle, tamed: FlowBundle, sets: TamingSets, config: Tami
     elif base.data_shape == (2,):
         figures["toy"] = toy_picture(base, tamed, z)
     return metrics, figures
+
+
+@torch.no_grad()
+def evaluate_best(best: FlowBundle, sets: TamingSets, config: TamingConfig, seed: int,
+                  judges: Judges) -> dict[str, Any]:
+    """The best-share model measured as `evaluate` measures the final one: its share on the same evaluation
+    latents (`*_best`), BPD on the same D_R sample, FID against the same D_R reference."""
+    z = fixed_latents(best, config.eval_samples, seed + 2, sample_temperature(best, config))
+    x = samples_from(best, z)
+    metrics: dict[str, Any] = judges.share.read(x).metrics("_best")
+    if sets.remember_eval is not None and len(sets.remember_eval):
+        values = nlls_bpd(best, sets.remember_eval, seed + 7).numpy()
+        metrics["bpd_remember_best"] = float(np.nanmean(values))
+    if judges.fid is not None and len(best.data_shape) == 3:
+        ref = judges.fid.features(random_rows(sets.remember, config.eval_samples, seed + 3))
+        metrics["fid_best"] = fid_from_features(judges.fid.features(x), ref)
+    return metrics
 
 
 def _phi(x: float) -> float:

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from core.runs.store import RunRecord
+from core.methods.taming import best_model_spec
 from core.runs.verdict import Fields, Measure, Proof, Verdict, Z95, binomial_pm, number, register_verdict
 from core.runs.words import forget_words, model_words
 
@@ -61,7 +62,27 @@ def share_note(metrics: dict) -> str:
     if number(metrics, "share_unsure_before") is not None:
         parts.append(f"judge unsure of {number(metrics, 'share_unsure_before'):.0%} -> "
                      f"{number(metrics, 'share_unsure_after'):.0%} of samples")
+    if number(metrics, "share_confident_before") is not None and number(metrics, "share_confident_after") is not None:
+        parts.append(f"among the samples it is sure of {number(metrics, 'share_confident_before'):.1%} -> "
+                     f"{number(metrics, 'share_confident_after'):.1%}")
     return "; ".join(parts)
+
+
+def best_note(metrics: dict, best_spec: str | None) -> str | None:
+    """Which model is the run's best by the share (`BestShare`): the final one, or a checkpoint kept beside it."""
+    iteration = metrics.get("best_share_iteration")
+    if iteration is None:
+        return None
+    if metrics.get("best_is_final") or best_spec is None:
+        return f"Best model: the final one (its share, judged at iteration {iteration}, was the run's best)."
+    final = number(metrics, "share_after")
+    best = number(metrics, "share_best")
+    confident = number(metrics, "share_confident_best")
+    return (f"Best model: iteration {iteration} of {metrics.get('iterations')}, kept beside the final one as "
+            f"`{best_spec}`; on the evaluation samples its share is {best:.1%} (final {final:.1%})"
+            + (f", {confident:.1%} among the samples the judge is sure of" if confident is not None else "")
+            + (f"; FID {number(metrics, 'fid_best'):.2f} (final {number(metrics, 'fid_after'):.2f})"
+               if number(metrics, "fid_best") is not None else "") + ".")
 
 
 def quality_measures(metrics: dict) -> list[Measure]:
@@ -95,6 +116,9 @@ def taming_verdict(run: RunRecord) -> Verdict:
         fields.notes.append(f"Share of {metrics.get('share_attribute')} in {int(number(metrics, 'share_samples') or 0):,} "
                             f"samples: {number(metrics, 'share_before'):.1%} -> {number(metrics, 'share_after'):.1%}"
                             + (f" ({share_note(metrics)})." if share_note(metrics) else "."))
+    note = best_note(metrics, best_model_spec(run))
+    if note:
+        fields.notes.append(note)
     if number(metrics, "fid_all_before") is not None:
         fields.notes.append(f"{FID_SHARE_NOTE} ({number(metrics, 'fid_all_before'):.2f} -> "
                             f"{number(metrics, 'fid_all_after'):.2f}).")
