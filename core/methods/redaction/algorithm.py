@@ -58,6 +58,7 @@ from core.methods.redaction.averaging import GeneratorAverage, card_decay, short
 from core.methods.redaction.measure import Meter, film_latents, valid_training
 from core.methods.redaction.sets import ALGORITHMS, RedactionSet
 from core.models.bundles import ClassifierBundle, GANBundle, from_unit
+from core.models.portable import PortableBundles
 from core.precision import PRECISIONS, Precision
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
@@ -112,8 +113,9 @@ class RedactionConfig:
 
 
 @dataclass
-class RedactionResult:
-    """The redacted copy of the GAN, final metrics, the measurement history and the redaction film."""
+class RedactionResult(PortableBundles):
+    """The redacted copy of the GAN, final metrics, the measurement history and the redaction film. It pickles
+    its GAN as (card, state), so a result comes back from an executor's worker process (`redaction_study`)."""
 
     bundle: GANBundle
     metrics: dict[str, Any]
