@@ -40,12 +40,13 @@ from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, Inf
                                               follow_up_params, influence_job, job_params, load_traced, prepare,
                                               run_influence, training_data)
 from core.methods.influence.cleanse import BASELINES, SELECTORS, Cleansing, cleanse, removal_sets
-from core.methods.influence.estimate import SIGN_RULES, Influence, estimate, query_vector, sign_rule
+from core.methods.influence.estimate import SIGN_RULES, EstimateJob, Influence, estimate, query_vector, sign_rule
 from core.runs.executor import EXECUTORS, run_jobs
 from core.methods.influence.game import Game, State, check_traceable, export
 from core.methods.influence.metrics import METRICS, MetricSets, make_metric
 from core.methods.influence.trace import UPDATES, TraceConfig, TraceLog, replay, run_asgd, schedule, trace
-from core.methods.influence.verify import ReplayJob, Verification, pick_targets, random_agreement, verify
+from core.methods.influence.verify import (ReplayJob, ScoredReplay, Verification, pick_targets, random_agreement,
+                                          verify, verify_metrics)
 from core.models.bundles import Bundle
 
 
@@ -140,11 +141,12 @@ CLI_VERB = MethodVerb("influence", "rank a GAN's training instances by their inf
                       _add, _prepare, families=("gan",), requirements=requirements, takes_data=True)
 
 __all__ = [
-    "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "Game", "Influence", "InfluenceConfig", "InfluenceContext",
+    "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "EstimateJob", "Game", "Influence", "InfluenceConfig",
+    "InfluenceContext",
     "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "SIGN_RULES", "State", "TRACE_FOLDER",
     "TraceConfig", "TraceLog", "TracedRun", "UPDATES", "Verification", "check", "check_traceable", "cleanse",
     "config_from", "config_from_params", "display_name", "estimate", "export", "follow_up_job", "follow_up_params",
     "influence_command", "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector", "random_agreement",
-    "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "sign_rule", "trace",
-    "training_data", "verify",
+    "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "ScoredReplay", "sign_rule",
+    "trace", "training_data", "verify", "verify_metrics",
 ]
