@@ -200,6 +200,26 @@ def test_two_worker_processes_give_the_same_results_as_one(gan, x, sets, tmp_pat
     assert here == there and len(seen) == 3
 
 
+def test_a_job_on_a_spectral_norm_gan_reaches_a_worker_with_the_same_weights(tmp_path):
+    """PyTorch refuses to pickle parametrized modules; influence jobs send their bundles as (card, state)."""
+    import pickle
+
+    card = ModelCard("tiny-dcgan", "gan", "dcgan28", hparams={"channels": 1, "d_norm": "spectral", "fc_width": 0,
+                                                                "latent_dim": 8, "width": 4},
+                     data_shape=[1, 28, 28], data={"dataset": "mnist", "split": "train", "size": 100})
+    tiny = build(card)
+    with pytest.raises(RuntimeError):
+        pickle.dumps(tiny)
+    sets = MetricSets.draw(load("mnist", "test"), tiny.latent_dim, 20, seed=0)
+    job = EstimateJob(tiny, load("mnist", "train").x[:100], TraceConfig(batch_size=50), 0, tmp_path / "t", ("dloss",),
+                      sets, None, "mnist")
+    back = pickle.loads(pickle.dumps(job))
+    before, after = bundle_state(tiny), bundle_state(back.bundle)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype for k in before)
+    np.testing.assert_array_equal(back()["dloss"].values, job()["dloss"].values)
+
+
 def test_one_trace_and_one_replay_per_target_serve_several_metrics_as_single_metric_runs_do(gan, x, sets, tmp_path):
     """Fig. 1 on MNIST scores IS and FID from the same trace and the same replays: the estimate job (spawned in a
     worker) and the shared replays give what one-metric tracing, estimation and verification give."""

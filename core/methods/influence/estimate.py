@@ -24,6 +24,7 @@ import torch
 from core.errors import NonFiniteError
 from core.methods.influence.game import Game
 from core.methods.influence.metrics import Metric, MetricSets, make_metric
+from core.methods.influence.portable import PortableBundles
 from core.methods.influence.trace import TraceConfig, TraceLog, segment_states, trace
 from core.models.bundles import ClassifierBundle, GANBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
@@ -124,7 +125,7 @@ def estimate(game: Game, x: torch.Tensor, log: TraceLog, metric: Metric, progres
 
 
 @dataclass
-class EstimateJob:
+class EstimateJob(PortableBundles):
     """A picklable job for `core.runs.executor.run_jobs`: trace `config` from the bundle's weights into `folder`
     (Algorithm 1), then estimate the influence on each of `metrics` from that one trace (Algorithm 2 once per
     metric); returns `{metric: Influence}` and leaves the trace in `folder` for the replays that verify or cleanse

@@ -23,6 +23,7 @@ from core.methods.influence.estimate import Influence
 from core.runs.executor import run_jobs
 from core.methods.influence.game import Game
 from core.methods.influence.metrics import MetricSets, make_metric
+from core.methods.influence.portable import PortableBundles
 from core.methods.influence.trace import TraceLog, replay
 from core.models.bundles import ClassifierBundle, GANBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressFn
@@ -31,9 +32,10 @@ CRITICAL_K = 10  # 10 most positive + 10 most negative = the paper's 20 critical
 
 
 @dataclass
-class ReplayJob:
+class ReplayJob(PortableBundles):
     """A picklable counterfactual replay: rebuild the game from the bundle, replay the log without `removed`,
-    return the metric on Z', D'_x (`on="prime"`) or on the held-out test latents and data (`on="test"`)."""
+    return the metric on Z', D'_x (`on="prime"`) or on the held-out test latents and data (`on="test"`). Its
+    bundles travel to a worker as (card, state) (`portable`)."""
 
     bundle: GANBundle
     dtype: torch.dtype
@@ -91,6 +93,14 @@ class Verification:
     jobs_per_minute: float
     metrics: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def measured(cls, targets: np.ndarray, estimated: np.ndarray, true: np.ndarray, seconds: float) -> "Verification":
+        """Kendall tau and the critical-set Jaccard of `estimated` against `true` on `targets`, replayed in
+        `seconds`."""
+        k = critical_k(len(targets))  # critical sets of at most half the targets, else Jaccard is trivially 1
+        return cls(targets, estimated, true, kendall_tau(estimated, true), topk_jaccard(estimated, true, k, "both"),
+                   seconds, 60.0 * len(targets) / seconds)
+
     def __post_init__(self) -> None:
         self.metrics = {"kendall_tau": self.kendall_tau, "jaccard": self.jaccard, "verified_targets": len(self.targets),
                         "verify_seconds": self.seconds, "verify_jobs_per_minute": self.jobs_per_minute}
@@ -131,7 +141,7 @@ def verify(template: ReplayJob, influence: Influence, base_value: float, targets
                 "estimated_influence": float(estimated[i])}
 
     values = run_jobs(jobs, workers, executor, progress, cancel, stage="verify", describe=describe)
-    return _verification(targets, estimated, np.asarray(values) - base_value, time.perf_counter() - start)
+    return Verification.measured(targets, estimated, np.asarray(values) - base_value, time.perf_counter() - start)
 
 
 def verify_metrics(template: ReplayJob, influences: dict[str, Influence], targets: np.ndarray, workers: int = 1,
@@ -149,11 +159,7 @@ def verify_metrics(template: ReplayJob, influences: dict[str, Influence], target
 
     values = run_jobs(jobs, workers, executor, progress, cancel, stage="verify", describe=describe)
     seconds = time.perf_counter() - start
-    return {m: _verification(targets, influences[m].values[targets],
-                             np.array([v[m] for v in values]) - influences[m].metric_value, seconds) for m in names}
+    return {m: Verification.measured(targets, influences[m].values[targets],
+                                     np.array([v[m] for v in values]) - influences[m].metric_value, seconds)
+            for m in names}
 
-
-def _verification(targets: np.ndarray, estimated: np.ndarray, true: np.ndarray, seconds: float) -> Verification:
-    k = critical_k(len(targets))  # critical sets of at most half the targets, else Jaccard is trivially 1
-    return Verification(targets, estimated, true, kendall_tau(estimated, true),
-                        topk_jaccard(estimated, true, k, "both"), seconds, 60.0 * len(targets) / seconds)
