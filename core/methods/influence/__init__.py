@@ -14,8 +14,11 @@ quality metric, checked against counterfactual retraining, and data cleansing.
 - `trace`: Algorithm 1, ASGD with an on-disk log A[t] (S_t, both learning rates, Z_t, checkpoints of theta[t]),
   and counterfactual replay.
 - `metrics`: V as differentiable functions (ALL, IS, FID, discriminator loss) and the seed-fixed Z', D'_x, test sets.
-- `estimate`: Algorithm 2, the linear influence of every instance (eq. 8, 10).
-- `verify`: ground truth by counterfactual ASGD, Kendall tau and Jaccard of the 20 critical instances.
+- `estimate`: Algorithm 2, the linear influence of every instance (eq. 8, 10); `EstimateJob` traces once and
+  estimates the influence on several metrics, as one job for the executor.
+- `verify`: ground truth by counterfactual ASGD, Kendall tau and Jaccard of the 20 critical instances;
+  `verify_metrics` scores each replay on several metrics (IS and FID of Fig. 1 on MNIST).
+- `portable`: jobs send their bundles to worker processes as (card, state), which spectral-norm GANs need.
 - `cleanse`: removal by influence, discriminator-loss influence, isolation forest or random, and the test metric.
 - `algorithm`: the whole run, its config and its job for `core.runs`; its replays and retrains are independent
   jobs for `core.runs.executor` (in-process, local worker processes, or Ray at `$RAY_ADDRESS`).
