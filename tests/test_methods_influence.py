@@ -9,6 +9,7 @@ metrics against Lethe's reference metrics. Bad inputs end with a LetheError and 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -17,8 +18,9 @@ import torch
 from core.cli import main
 from core.data import load
 from core.errors import Cancelled, LetheError, NonFiniteError
-from core.methods.influence import (Game, InfluenceConfig, MetricSets, ReplayJob, TraceConfig, estimate, make_metric,
-                                    pick_targets, prepare, replay, run_influence, run_jobs, trace, verify)
+from core.methods.influence import (EstimateJob, Game, InfluenceConfig, MetricSets, ReplayJob, TraceConfig, estimate,
+                                    make_metric, pick_targets, prepare, replay, run_influence, run_jobs, trace, verify,
+                                    verify_metrics)
 from core.methods.influence.metrics import frechet_to_reference, inception_score_t, kde_all
 from core.metrics import fid_from_features, inception_score, kde_log_likelihood
 from core.models.card import ModelCard
@@ -196,6 +198,44 @@ def test_two_worker_processes_give_the_same_results_as_one(gan, x, sets, tmp_pat
     here = run_jobs(jobs, workers=1)
     there = run_jobs(jobs, workers=2, progress=seen.append)
     assert here == there and len(seen) == 3
+
+
+def test_a_job_on_a_spectral_norm_gan_reaches_a_worker_with_the_same_weights(tmp_path):
+    """PyTorch refuses to pickle parametrized modules; influence jobs send their bundles as (card, state)."""
+    import pickle
+
+    card = ModelCard("tiny-dcgan", "gan", "dcgan28", hparams={"channels": 1, "d_norm": "spectral", "fc_width": 0,
+                                                                "latent_dim": 8, "width": 4},
+                     data_shape=[1, 28, 28], data={"dataset": "mnist", "split": "train", "size": 100})
+    tiny = build(card)
+    with pytest.raises(RuntimeError):
+        pickle.dumps(tiny)
+    sets = MetricSets.draw(load("mnist", "test"), tiny.latent_dim, 20, seed=0)
+    job = EstimateJob(tiny, load("mnist", "train").x[:100], TraceConfig(batch_size=50), 0, tmp_path / "t", ("dloss",),
+                      sets, None, "mnist")
+    back = pickle.loads(pickle.dumps(job))
+    before, after = bundle_state(tiny), bundle_state(back.bundle)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) and before[k].dtype == after[k].dtype for k in before)
+    np.testing.assert_array_equal(back()["dloss"].values, job()["dloss"].values)
+
+
+def test_one_trace_and_one_replay_per_target_serve_several_metrics_as_single_metric_runs_do(gan, x, sets, tmp_path):
+    """Fig. 1 on MNIST scores IS and FID from the same trace and the same replays: the estimate job (spawned in a
+    worker) and the shared replays give what one-metric tracing, estimation and verification give."""
+    job = EstimateJob(gan, x, TraceConfig(), 0, tmp_path / "shared", ("all", "dloss"), sets, None, "gaussian2d")
+    (both,) = run_jobs([job], workers=2)
+    game, log = _traced(gan, x, tmp_path)
+    template = ReplayJob(gan, torch.float64, 0.0, x, log.folder, np.zeros(0, np.int64), "all", sets, None,
+                         "gaussian2d")
+    targets = pick_targets(log, 6, seed=0)
+    checked = verify_metrics(template, both, targets)
+    for name in ("all", "dloss"):
+        alone = estimate(game, x, log, make_metric(name, game, sets, None, "gaussian2d"))
+        np.testing.assert_allclose(both[name].values, alone.values, rtol=1e-10, atol=1e-18)
+        single = verify(replace(template, metric=name), alone, alone.metric_value, targets)
+        np.testing.assert_allclose(checked[name].true, single.true, rtol=1e-10, atol=1e-18)
+        assert checked[name].kendall_tau == pytest.approx(single.kendall_tau)
 
 
 def test_the_ray_executor_says_how_to_get_ray_when_it_is_missing():

@@ -79,12 +79,14 @@ def test_influence_notebook_runs_at_a_small_size(tmp_path):
         str(NOTEBOOKS / "influence.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
         parameters={"K_VALUES": [1], "SEEDS": [0, 1], "TARGETS": 8, "N_H": [50], "CLEANSE_SEEDS": [0],
                     "LATENTS": 200, "TRAIN_SIZE": 600, "MNIST_N_H": [50], "MNIST_SEEDS": [0], "MNIST_LATENTS": 100,
-                    "MNIST_TRAIN": 300, "PROCESSES": 4},
+                    "MNIST_TRAIN": 300, "MNIST_FIG1_SEEDS": [0, 1], "MNIST_FIG1_TARGETS": 4, "MNIST_FIG1_TRAIN": 200,
+                    "WORKERS": 1},
         progress_bar=False,
     )
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "t-test p" in texts and "Paper, Table 6" in texts and "most harmful points" in texts
+    assert "Fig. 1, MNIST DCGAN" in texts and "N = 200 images, 4 verified per seed" in texts
     assert "test FID[mnist-lenet] after - before" in texts and "test IS[mnist-lenet] after - before" in texts
     assert "36 most harmful images" in texts
 

@@ -14,8 +14,12 @@ quality metric, checked against counterfactual retraining, and data cleansing.
 - `trace`: Algorithm 1, ASGD with an on-disk log A[t] (S_t, both learning rates, Z_t, checkpoints of theta[t]),
   and counterfactual replay.
 - `metrics`: V as differentiable functions (ALL, IS, FID, discriminator loss) and the seed-fixed Z', D'_x, test sets.
-- `estimate`: Algorithm 2, the linear influence of every instance (eq. 8, 10).
-- `verify`: ground truth by counterfactual ASGD, Kendall tau and Jaccard of the 20 critical instances.
+- `estimate`: Algorithm 2, the linear influence of every instance (eq. 8, 10); `EstimateJob` traces once and
+  estimates the influence on several metrics, as one job for the executor.
+- `verify`: ground truth by counterfactual ASGD, Kendall tau and Jaccard of the 20 critical instances;
+  `verify_metrics` scores each replay on several metrics (IS and FID of Fig. 1 on MNIST).
+- jobs send their bundles to worker processes as (card, state) (`core.models.portable`), which spectral-norm
+  GANs need.
 - `cleanse`: removal by influence, discriminator-loss influence, isolation forest or random, and the test metric.
 - `algorithm`: the whole run, its config and its job for `core.runs`; its replays and retrains are independent
   jobs for `core.runs.executor` (in-process, local worker processes, or Ray at `$RAY_ADDRESS`).
@@ -40,12 +44,13 @@ from core.methods.influence.algorithm import (TRACE_FOLDER, InfluenceConfig, Inf
                                               follow_up_params, influence_job, job_params, load_traced, prepare,
                                               run_influence, training_data)
 from core.methods.influence.cleanse import BASELINES, SELECTORS, Cleansing, cleanse, removal_sets
-from core.methods.influence.estimate import SIGN_RULES, Influence, estimate, query_vector, sign_rule
+from core.methods.influence.estimate import SIGN_RULES, EstimateJob, Influence, estimate, query_vector, sign_rule
 from core.runs.executor import EXECUTORS, run_jobs
 from core.methods.influence.game import Game, State, check_traceable, export
 from core.methods.influence.metrics import METRICS, MetricSets, make_metric
 from core.methods.influence.trace import UPDATES, TraceConfig, TraceLog, replay, run_asgd, schedule, trace
-from core.methods.influence.verify import ReplayJob, Verification, pick_targets, random_agreement, verify
+from core.methods.influence.verify import (ReplayJob, ScoredReplay, Verification, pick_targets, random_agreement,
+                                          verify, verify_metrics)
 from core.models.bundles import Bundle
 
 
@@ -140,11 +145,12 @@ CLI_VERB = MethodVerb("influence", "rank a GAN's training instances by their inf
                       _add, _prepare, families=("gan",), requirements=requirements, takes_data=True)
 
 __all__ = [
-    "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "Game", "Influence", "InfluenceConfig", "InfluenceContext",
+    "BASELINES", "CLI_VERB", "Cleansing", "EXECUTORS", "EstimateJob", "Game", "Influence", "InfluenceConfig",
+    "InfluenceContext",
     "InfluenceResult", "METRICS", "MetricSets", "ReplayJob", "SELECTORS", "SIGN_RULES", "State", "TRACE_FOLDER",
     "TraceConfig", "TraceLog", "TracedRun", "UPDATES", "Verification", "check", "check_traceable", "cleanse",
     "config_from", "config_from_params", "display_name", "estimate", "export", "follow_up_job", "follow_up_params",
     "influence_command", "influence_job", "job_params", "load_traced", "make_metric", "pick_targets", "prepare", "query_vector", "random_agreement",
-    "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "sign_rule", "trace",
-    "training_data", "verify",
+    "removal_sets", "replay", "run_asgd", "run_influence", "run_jobs", "schedule", "ScoredReplay", "sign_rule",
+    "trace", "training_data", "verify", "verify_metrics",
 ]

@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from core.errors import NonFiniteError
 from core.methods.influence.game import Game
-from core.methods.influence.metrics import Metric
-from core.methods.influence.trace import TraceLog, segment_states
+from core.methods.influence.metrics import Metric, MetricSets, make_metric
+from core.methods.influence.trace import TraceConfig, TraceLog, segment_states, trace
+from core.models.bundles import ClassifierBundle, GANBundle
+from core.models.portable import PortableBundles
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
 
 
@@ -119,3 +122,30 @@ def estimate(game: Game, x: torch.Tensor, log: TraceLog, metric: Metric, progres
                                          "Trace fewer epochs or lower the learning rates.")
                 progress(ProgressEvent(done, log.n_steps, {"u_norm": norm}, stage="inference"))
     return Influence(metric.name, influence.cpu().numpy(), metric.higher_is_better, value, time.perf_counter() - start)
+
+
+@dataclass
+class EstimateJob(PortableBundles):
+    """A picklable job for `core.runs.executor.run_jobs`: trace `config` from the bundle's weights into `folder`
+    (Algorithm 1), then estimate the influence on each of `metrics` from that one trace (Algorithm 2 once per
+    metric); returns `{metric: Influence}` and leaves the trace in `folder` for the replays that verify or cleanse
+    it. Independent seeds of a study (Fig. 1, Fig. 2) run as independent jobs. Its bundles travel as (card,
+    state) (`core.models.portable`)."""
+
+    BUNDLE_FIELDS = ("bundle", "judge")
+
+    bundle: GANBundle
+    x: torch.Tensor
+    config: TraceConfig
+    seed: int
+    folder: Path
+    metrics: tuple[str, ...]
+    sets: MetricSets
+    judge: ClassifierBundle | None
+    dataset: str
+
+    def __call__(self) -> dict[str, Influence]:
+        game = Game(self.bundle, self.config.torch_dtype, self.config.weight_decay)
+        log = trace(game, self.x, self.config, self.seed, self.folder)
+        return {name: estimate(game, self.x, log, make_metric(name, game, self.sets, self.judge, self.dataset))
+                for name in self.metrics}
