@@ -58,6 +58,16 @@ def test_gold_reweight_trains_on_the_users_points_and_measures_on_the_users_held
     assert history["branch"].tolist() == ["both", "baseline", "gold"]  # the plain epoch, then the two branches
 
 
+def test_fc_every_measures_the_fitting_capacity_only_every_n_epochs_and_at_the_end(user_files, capsys, tmp_path):
+    code, out = _gold(capsys, "reweight", "--data", user_files["train"], "--heldout", user_files["heldout"],
+                      "--epochs", "4", "--fc-every", "3", "--fc-samples", "200", "--fc-epochs", "1",
+                      "--runs-dir", str(tmp_path))
+    assert code == 0 and out["status"] == "succeeded", out
+    history = pd.read_csv(RunStore(tmp_path).get(out["run"]).path / "figures" / "history.csv")
+    measured = history.dropna(subset=["fitting_capacity"])
+    assert measured["epoch"].tolist() == [3, 3, 4, 4]  # epoch 3 (every 3rd) and the last, on both branches
+
+
 def test_gold_active_queries_labels_from_the_users_pool(user_files, capsys, tmp_path):
     code, out = _gold(capsys, "active", "--data", user_files["train"], "--heldout", user_files["heldout"],
                       "--schedule", "2,1,4", "--epochs", "1", "--pool-size", "128", "--fc-samples", "200",

@@ -196,6 +196,9 @@ def _add(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, default=1.0, help="reweight: eq. 5's beta for D (G uses 0)")
     parser.add_argument("--fc-samples", type=int, default=5000, help="reweight/active: samples per fitting capacity")
     parser.add_argument("--fc-epochs", type=int, default=5, help="reweight/active: LeNet epochs per fitting capacity")
+    parser.add_argument("--fc-every", type=int, default=1, metavar="N",
+                        help="reweight: measure the fitting capacity every N epochs and at the end (default 1: "
+                             "every epoch, Fig. 1c's curve; a larger N saves a LeNet training per skipped epoch)")
     parser.add_argument("--schedule", default=None, metavar="INITIAL,QUERY,FINAL",
                         help="active: labelled-set sizes (default: the paper's for the dataset, per class on images)")
     parser.add_argument("--strategy", choices=("gold", "random"), default="gold", help="active: how to query")
@@ -242,8 +245,8 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
         return MethodCall(params, score_job(bundle, args.on, args.n, args.seed, args.label, out,  # type: ignore[arg-type]
                                             args.data))
     if args.action == "reweight":
-        config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_samples=args.fc_samples,
-                                fc_epochs=args.fc_epochs, train_size=args.train_size)
+        config = ReweightConfig(epochs=args.epochs or 20, beta=args.beta, fc_every=args.fc_every,
+                                fc_samples=args.fc_samples, fc_epochs=args.fc_epochs, train_size=args.train_size)
         config.validate()
         check_enough(real_data(bundle, data=args.data), config)  # type: ignore[arg-type]
         real_data(bundle, "test", args.data, args.heldout)  # type: ignore[arg-type]

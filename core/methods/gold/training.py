@@ -97,6 +97,9 @@ class ReweightConfig:
                              "The paper trains 20 epochs on 1-channel images.")
         if self.beta < 0:
             raise LetheError(f"beta must be >= 0, got {self.beta}.", "The paper uses beta = 1 for D.")
+        if self.fc_every < 1:
+            raise LetheError(f"the fitting capacity is measured every N >= 1 epochs, got {self.fc_every}.",
+                             "Use --fc-every 1 for Fig. 1c's curve, or the number of epochs to measure only at the end.")
         if self.train_size is not None and self.train_size < 1:
             raise LetheError(f"the training size must be at least 1 image, got {self.train_size}.",
                              "Drop --train-size to train on every image.")
@@ -106,7 +109,7 @@ def _measure(gan: GANBundle, config: ReweightConfig, epoch: int, test, seed: int
     _, s = score_generated(gan, config.gold_samples, seed=10_000 + epoch)
     out = {"gold_mean": float(s.gold().mean()), "marginal_mean": float(s.marginal.mean()),
            "conditional_mean": float(s.conditional.mean())}
-    if test is not None and config.fc_every and (epoch % config.fc_every == 0 or epoch == config.epochs):
+    if test is not None and (epoch % config.fc_every == 0 or epoch == config.epochs):
         out["fitting_capacity"] = fitting_capacity_of(gan, test.x, test.labels, config.fc_samples, config.fc_epochs,
                                                       seed, cancel)
     return out
