@@ -11,7 +11,7 @@ from core.models import GANBundle, ModelCard
 from core.models.registry import register
 from core.progress import ProgressEvent
 
-TINY_ARCHITECTURE = "test-tiny-gan"
+TINY_ARCHITECTURE = "test-jobs-tiny-gan"
 
 
 @register(TINY_ARCHITECTURE)
