@@ -65,7 +65,8 @@ def test_taming_notebook_runs_at_a_small_size(tmp_path):
         str(NOTEBOOKS / "taming.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
         parameters={"SIZES": [1], "SEEDS": [0], "ATTRIBUTES": ["glasses"], "DEBIAS": ["smile", 0.3],
                     "ABLATION_IMAGES": 2, "MAX_ITERATIONS": 3, "ATTRIBUTE_ITERATIONS": 3, "EVAL_SAMPLES": 100,
-                    "EVAL_SIZE": 50, "HELDOUT_IDENTITIES": 2, "TOY_ITERATIONS": 5},
+                    "EVAL_SIZE": 50, "HELDOUT_IDENTITIES": 2, "TOY_ITERATIONS": 5,
+                    "WORKERS": 1},  # its runs in the kernel: worker processes would each load the flow and judges
         progress_bar=False,
     )
     executed = jupytext.read(out)
