@@ -33,6 +33,8 @@ from pages._forget_set import forget_ids
 require_app_shell()
 
 TARGETS = ("Identity", "Attribute", "Label", "Picked images", "Saved forget set")
+ATTRIBUTE_SOURCES = {"attr=": "training images with it (the paper)",
+                     "samples:": "the flow's own samples with it (counterfactual)"}
 DIRECTIONS = {"forget": "Forget (lower its likelihood)", "emphasize": "Emphasise (raise it)",
               "target": "Target share (debias)"}
 # Live panels, one metric each (core.viz.runs): eq. 10's distances first, then what the remember loss keeps.
@@ -74,9 +76,15 @@ def target_form(data) -> tuple[str | None, str]:
         return f"identity={int(ident)}", f"identity {int(ident)}"
     if kind == "Attribute":
         expr = st.text_input("Attribute expression", value="glasses", key="tame_attr",
-                             help="Attributes: " + ", ".join(data.attribute_names) + ". Combine with & | ~ ( ). "
-                                  "D_F is every training image the attribute classifier finds it in.")
-        return (f"attr={expr.strip()}" if expr.strip() else None), f"attribute {expr.strip()}"
+                             help="Attributes: " + ", ".join(data.attribute_names) + ". Combine with & | ~ ( ). ")
+        source = st.radio("D_F (the images to forget)", list(ATTRIBUTE_SOURCES), key="tame_attr_source",
+                          format_func=ATTRIBUTE_SOURCES.get, horizontal=True,
+                          help="The paper (Sec. 4.2) takes the training images the attribute classifier finds it "
+                               "in. The counterfactual takes the flow's own samples (2,000 at T = 0.7) that the "
+                               "classifier is sure carry it, so the flow forgets what it draws.")
+        if not expr.strip():
+            return None, ""
+        return f"{source}{expr.strip()}", ("samples read as " if source == "samples:" else "attribute ") + expr.strip()
     if kind == "Label":
         names = data.class_names or tuple(str(k) for k in range(int(data.labels.max()) + 1))
         label = st.selectbox("Label", list(range(len(names))), key="tame_label", format_func=lambda k: names[k])

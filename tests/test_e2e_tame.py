@@ -1,5 +1,6 @@
 """End to end: a person tames a flow in the real app (headless Chromium). On synthfaces-flow they see an identity's
-training images offered for forgetting; on toy-flow they forget the centre mode of the ring, watch the run, and
+training images offered for forgetting and ask for an attribute's counterfactual (D_F from the flow's own samples);
+on toy-flow they forget the centre mode of the ring, watch the run, and
 read the result (quantile table, NLL histograms, the toy's density before and after). Screenshots of each stage go
 to artifacts/screenshots/ (the same server and helpers as test_e2e_app)."""
 
@@ -29,6 +30,11 @@ def test_a_person_tames_a_flow_and_reads_the_result(app_url, tmp_path):  # noqa:
         page.wait_for_selector('[data-testid="stImage"]', timeout=180_000)  # the identity's images
         _assert_clean(page, "tame setup")
         _shot(page, "13-tame-identity")
+        page.locator('[data-testid="stButtonGroup"] button', has_text="Attribute").click()
+        page.get_by_text("the flow's own samples with it (counterfactual)").click()
+        _wait_idle(page)
+        command = page.locator('[data-testid="stCode"]').first.inner_text()
+        assert "python -m core tame synthfaces-flow --forget samples:glasses" in command, command
 
         _pick(page, "Zoo model", "toy-flow · flow")
         page.locator('[data-testid="stButtonGroup"] button', has_text="Label").click()
