@@ -284,6 +284,17 @@ def main() -> None:
             m["taming_over_epoch"] = m["seconds"] / epoch
             print(f"  {m['spec']}: taming / epoch = {m['taming_over_epoch']:.2f}")
 
+    def sure_and_best(m: dict) -> str:
+        """The share among the samples the judge is sure of, how many it is unsure of, and the best-share model."""
+        text = ""
+        if m.get("share_confident_before") is not None and m.get("share_confident_after") is not None:
+            text += (f"; sure share {m['share_confident_before']:.3f} -> {m['share_confident_after']:.3f}, judge unsure "
+                     f"of {m['share_unsure_before']:.0%} -> {m['share_unsure_after']:.0%}")
+        if m.get("best_share_iteration") is not None:
+            kept = "the final model" if m.get("best_is_final") else f"share {m['share_best']:.3f} re-measured"
+            text += f"; best share at iteration {m['best_share_iteration']} ({kept})"
+        return text
+
     if args.attribute:
         m = run(flow, f"attr={args.attribute}",
                 TamingConfig(eval_samples=2000, max_iterations=args.attribute_iterations), judges)
@@ -293,7 +304,7 @@ def main() -> None:
               f"{m['iterations']} iterations ({m['stop_reason']}), {m['seconds']:.1f} s; {m['fid_judge']} "
               f"{m['fid_before']:.2f} -> {m['fid_after']:.2f} ({m['fid_change']:+.1%} against D_R, target <= +10%; "
               f"{m['fid_all_change']:+.1%} against D_R and D_F together); "
-              f"BPD D_R {m['bpd_remember_change']:+.2%}", flush=True)
+              f"BPD D_R {m['bpd_remember_change']:+.2%}{sure_and_best(m)}", flush=True)
 
     if args.rebalance:
         attr, _, target = args.rebalance.partition("=")
@@ -303,7 +314,7 @@ def main() -> None:
         print(f"rebalance {attr} -> {target}: share {m['share_before']:.3f} -> {m['share_after']:.3f} "
               f"(|gap| {abs(m['share_after'] - float(target)):.3f}, target <= 0.05), direction {m['direction']}, "
               f"{m['iterations']} iterations ({m['stop_reason']}), {m['seconds']:.1f} s; "
-              f"{m['fid_judge']} {m['fid_change']:+.1%}", flush=True)
+              f"{m['fid_judge']} {m['fid_change']:+.1%}{sure_and_best(m)}", flush=True)
 
     cols = ["spec", "direction", "iterations", "reached_threshold", "stop_reason", "seconds", "iterations_per_second",
             "qd_forget", "qd_holdout", "qd_remember", "qd_identities", "qd_neighbours", "bpd_remember_change",
