@@ -88,7 +88,7 @@ from core.methods.redaction import RedactionConfig, deletion_study, redaction_co
 from core.methods.redaction.scores import extremes, label_difficulty, linear_fit, redaction_scores  # noqa: E402
 from core.methods.redaction.toy1d import deletion_versus_redaction  # noqa: E402
 from core.models import load_model  # noqa: E402
-from core.runs.executor import run_jobs  # noqa: E402
+from core.runs.executor import run_keyed  # noqa: E402
 from core.viz.images import image_grid, png_bytes  # noqa: E402
 from core.viz.redaction import (deletion_vs_redaction_figure, invalidity_figure, label_difficulty_figure,  # noqa: E402
                                 metric_figure, redaction_score_figure)
@@ -187,15 +187,11 @@ for name, split in (("train", ctx.data), ("test", test)):  # the judge's own err
 
 def study(algorithm: str, seed: int, forget: str = "label=0", **overrides):
     """One redaction run as an independent job (`redaction_study`: `redact` on a copy of the pre-trained GAN, as
-    the app's job runs it), for Lethe's executor `run_jobs`, which runs `WORKERS` of them at a time."""
+    the app's job runs it), for Lethe's executor (`run_keyed`), which runs `WORKERS` of them at a time."""
     config = RedactionConfig(**{"algorithm": algorithm, "epochs": EPOCHS, "eval_samples": EVAL_SAMPLES,
                                 "first_epoch_checks": FIRST_EPOCH_CHECKS, **overrides})
     return partial(redaction_study, MODEL, forget, config, seed, data, str(gan.device))
 
-
-def run_all(jobs: dict) -> dict:
-    """{key: job} -> {key: result}, through `run_jobs`."""
-    return dict(zip(jobs, run_jobs(list(jobs.values()), workers=min(WORKERS, len(jobs)))))
 
 
 # %% [markdown]
@@ -208,7 +204,8 @@ def run_all(jobs: dict) -> dict:
 # %%
 t0 = time.perf_counter()
 ALGORITHMS = ("data", "validity", "classifier")
-results = run_all({(algorithm, seed): study(algorithm, seed) for algorithm in ALGORITHMS for seed in range(SEEDS)})
+results = run_keyed({(algorithm, seed): study(algorithm, seed) for algorithm in ALGORITHMS for seed in range(SEEDS)},
+                    WORKERS)
 for (algorithm, seed), result in results.items():
     m = result.metrics
     print(f"{algorithm:10s} seed {seed}: invalidity {m['invalidity_before']:.2e} -> {m['invalidity_after']:.2e}, "
@@ -283,7 +280,8 @@ show_images(film_run.film.reshape(-1, *film_run.film.shape[2:]), ncol=film_run.f
 
 # %%
 t0 = time.perf_counter()
-lambda_runs = run_all({(lam, seed): study("classifier", seed, lam=lam) for lam in LAMBDAS for seed in range(SIDE_SEEDS)})
+lambda_runs = run_keyed({(lam, seed): study("classifier", seed, lam=lam) for lam in LAMBDAS for seed in range(SIDE_SEEDS)},
+                        WORKERS)
 SECTION_SECONDS["Table XVIII"] = time.perf_counter() - t0
 table_18 = []
 for lam in LAMBDAS:
@@ -304,7 +302,7 @@ invalidity_figure({f"lambda = {lam}": across_seeds(pd.concat(pd.DataFrame(lambda
 # Omega is the set of semantically ambiguous samples, f(x) = 1 - Entropy(softmax(logit(x))) / log 10 < tau
 # (App. F-B; `--forget ambiguity`). No training image needs to be ambiguous, so this is de-biasing a bias of the
 # model. Redaction: the classifier-based algorithm, lambda 0.8, `EPOCHS` epochs. Deletion baseline
-# (`deletion_study`, every tau and seed through Lethe's executor `run_jobs`, `WORKERS` at a time): delete the
+# (`deletion_study`, every tau and seed through Lethe's executor `run_keyed`, `WORKERS` at a time): delete the
 # training images with f < tau and **retrain from scratch by the zoo recipe for only `DELETION_EPOCHS` epochs** (the recipe's full schedule is 60 epochs, about 5-15 minutes each retraining on this
 # machine; the paper retrains for 200). A few epochs from scratch make a worse GAN than the 60-epoch pre-trained
 # one, the more so as the recipe keeps the moving average of G's weights (decay 0.995, about 200 steps of memory):
@@ -315,11 +313,10 @@ invalidity_figure({f"lambda = {lam}": across_seeds(pd.concat(pd.DataFrame(lambda
 # %%
 t0 = time.perf_counter()
 settings = [(tau, seed) for tau in TAUS for seed in range(SIDE_SEEDS)]
-deletions = dict(zip(settings, run_jobs([partial(deletion_study, MODEL, "ambiguity", "classifier", tau, seed,
-                                                 DELETION_EPOCHS, EVAL_SAMPLES, data, str(gan.device))
-                                         for tau, seed in settings], workers=min(WORKERS, len(settings)))))
-redactions = run_all({(tau, seed): study("classifier", seed, forget="ambiguity", lam=0.8, tau=tau)
-                      for tau, seed in settings})
+deletions = run_keyed({(tau, seed): partial(deletion_study, MODEL, "ambiguity", "classifier", tau, seed, DELETION_EPOCHS,
+                                             EVAL_SAMPLES, data, str(gan.device)) for tau, seed in settings}, WORKERS)
+redactions = run_keyed({(tau, seed): study("classifier", seed, forget="ambiguity", lam=0.8, tau=tau)
+                        for tau, seed in settings}, WORKERS)
 debias = []
 for tau, seed in settings:
     m, d = redactions[tau, seed].metrics, deletions[tau, seed]
@@ -375,8 +372,8 @@ show_images(zeros.x[pick], ncol=8, caption="Fig. 10: top row easiest to redact (
 
 # %%
 per_label, label_fits = [], {}
-label_runs = run_all({label: study("data", 0, forget=f"label={label}", epochs=LABEL_EPOCHS, eval_samples=500,
-                                   first_epoch_checks=1) for label in DIFFICULTY_LABELS})
+label_runs = run_keyed({label: study("data", 0, forget=f"label={label}", epochs=LABEL_EPOCHS, eval_samples=500,
+                                     first_epoch_checks=1) for label in DIFFICULTY_LABELS}, WORKERS)
 for label in DIFFICULTY_LABELS:
     ctx_label = redaction_context(gan, f"label={label}", data=data, judges=ctx.judges)
     redacted = label_runs[label].bundle

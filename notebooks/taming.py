@@ -71,7 +71,7 @@ import torch  # noqa: E402
 from core.data import load  # noqa: E402
 from core.methods.taming import ABLATIONS, TamingConfig, prepare, tame, taming_study, zoo_judges  # noqa: E402
 from core.models import load_model  # noqa: E402
-from core.runs.executor import run_jobs  # noqa: E402
+from core.runs.executor import run_keyed  # noqa: E402
 from core.viz.figures import grid_figure  # noqa: E402
 from core.viz.taming import nll_histogram_figure, quantile_table, share_figure, toy_figure  # noqa: E402
 
@@ -126,14 +126,10 @@ def study(spec: str, config: TamingConfig, seed: int = 0):
                    heldout_identities=HELDOUT_IDENTITIES, device=DEVICE)
 
 
-def run_all(jobs: dict) -> dict:
-    """{key: job} -> {key: result}, through `run_jobs`, `WORKERS` at a time."""
-    return dict(zip(jobs, run_jobs(list(jobs.values()), workers=min(WORKERS, len(jobs)))))
 
-
-table1_runs = run_all({(k, seed): study(person_images(k, seed), TamingConfig(max_iterations=MAX_ITERATIONS,
-                                                                              eval_samples=EVAL_SAMPLES), seed)
-                       for k in SIZES for seed in SEEDS})
+table1_runs = run_keyed({(k, seed): study(person_images(k, seed), TamingConfig(max_iterations=MAX_ITERATIONS,
+                                                                                eval_samples=EVAL_SAMPLES), seed)
+                         for k in SIZES for seed in SEEDS}, WORKERS)
 rows = []
 for (k, seed), result in table1_runs.items():
     rows.append({"images": k, "seed": seed, **result.metrics})
@@ -202,8 +198,9 @@ nll_histogram_figure(without.figures["nlls"], title="Fig. 6: forgetting against 
 
 # %%
 attr_runs, attr_rows = {}, []
-attr_results = run_all({attr: study(f"attr={attr}", TamingConfig(max_iterations=ATTRIBUTE_ITERATIONS,
-                                                                  eval_samples=EVAL_SAMPLES)) for attr in ATTRIBUTES})
+attr_results = run_keyed({attr: study(f"attr={attr}", TamingConfig(max_iterations=ATTRIBUTE_ITERATIONS,
+                                                                    eval_samples=EVAL_SAMPLES)) for attr in ATTRIBUTES},
+                         WORKERS)
 for attr, result in attr_results.items():
     attr_runs[attr] = pd.DataFrame(result.history).rename(columns={"iteration": "step"})
     m = result.metrics
@@ -265,10 +262,10 @@ grid_figure(torch.from_numpy(result.figures["fixed_latents"]), ncol=len(result.f
 
 # %%
 spec = person_images(ABLATION_IMAGES, 0)
-ablation_runs = run_all({name: study(spec, TamingConfig(max_iterations=MAX_ITERATIONS, eval_samples=EVAL_SAMPLES,
-                                                         **switches))
-                         for name, switches in [("full loss", {}), *[(a, ABLATIONS[a]) for a in ABLATIONS
-                                                                     if a != "none"]]})
+ablation_runs = run_keyed({name: study(spec, TamingConfig(max_iterations=MAX_ITERATIONS, eval_samples=EVAL_SAMPLES,
+                                                           **switches))
+                           for name, switches in [("full loss", {}), *[(a, ABLATIONS[a]) for a in ABLATIONS
+                                                                       if a != "none"]]}, WORKERS)
 ab_rows = []
 for name, result in ablation_runs.items():
     m = result.metrics

@@ -4,6 +4,7 @@ sweeps) go through one executor interface".
     results = run_jobs(jobs, workers=2)                          # local worker processes (spawn)
     results = run_jobs(jobs, executor="ray")                     # Ray tasks on a local Ray started here
     results = run_jobs(jobs, executor="ray", ray_address="auto") # ... or on an existing Ray cluster
+    by_key = run_keyed({(size, seed): job, ...}, workers=2)     # {key: result}, as a notebook's tables want
 
 A job is a picklable zero-argument callable (a top-level function, a `functools.partial` of one, or an instance
 of a top-level dataclass with `__call__`). `run_jobs` returns the results in job order, whatever the order of
@@ -37,7 +38,7 @@ import random
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Hashable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +50,7 @@ EXECUTORS = ("local", "ray")
 RAY_INSTALL = "pip install -r requirements-ray.txt"
 POLL_SECONDS = 0.25
 Describe = Callable[[int, Any], dict[str, float]]  # (job index, result) -> metrics for the progress event
+Key = TypeVar("Key", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,14 @@ def run_jobs(jobs: Sequence[Callable[[], Any]], workers: int = 1, executor: str 
     else:
         _run_pool(jobs, seeds, workers, finished, cancel, stop)
     return results
+
+
+def run_keyed(jobs: Mapping[Key, Callable[[], Any]], workers: int = 1, **options: Any) -> dict[Key, Any]:
+    """{key: job} -> {key: result} through `run_jobs`, never more workers than jobs (a notebook's sweep keyed by
+    the table's row, e.g. (forget-set size, seed)); `options` go to `run_jobs`."""
+    keys = list(jobs)
+    results = run_jobs([jobs[k] for k in keys], workers=max(1, min(workers, len(keys))), **options)
+    return dict(zip(keys, results))
 
 
 def _run_pool(jobs: Sequence[Callable[[], Any]], seeds: list[int], workers: int,
