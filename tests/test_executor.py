@@ -12,7 +12,7 @@ import torch
 
 from core.errors import Cancelled, LetheError
 from core.progress import CancelToken
-from core.runs.executor import JobFailure, run_jobs
+from core.runs.executor import JobFailure, run_jobs, run_keyed
 
 
 def draw(n: int) -> list[float]:
@@ -43,6 +43,14 @@ def test_each_job_starts_from_its_own_seed_so_one_worker_and_two_agree():
     torch.manual_seed(123)
     run_jobs(jobs, workers=1)
     assert draw(3) == draw_seeded(123, 3)  # the caller's random state is as it was before the jobs
+
+
+def test_keyed_jobs_come_back_under_their_keys_as_run_jobs_computes_them():
+    jobs = {("k", size): functools.partial(fail_on, -1, size) for size in (3, 1, 2)}
+    assert run_keyed(jobs, workers=8) == {("k", 3): 9, ("k", 1): 1, ("k", 2): 4}  # 8 workers asked, 3 jobs: 3 used
+    assert list(run_keyed(jobs)) == [("k", 3), ("k", 1), ("k", 2)]  # the caller's order
+    keyed = run_keyed({name: functools.partial(draw, 2) for name in "ab"}, seeds=[5, 6])
+    assert keyed == {"a": draw_seeded(5, 2), "b": draw_seeded(6, 2)}  # run_jobs' options pass through
 
 
 def test_a_failing_job_is_reported_and_the_others_still_run_when_asked_to_keep_going():
