@@ -57,21 +57,23 @@ class UnlearnConfig:
     """A run's settings; the defaults are the paper's (alpha, optimiser, one retain image per forget image and one
     noise draw per step, Alg. 1) and a 2-core budget (epochs, lr).
 
-    Measured on mnist-i2i forgetting digits 0 and 1 (centre crop, FID[mnist-lenet] on 800 held-out retain and 200
-    forget digits, 10 epochs): alpha 0.25 gives forget FID x6.1 and retain FID +31%, alpha 0.1 x3.1 and +10.8% (the
-    spread of that change over 500-digit subsets is under 2 points), so no alpha meets both targets (>= x5, <= +10%)
-    and the paper's 0.25 stays. The retain damage is done in the first epoch (+70% after 13 steps, for alpha 0.1 and
-    0.25 and for K = 1 or 8 noise draws alike: under AdamW the first steps move every encoder weight by about lr
-    while the retain term is still zero) and is only partly undone later (+34% after 3 epochs, +31% after 10). A
-    longer warm-up (half the steps instead of a tenth) measured worse: +43.6% and x4.83 against +34.4% and x4.59
-    after 3 epochs. `noise_draws` (K draws averaged into the forget target, `noise_target`) stays at Alg. 1's 1:
-    K = 8 measured no better (after 3 epochs +34.2% and x4.39 against +34.4% and x4.59 with K = 1) at 1.4x the cost.
-    `retain_ratio` (retain images per forget image in a batch) stays at Alg. 1's 1: its run (3, at 2x the cost) did
-    not finish on the loaded machine."""
+    Measured on mnist-i2i forgetting digits 0 and 1 (centre crop, FID[mnist-lenet] on all 800 held-out retain and
+    200 forget digits; the change's spread over 500-digit subsets is under 2 points). The number of steps matters
+    most: at alpha 0.25, 10 epochs (130 steps) give forget FID x6.1 and retain FID +31%, 40 epochs (520 steps)
+    x13.1 and +17.9%. The retain damage is done in the first steps (+70% after 13), while the retain term is still
+    near zero and AdamW moves every encoder weight, and the retain term repairs it only over hundreds of steps
+    (retain code MSE 0.10 after 130 steps, 0.06 after 520). At 40 epochs alpha trades one target for the other:
+    0.15 gives x10.3 and +12.8%, 0.1 gives x7.9 and +9.8% (both targets of the issue: >= x5, <= +10%). The default
+    keeps the paper's 0.25 (its Table 3 picks it for large ViT encoders); `--alpha 0.1` is the retain-first
+    setting for a small conv encoder like ours. Knobs that did not move the balance (10 epochs): no weight decay
+    (the paper's text; the authors' code has 0.05) +30.6% / x6.1; lr 1e-4 (the paper's MAE rate) +47% / x3.6 in
+    130 steps; warm-up over half the steps +43.6% / x4.83 after 3 epochs; K = 8 noise draws (`noise_draws`)
+    +34.2% / x4.39 after 3 epochs at 1.4x the cost. Four retain images per forget image (`retain_ratio` 4) helped a
+    little (+25.1% / x6.9) at 2.7x the cost, less than the same cost spent on more epochs."""
 
     method: str = "ours"
     alpha: float = 0.25
-    epochs: int = 10
+    epochs: int = 40
     batch_size: int = 64
     lr: float = 2e-3
     beta1: float = 0.9
