@@ -4,6 +4,7 @@ selectable by ids, labels, attributes, identities and saved sets like the built-
 
 from __future__ import annotations
 
+import io
 import zipfile
 
 import numpy as np
@@ -145,6 +146,12 @@ def test_npz_is_read_without_pickle_and_checked(tmp_path):
     np.savez(tmp_path / "objects.npz", images=np.array([object()] * 2, dtype=object))
     with pytest.raises(LetheError, match="will not read"):
         load(str(tmp_path / "objects.npz"), "train")
+    header = io.BytesIO()  # an .npy member whose header claims 1,000 64x64 images and holds 10 bytes
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (1000, 64, 64)})
+    with zipfile.ZipFile(tmp_path / "lies.npz", "w") as archive:
+        archive.writestr("images.npy", header.getvalue() + bytes(10))
+    with pytest.raises(LetheError, match="lies.npz is corrupt .*Save it again"):
+        load(str(tmp_path / "lies.npz"), "train")
     np.savez(tmp_path / "nolabels.npz", pixels=np.zeros((2, 4, 4)))
     with pytest.raises(LetheError, match="no `images` or `points` array"):
         load(str(tmp_path / "nolabels.npz"), "train")
