@@ -76,7 +76,7 @@ def target_form(data) -> tuple[str | None, str]:
         return f"identity={int(ident)}", f"identity {int(ident)}"
     if kind == "Attribute":
         expr = st.text_input("Attribute expression", value="glasses", key="tame_attr",
-                             help="Attributes: " + ", ".join(data.attribute_names) + ". Combine with & | ~ ( ). ")
+                             help="Attributes: " + ", ".join(data.attribute_names) + ". Combine with & | ~ ( ).")
         source = st.radio("D_F (the images to forget)", list(ATTRIBUTE_SOURCES), key="tame_attr_source",
                           format_func=ATTRIBUTE_SOURCES.get, horizontal=True,
                           help="The paper (Sec. 4.2) takes the training images the attribute classifier finds it "

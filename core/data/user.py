@@ -290,13 +290,11 @@ def _load_npz(path: Path, shape: tuple[int, ...] | None) -> ImageData:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files if k in _NPZ_KEYS}
             unknown = sorted(set(npz.files) - set(_NPZ_KEYS))
-    except ValueError as exc:
-        if "pickle" in str(exc):  # object arrays need pickle, which is refused
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        if isinstance(exc, ValueError) and "pickle" in str(exc):  # object arrays need pickle, which is refused
             raise LetheError(f"{where} holds an array Lethe will not read ({exc}).",
                              "Store plain numeric arrays, and names as a string array (numpy dtype 'U').") from exc
-        # numpy's other ValueErrors here are broken .npy members: a header whose shape the data does not fill
-        raise LetheError(f"{where} is corrupt ({exc}).", "Save it again with numpy.savez.") from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        # anything else is a broken member, e.g. an .npy header whose shape the data does not fill
         raise LetheError(f"{where} is corrupt ({exc}).", "Save it again with numpy.savez.") from exc
     if "images" in arrays and "points" in arrays:
         raise LetheError(f"{where} has both `images` and `points`.", "Keep one of them: images, or N x D points.")
