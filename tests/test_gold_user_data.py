@@ -81,6 +81,21 @@ def test_gold_active_queries_labels_from_the_users_pool(user_files, capsys, tmp_
     assert np.allclose(pool["x"], np.load(user_files["train"])["points"][:128])
 
 
+def test_gold_active_takes_lambda_c_and_the_validation_set_size_from_the_command_line(user_files, capsys, tmp_path):
+    code, out = _gold(capsys, "active", "--data", user_files["train"], "--heldout", user_files["heldout"],
+                      "--schedule", "2,1,3", "--epochs", "2", "--pool-size", "128", "--fc-samples", "200",
+                      "--fc-epochs", "1", "--lambda-c", "0.05", "--val-size", "40", "--runs-dir", str(tmp_path))
+    assert code == 0 and out["status"] == "succeeded", out
+    run = RunStore(tmp_path).get(out["run"])
+    assert (run.config["params"]["lambda_c"], run.config["params"]["val_size"]) == (0.05, 40)
+    history = pd.read_csv(run.path / "figures" / "history.csv")
+    assert set(history["best_epoch"]) <= {1, 2} and history["val_fitting_capacity"].between(0, 1).all()
+    code, out = _gold(capsys, "active", "--data", user_files["train"], "--heldout", user_files["heldout"],
+                      "--val-size", "192", "--runs-dir", str(tmp_path / "refused"))
+    assert code == 2 and "the held-out set has 192" in out["error"] and "--val-size" in out["hint"]
+    assert not list((tmp_path / "refused").glob("*"))  # no run was created
+
+
 @pytest.mark.parametrize("action", ["reweight", "active"])
 def test_gold_training_refuses_unlabelled_or_missing_held_out_points_before_a_run(action, user_files, capsys,
                                                                                   tmp_path):

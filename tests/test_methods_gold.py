@@ -17,6 +17,7 @@ from torch import nn
 from core.cli import main
 from core.data import load
 from core.errors import LetheError, NonFiniteError
+from core.methods.gold import training
 from core.methods.gold import (ActiveConfig, ReweightConfig, acceptance_logit, active_learning, query, reweight,
                                reweight_power, balance_ratio, calibrate, check_gold_model, check_p, rejection_sample,
                                score, score_generated)
@@ -208,6 +209,8 @@ def test_gold_sample_draws_exactly_n_with_rejection(tmp_path, capsys):
     (["gold", "toy-acgan", "sample", "--reject", "1.0", "--out", "X.npy"], "[0, 1)"),
     (["gold", "toy-acgan", "score", "--class", "7", "--out", "X.csv"], "class 7 is out of range"),
     (["gold", "toy-acgan", "score", "--out", "X.txt"], ".csv"),
+    (["gold", "toy-acgan", "active", "--val-size", "2000"], "the held-out set has 2000"),
+    (["gold", "toy-acgan", "active", "--lambda-c", "-0.1"], "lambda_c must be >= 0"),
 ])
 def test_gold_verb_refuses_bad_input_before_any_run_exists(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -257,3 +260,71 @@ def test_active_learning_reveals_the_schedule_and_refuses_a_pool_without_labels(
     unlabeled = dataclasses.replace(data, labels=None)
     with pytest.raises(LetheError, match="no labels at all"):
         active_learning(load_model("toy-acgan"), unlabeled, test, config)
+
+
+def weights_of(model: GANBundle, *parts: str) -> torch.Tensor:
+    """The named players' parameters as one flat copy, to tell one epoch's model from another."""
+    return torch.cat([p.detach().reshape(-1).clone() for part in parts
+                      for p in getattr(model, part).parameters()])
+
+
+def test_active_learning_trains_every_round_with_the_papers_lambda_c(monkeypatch):
+    """Sec. 4: "lambda_c = 0.01 and lambda_c = 0 for synthetic/MNIST and FMNIST/SVHN datasets" (ACGANRecipe: 0.1)."""
+    assert {d: ActiveConfig.for_dataset(d).lambda_c for d in ("clusters6", "mnist", "fashion-mnist", "points.npz")} \
+        == {"clusters6": 0.01, "mnist": 0.01, "fashion-mnist": 0.0, "points.npz": 0.01}
+    recipes, real_fit = [], training.fit_acgan
+    monkeypatch.setattr(training, "fit_acgan", lambda gan, x, y, recipe, *a, **kw: (recipes.append(recipe),
+                                                                                   real_fit(gan, x, y, recipe, *a,
+                                                                                            **kw))[1])
+    data, test = load("clusters6", "train"), load("clusters6", "test")
+    config = ActiveConfig.for_dataset("fashion-mnist", initial=4, query=1, final=5, per_class=False, epochs=2,
+                                      pool_size=256, fc_samples=200, fc_epochs=1)
+    out = active_learning(load_model("toy-acgan"), data, test, config, seed=0)
+    assert [r.lambda_c for r in recipes] == [0.0, 0.0]  # both rounds
+    assert out["metrics"]["config_lambda_c"] == 0.0 and out["metrics"]["config_val_size"] == 100
+    assert all(row["best_epoch"] in (1, 2) and 0 <= row["val_fitting_capacity"] <= 1 for row in out["history"])
+
+
+def test_each_round_queries_reports_and_goes_on_with_the_epoch_best_on_the_validation_set(monkeypatch):
+    """Sec. 4.3: "choose the model with the best fitting capacity on the validation set (of size 100), to compute
+    the GOLD estimator for the query acquisition". The validation score is scripted to peak at epoch 1 of 3, so the
+    last epoch's model (what a round used before) is told apart from the chosen one by its weights."""
+    data, test = load("clusters6", "train"), load("clusters6", "test")
+    config = ActiveConfig.for_dataset("clusters6", initial=4, query=1, final=5, epochs=3, pool_size=256,
+                                      fc_samples=200, fc_epochs=1, val_size=50)
+    epochs, starts, measured, queried = [], [], [], []  # weights of: each epoch, each round's start, ...
+    real_fit, real_fc, real_query = training.fit_acgan, training.fitting_capacity_of, training.query
+
+    def fit(gan, *args, on_epoch, **kw):
+        starts.append(weights_of(gan, "generator"))
+        return real_fit(gan, *args, on_epoch=lambda e, live: (epochs.append(weights_of(live, "generator",
+                                                                                        "discriminator")),
+                                                              on_epoch(e, live)), **kw)
+
+    def fitting_capacity(gan, test_x, *args):
+        if len(test_x) == config.val_size:
+            return [0.9, 0.5, 0.7][(len(epochs) - 1) % 3]
+        measured.append((weights_of(gan, "generator", "discriminator"), len(test_x)))
+        return real_fc(gan, test_x, *args)
+
+    monkeypatch.setattr(training, "fit_acgan", fit)
+    monkeypatch.setattr(training, "fitting_capacity_of", fitting_capacity)
+    monkeypatch.setattr(training, "query", lambda gan, *a: (queried.append(weights_of(gan, "generator",
+                                                                                      "discriminator")),
+                                                            real_query(gan, *a))[1])
+    out = active_learning(load_model("toy-acgan"), data, test, config, seed=0)
+    assert [(row["best_epoch"], row["val_fitting_capacity"]) for row in out["history"]] == [(1, 0.9), (1, 0.9)]
+    assert torch.equal(queried[0], epochs[0]) and not torch.equal(queried[0], epochs[2])  # epoch 1, not the last
+    assert torch.equal(measured[0][0], epochs[0]) and torch.equal(measured[1][0], epochs[3])  # each round's best
+    assert [n for _, n in measured] == [len(test) - 50] * 2  # on the held-out images after the validation set
+    g = len(weights_of(load_model("toy-acgan"), "generator"))
+    assert torch.equal(starts[1], epochs[0][:g])  # round 1 keeps round 0's best G (and a fresh D)
+
+
+def test_a_validation_set_that_leaves_no_test_images_is_refused():
+    data, test = load("clusters6", "train"), load("clusters6", "test").subset(torch.arange(50))
+    with pytest.raises(LetheError, match="the held-out set has 50") as error:
+        active_learning(load_model("toy-acgan"), data, test, ActiveConfig.for_dataset("clusters6", val_size=50))
+    assert "--val-size" in error.value.hint and "0 keeps each round's last epoch" in error.value.hint
+    with pytest.raises(LetheError, match="validation set size must be >= 0"):
+        ActiveConfig(val_size=-1).validate()

@@ -32,8 +32,8 @@ from core.methods.inputs import input_flags, input_params, need_heldout, train_a
 from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
                                          check_gold_model, discriminator_heads, score, score_generated, terms)
 from core.methods.gold.measure import rejection_gain
-from core.methods.gold.training import (SCHEDULES, ActiveConfig, ReweightConfig, active_learning, query,
-                                        reweight, reweight_power)
+from core.methods.gold.training import (ACTIVE_LAMBDA_C, SCHEDULES, ActiveConfig, ReweightConfig, active_learning,
+                                        query, reweight, reweight_power, validation_split)
 from core.methods.gold.rejection import (Calibration, RejectionResult, acceptance_logit, acceptance_probability,
                                          burn_in, calibrate, check_p, default_p, rejection_sample)
 from core.models.bundles import Bundle, GANBundle
@@ -136,7 +136,8 @@ def reweight_job(gan: GANBundle, config: ReweightConfig, seed: int, data: str | 
 def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = True, data: str | None = None,
                heldout: str | None = None):
     """A job that runs active learning with `config.strategy` and, with `compare`, the random-query baseline from
-    the same start; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
+    the same start; the held-out images' first `config.val_size` pick each round's best epoch, the rest measure the
+    fitting capacity; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         import pandas as pd
@@ -203,10 +204,21 @@ def _add(parser: argparse.ArgumentParser) -> None:
                         help="active: labelled-set sizes (default: the paper's for the dataset, per class on images)")
     parser.add_argument("--strategy", choices=("gold", "random"), default="gold", help="active: how to query")
     parser.add_argument("--pool-size", type=int, default=None, help="active: use the first N training images")
+    parser.add_argument("--lambda-c", type=float, default=None,
+                        help="active: weight of the fake-class terms of the ACGAN loss in every round (default: the "
+                             "paper's, 'we choose lambda_c = 0.01 and lambda_c = 0 for synthetic/MNIST and "
+                             "FMNIST/SVHN datasets', so 0.01 on the clusters, MNIST and other data, 0 on "
+                             "Fashion-MNIST)")
+    parser.add_argument("--val-size", type=int, default=100, metavar="N",
+                        help="active: the first N held-out images are a validation set that picks each round's "
+                             "best epoch for the query and the next round ('choose the model with the best fitting "
+                             "capacity on the validation set (of size 100)'); the fitting capacity is measured on "
+                             "the other held-out images; 0 keeps the last epoch (default 100)")
     parser.add_argument("--train-size", type=int, default=None, help="reweight: use the first N training images")
     parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
                         help="reweight/active with --data: labelled images of the same kind the GAN was NOT trained "
-                             "on (same layout), the real test images of the fitting capacity")
+                             "on (same layout), the real test images of the fitting capacity (active: the first "
+                             "--val-size of them are the validation set instead)")
 
 
 def _out(args: argparse.Namespace, suffixes: tuple[str, ...]) -> Path:
@@ -254,7 +266,7 @@ def _prepare(args: argparse.Namespace, bundle: Bundle, device: torch.device) -> 
         return MethodCall(params, reweight_job(bundle, config, args.seed, args.data, args.heldout))  # type: ignore[arg-type]
     if args.action == "active":
         config = active_config(bundle, args)  # type: ignore[arg-type]
-        real_data(bundle, "test", args.data, args.heldout)  # type: ignore[arg-type]
+        validation_split(real_data(bundle, "test", args.data, args.heldout), config.val_size)  # type: ignore[arg-type]
         params.update(asdict(config))
         return MethodCall(params, active_job(bundle, config, args.seed, data=args.data,  # type: ignore[arg-type]
                                              heldout=args.heldout))
@@ -288,12 +300,15 @@ def gold_command(model: str, action: str, words: list[str], seed: int = 0, data:
 
 
 def active_config(gan: GANBundle, args: argparse.Namespace) -> ActiveConfig:
-    """ActiveConfig from the command line: the paper's schedule for the model's dataset unless --schedule."""
+    """ActiveConfig from the command line: the paper's schedule and lambda_c for the model's dataset unless
+    --schedule / --lambda-c, and --val-size held-out images to pick each round's best epoch."""
     data = real_data(gan, data=args.data)
     overrides: dict[str, Any] = {"strategy": args.strategy, "pool_size": args.pool_size,
-                                 "fc_samples": args.fc_samples, "fc_epochs": args.fc_epochs}
+                                 "fc_samples": args.fc_samples, "fc_epochs": args.fc_epochs, "val_size": args.val_size}
     if args.epochs:
         overrides["epochs"] = args.epochs
+    if args.lambda_c is not None:
+        overrides["lambda_c"] = args.lambda_c
     if args.schedule:
         try:
             overrides["initial"], overrides["query"], overrides["final"] = (int(v) for v in args.schedule.split(","))
@@ -321,7 +336,7 @@ CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw wi
                       _add, _prepare, families=("gan",), requirements=requirements, takes_data=True)
 
 __all__ = [
-    "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
+    "ACTIONS", "ACTIVE_LAMBDA_C", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "validation_split", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
     "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_enough", "check_finite",
     "check_gold_model", "check_p", "default_p", "discriminator_heads", "gold_command", "real_data", "rejection_sample", "sample_job",
     "score", "score_generated", "score_job", "terms", "write_samples",

@@ -11,9 +11,12 @@ split over the processes by `fit_acgan` (global batch, learning rate and seeds a
 measures and reports, while the others go on to the next epoch and wait for it at the first gradient all-reduce.
 
 Active learning. A semi-supervised cGAN on a pool whose labels are mostly unknown: each round trains (keeping G,
-re-initialising D, as the paper does), measures the fitting capacity, scores the unlabelled pool with eq. 8 (images)
-or eq. 9 (the 2-D clusters) and reveals the labels of the true top-k (sorted, unlike the authors' code, which took
-the last entries of an unsorted list); the random baseline reveals k random ones from the same start.
+re-initialising D, as the paper does) with the paper's active-learning lambda_c (0.01 on the clusters and MNIST, 0
+on Fashion-MNIST), keeps the epoch whose model has the best fitting capacity on a validation set of 100 labelled
+held-out images (Sec. 4.3), measures that model's fitting capacity on the other held-out images, scores the
+unlabelled pool with it by eq. 8 (images) or eq. 9 (the 2-D clusters) and reveals the labels of the true top-k
+(sorted, unlike the authors' code, which took the last entries of an unsorted list); the random baseline reveals k
+random ones from the same start.
 """
 
 from __future__ import annotations
@@ -175,11 +178,18 @@ def reweight(gan: GANBundle, data, test, config: ReweightConfig, seed: int = 0, 
 SCHEDULES = {"clusters6": (4, 1, 8, False), "mnist": (10, 2, 18, True), "fashion-mnist": (20, 5, 40, True)}
 """The paper's (initial, query, final) labelled-set sizes (Sec. 4.3); True = per class."""
 
+ACTIVE_LAMBDA_C = {"clusters6": 0.01, "mnist": 0.01, "fashion-mnist": 0.0}
+"""The paper's lambda_c for active learning (Sec. 4: "we choose lambda_c = 0.01 and lambda_c = 0 for
+synthetic/MNIST and FMNIST/SVHN datasets"); other data get MNIST's 0.01."""
+
 
 @dataclass
 class ActiveConfig:
     """Active learning's schedule, training and measurement budget. `per_class` multiplies the schedule by the
-    number of classes; `balanced` uses eq. 9 instead of eq. 8 (the paper: eq. 9 for the 2-D clusters)."""
+    number of classes; `balanced` uses eq. 9 instead of eq. 8 (the paper: eq. 9 for the 2-D clusters); `lambda_c`
+    weighs the ACGAN loss's fake-class terms in every round. `val_size` > 0 takes the first `val_size` held-out
+    images as a validation set (the rest stay the test set of the reported fitting capacity) and, in every round,
+    keeps the epoch with the best fitting capacity on it (the paper: 100 images); 0 keeps the last epoch."""
 
     initial: int = 10
     query: int = 2
@@ -191,6 +201,8 @@ class ActiveConfig:
     pool_size: int | None = None
     fc_samples: int = 5000
     fc_epochs: int = 5
+    lambda_c: float = ACTIVE_LAMBDA_C["mnist"]
+    val_size: int = 100
 
     def validate(self) -> None:
         if not 0 < self.initial <= self.final or self.query < 1:
@@ -198,12 +210,32 @@ class ActiveConfig:
                              "and query >= 1.", "The paper uses (10, 2, 18) per class on MNIST.")
         if self.strategy not in ("gold", "random"):
             raise LetheError(f"the query strategy is gold or random, not {self.strategy!r}.", "Pick one.")
+        if not self.lambda_c >= 0:  # NaN too
+            raise LetheError(f"lambda_c must be >= 0, got {self.lambda_c}.",
+                             "The paper uses 0.01 on the clusters and MNIST, 0 on Fashion-MNIST.")
+        if self.val_size < 0:
+            raise LetheError(f"the validation set size must be >= 0 images, got {self.val_size}.",
+                             "The paper uses 100; 0 keeps each round's last epoch instead of its best.")
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "ActiveConfig":
+        """The paper's schedule, query score and lambda_c for `dataset` (MNIST's for other data), then `overrides`."""
         initial, query, final, per_class = SCHEDULES.get(dataset, SCHEDULES["mnist"])
-        config = cls(initial, query, final, per_class, balanced=dataset == "clusters6")
+        config = cls(initial, query, final, per_class, balanced=dataset == "clusters6",
+                     lambda_c=ACTIVE_LAMBDA_C.get(dataset, ACTIVE_LAMBDA_C["mnist"]))
         return replace(config, **overrides)
+
+
+def validation_split(test, val_size: int):
+    """(validation, test): the first `val_size` held-out images and the rest, so that the epoch chosen on the
+    validation set is scored on images it was not chosen on; a LetheError when no test image would be left."""
+    if val_size >= len(test):
+        raise LetheError(f"the validation set takes the first {val_size} held-out images and the fitting capacity "
+                         f"is measured on the rest, but the held-out set has {len(test)}.",
+                         f"Use a validation set smaller than {len(test)} (--val-size; 0 keeps each round's last "
+                         "epoch), or give more held-out images.")
+    rows = torch.arange(len(test))
+    return test.subset(rows[:val_size]), test.subset(rows[val_size:])
 
 
 def initial_labels(labels: torch.Tensor, count_per_class: int | None, total: int | None, seed: int) -> torch.Tensor:
@@ -235,16 +267,36 @@ def query(gan: GANBundle, x: torch.Tensor, known: torch.Tensor, k: int, strategy
     return unknown[torch.topk(values, k).indices]
 
 
+def best_epoch_model(model: GANBundle, x: torch.Tensor, labels: torch.Tensor, recipe: ACGANRecipe, seed: int,
+                     val, config: ActiveConfig, cancel: CancelToken) -> tuple[GANBundle, int, float | None]:
+    """Train `model` with `recipe` and return (the model to keep, its epoch, its fitting capacity on `val`): the
+    epoch with the best validation fitting capacity (Sec. 4.3; the earliest on a tie), measured on a copy after
+    every epoch so training goes on untouched; with no validation images, the last epoch (and None)."""
+    best: dict = {"model": model, "epoch": recipe.epochs, "fc": None}
+
+    def keep_best(epoch: int, live: GANBundle) -> None:
+        snapshot = live.copy()  # sampling puts a model in eval mode: the live one keeps training
+        fc = fitting_capacity_of(snapshot, val.x, val.labels, config.fc_samples, config.fc_epochs, seed, cancel)
+        if best["fc"] is None or fc > best["fc"]:
+            best.update(model=snapshot, epoch=epoch, fc=fc)
+
+    fit_acgan(model, x, labels, recipe, seed, cancel=cancel, on_epoch=keep_best if len(val) else None)
+    return best["model"], best["epoch"], best["fc"]
+
+
 def active_learning(gan: GANBundle, data, test, config: ActiveConfig, seed: int = 0,
                     progress: ProgressFn = NO_PROGRESS, cancel: CancelToken | None = None) -> dict:
-    """Rounds of semi-supervised training and querying on `data` (see the module docstring); returns
-    {"metrics", "history": one row per round (labelled, fitting_capacity), "rounds": per pool image the round
-    its label became known (0 = at the start, -1 = never), "bundle": the last model}."""
+    """Rounds of semi-supervised training and querying on `data` (see the module docstring). The held-out `test`
+    images are split: the first `config.val_size` choose each round's best epoch, the rest measure its fitting
+    capacity. Returns {"metrics", "history": one row per round (labelled, fitting_capacity, best_epoch,
+    val_fitting_capacity), "rounds": per pool image the round its label became known (0 = at the start, -1 =
+    never), "bundle": the last round's kept model}."""
     config.validate()
     cancel = cancel or CancelToken()
     if data.labels is None:
         raise EmptySelection("active learning needs the pool's true labels to reveal them when queried; this pool "
                              "has no labels at all.", "Use a labelled dataset (the queries reveal its labels).")
+    val, test = validation_split(test, config.val_size)
     x, truth = (data.x, data.labels) if config.pool_size is None else (data.x[:config.pool_size],
                                                                         data.labels[:config.pool_size])
     k = gan.num_classes if config.per_class else 1
@@ -253,16 +305,17 @@ def active_learning(gan: GANBundle, data, test, config: ActiveConfig, seed: int 
     rounds = torch.where(known, 0, -1)
     total_rounds = (config.final - config.initial) // config.query + 1
     model = fresh_copy(gan, seed)
-    recipe = recipe_for(gan, config.epochs)
+    recipe = replace(recipe_for(gan, config.epochs), lambda_c=config.lambda_c)
     history = []
     for r in range(total_rounds):
         cancel.raise_if_set()
-        if r > 0:  # keep G, re-initialise D (Sec. 4.3)
+        if r > 0:  # keep G (the previous round's best epoch), re-initialise D (Sec. 4.3)
             model.discriminator = fresh_copy(gan, seed + r).discriminator
         labels = torch.where(known, truth, -1)
-        fit_acgan(model, x, labels, recipe, seed * 100 + r, cancel=cancel)
+        model, epoch, val_fc = best_epoch_model(model, x, labels, recipe, seed * 100 + r, val, config, cancel)
         fc = fitting_capacity_of(model, test.x, test.labels, config.fc_samples, config.fc_epochs, seed, cancel)
-        history.append({"round": r, "labelled": int(known.sum()), "fitting_capacity": fc})
+        history.append({"round": r, "labelled": int(known.sum()), "fitting_capacity": fc, "best_epoch": epoch,
+                        "val_fitting_capacity": val_fc})
         progress(ProgressEvent(r + 1, total_rounds, {"labelled": int(known.sum()), "fitting_capacity": fc},
                                stage=f"{config.strategy} round {r}"))
         if r < total_rounds - 1:
@@ -271,5 +324,6 @@ def active_learning(gan: GANBundle, data, test, config: ActiveConfig, seed: int 
             rounds[picked] = r + 1
     return {"metrics": {"fitting_capacity": history[-1]["fitting_capacity"], "labelled": int(known.sum()),
                         "rounds": total_rounds, **{f"config_{k}": v for k, v in asdict(config).items()
-                                                   if k in ("initial", "query", "final", "strategy")}},
+                                                   if k in ("initial", "query", "final", "strategy", "lambda_c",
+                                                            "val_size")}},
             "history": history, "rounds": rounds, "bundle": model.eval()}
