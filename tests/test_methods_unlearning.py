@@ -16,6 +16,7 @@ from core.errors import EmptySelection, LetheError, NonFiniteError
 from core.methods.unlearning import (METHODS, UnlearnConfig, build_sets, comparison, degrade_for_eval, draw_noise,
                                      eval_kinds, prepare, unlearn)
 from core.methods.unlearning.algorithm import noise_target
+from core.methods.unlearning.measure import complete
 from core.models import ModelCard
 from core.models.degradations import FILL, degrade_mixed
 from core.models.i2i import build_conv_i2i
@@ -154,6 +155,19 @@ def test_evaluation_masks_are_the_same_for_every_call_and_center_small_is_a_quar
     assert eval_kinds(_model())[:2] == ("center", "center-small")
 
 
+
+def test_a_completion_keeps_every_pixel_the_model_was_shown_and_paints_only_the_hole():
+    bundle, x = _model(), _toy(4, "test", 1000).x
+    for kind in ("center", "patches"):
+        degraded, mask = degrade_for_eval(x, kind)
+        painted = bundle.restore(degraded).detach()
+        out = complete(bundle, x, kind)
+        hole = mask.expand_as(x)
+        assert torch.equal(out[~hole], x[~hole])
+        assert torch.allclose(out[hole], painted[hole])
+        assert not torch.allclose(painted[~hole], x[~hole], atol=1e-3)  # the raw output would have changed them
+
+
 # ------------------------------------------------------------------------------------------------ the sets
 
 
@@ -222,7 +236,7 @@ def test_unlearn_verb_reports_before_and_after_on_held_out_digits(capsys):
     from core.cli import main
 
     code = main(["unlearn", "mnist-i2i", "--forget", "label=0", "--retain", "limited:2", "--epochs", "1",
-                 "--batch-size", "32", "--eval-size", "30", "--json"])
+                 "--batch-size", "32", "--eval-size", "60", "--json"])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0, out
     for kind in ("center", "center-small", "extend", "outpaint", "patches"):

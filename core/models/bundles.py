@@ -249,8 +249,14 @@ class I2IBundle(Bundle):
         return self.decoder(h)
 
     def restore(self, x_degraded: torch.Tensor) -> torch.Tensor:
-        """D(E(T(x))) given T(x)."""
+        """D(E(T(x))) given T(x): the decoder repaints the whole image, the pixels it was shown included."""
         return self.decoder(self.encoder(x_degraded))
+
+    def inpaint(self, x_degraded: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The completion a user gets: D(E(T(x))) on the removed pixels (`mask` True, N x 1 x H x W), T(x) kept
+        everywhere else. The paper's models work this way (MAGE decodes the visible tokens as given, Palette
+        resets the known pixels at every step), so a change to the encoder can only show in the hole."""
+        return torch.where(mask, self.restore(x_degraded), x_degraded)
 
 
 @dataclass

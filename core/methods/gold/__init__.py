@@ -136,8 +136,8 @@ def reweight_job(gan: GANBundle, config: ReweightConfig, seed: int, data: str | 
 def active_job(gan: GANBundle, config: ActiveConfig, seed: int, compare: bool = True, data: str | None = None,
                heldout: str | None = None):
     """A job that runs active learning with `config.strategy` and, with `compare`, the random-query baseline from
-    the same start; the held-out images' first `config.val_size` pick each round's best epoch, the rest measure the
-    fitting capacity; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
+    the same start; `config.val_size` held-out images (one fixed random draw) pick each round's best epoch, the
+    rest measure the fitting capacity; for 2-D data the pool with each round's queries is a figure (Fig. 3)."""
 
     def job(progress: ProgressFn, cancel: CancelToken) -> JobResult:
         import pandas as pd
@@ -210,14 +210,14 @@ def _add(parser: argparse.ArgumentParser) -> None:
                              "FMNIST/SVHN datasets', so 0.01 on the clusters, MNIST and other data, 0 on "
                              "Fashion-MNIST)")
     parser.add_argument("--val-size", type=int, default=100, metavar="N",
-                        help="active: the first N held-out images are a validation set that picks each round's "
+                        help="active: N held-out images (one fixed random draw) are a validation set that picks each round's "
                              "best epoch for the query and the next round ('choose the model with the best fitting "
                              "capacity on the validation set (of size 100)'); the fitting capacity is measured on "
                              "the other held-out images; 0 keeps the last epoch (default 100)")
     parser.add_argument("--train-size", type=int, default=None, help="reweight: use the first N training images")
     parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
                         help="reweight/active with --data: labelled images of the same kind the GAN was NOT trained "
-                             "on (same layout), the real test images of the fitting capacity (active: the first "
+                             "on (same layout), the real test images of the fitting capacity (active: "
                              "--val-size of them are the validation set instead)")
 
 

@@ -187,8 +187,8 @@ synthetic/MNIST and FMNIST/SVHN datasets"); other data get MNIST's 0.01."""
 class ActiveConfig:
     """Active learning's schedule, training and measurement budget. `per_class` multiplies the schedule by the
     number of classes; `balanced` uses eq. 9 instead of eq. 8 (the paper: eq. 9 for the 2-D clusters); `lambda_c`
-    weighs the ACGAN loss's fake-class terms in every round. `val_size` > 0 takes the first `val_size` held-out
-    images as a validation set (the rest stay the test set of the reported fitting capacity) and, in every round,
+    weighs the ACGAN loss's fake-class terms in every round. `val_size` > 0 draws `val_size` held-out images
+    at random (one fixed draw) as a validation set (the rest stay the test set of the reported fitting capacity) and, in every round,
     keeps the epoch with the best fitting capacity on it (the paper: 100 images); 0 keeps the last epoch."""
 
     initial: int = 10
@@ -227,15 +227,17 @@ class ActiveConfig:
 
 
 def validation_split(test, val_size: int):
-    """(validation, test): the first `val_size` held-out images and the rest, so that the epoch chosen on the
-    validation set is scored on images it was not chosen on; a LetheError when no test image would be left."""
+    """(validation, test): `val_size` held-out images drawn at random (one fixed draw, so that every seed and
+    strategy is judged on the same images, and a held-out folder sorted by class still gives every class) and
+    the rest, so that the epoch chosen on the validation set is scored on images it was not chosen on; a
+    LetheError when no test image would be left."""
     if val_size >= len(test):
-        raise LetheError(f"the validation set takes the first {val_size} held-out images and the fitting capacity "
+        raise LetheError(f"the validation set takes {val_size} held-out images and the fitting capacity "
                          f"is measured on the rest, but the held-out set has {len(test)}.",
                          f"Use a validation set smaller than {len(test)} (--val-size; 0 keeps each round's last "
                          "epoch), or give more held-out images.")
-    rows = torch.arange(len(test))
-    return test.subset(rows[:val_size]), test.subset(rows[val_size:])
+    rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))
+    return test.subset(rows[:val_size].sort().values), test.subset(rows[val_size:].sort().values)
 
 
 def initial_labels(labels: torch.Tensor, count_per_class: int | None, total: int | None, seed: int) -> torch.Tensor:
@@ -287,7 +289,7 @@ def best_epoch_model(model: GANBundle, x: torch.Tensor, labels: torch.Tensor, re
 def active_learning(gan: GANBundle, data, test, config: ActiveConfig, seed: int = 0,
                     progress: ProgressFn = NO_PROGRESS, cancel: CancelToken | None = None) -> dict:
     """Rounds of semi-supervised training and querying on `data` (see the module docstring). The held-out `test`
-    images are split: the first `config.val_size` choose each round's best epoch, the rest measure its fitting
+    images are split (`validation_split`): `config.val_size` choose each round's best epoch, the rest measure its fitting
     capacity. Returns {"metrics", "history": one row per round (labelled, fitting_capacity, best_epoch,
     val_fitting_capacity), "rounds": per pool image the round its label became known (0 = at the start, -1 =
     never), "bundle": the last round's kept model}."""

@@ -1,11 +1,14 @@
 """What unlearning did, measured on held-out images (Li et al., ICLR 2024, Sec. 4.1, Fig. 4, App. E.2).
 
-For each degradation and each held-out set (retain, forget) the completed images D(E(T(x))) are compared with
-their ground truth x:
+For each degradation and each held-out set (retain, forget) the completed images are compared with their ground
+truth x. A completion is T(x) with its removed pixels painted by D(E(T(x))) (`I2IBundle.inpaint`), as the paper's
+models complete an image: MAGE keeps the visible tokens and Palette the known pixels, so only the hole can change.
+Our conv encoder-decoder repaints the whole image; measuring D(E(T(x))) whole would count the blur an edited
+encoder adds to the pixels the user supplied (on synthfaces at alpha 1.0: -4.6 dB outside the hole, -1.3 dB in it).
 - `fid_{set}[{kind}]`: FID on the judge's feature layer (the dataset's Lethe classifier, named in `judge`,
   standing in for Inception), completions against ground truths; `is_{set}[{kind}]` the judge's IS of the
   completions; `cos_{set}[{kind}]` the mean cosine similarity of the judge's features of each completion and its
-  ground truth (standing in for CLIP); `psnr_{set}[{kind}]` the mean whole-image PSNR (dB).
+  ground truth (standing in for CLIP); `psnr_{set}[{kind}]` the mean PSNR (dB) of the completion (its error lies in the hole).
 - For people (an identity judge): `recognised_{set}[{kind}]`, the share of completions the identity judge assigns
   to the right person, and `recognised_noise_{set}[{kind}]`, the same share on the degraded image with its hole
   filled by noise (what the unmasked context alone reveals; it does not depend on the model).
@@ -58,10 +61,12 @@ def degrade_for_eval(x: torch.Tensor, kind: str, seed: int = EVAL_SEED) -> tuple
 @torch.no_grad()
 def complete(bundle: I2IBundle, x: torch.Tensor, kind: str, seed: int = EVAL_SEED,
              batch_size: int = 500) -> torch.Tensor:
-    """D(E(T(x))) on the CPU for images x in [0, 1], in batches, with the fixed masks of `degrade_for_eval`."""
+    """The completions `bundle.inpaint(T(x), mask)` on the CPU for images x in [0, 1], in batches, with the fixed
+    masks of `degrade_for_eval`: the model paints the hole, the pixels it was shown stay."""
     bundle.eval()
-    xd, _ = degrade_for_eval(x, kind, seed)
-    return torch.cat([bundle.restore(xd[i : i + batch_size].to(bundle.device)).cpu()
+    xd, mask = degrade_for_eval(x, kind, seed)
+    return torch.cat([bundle.inpaint(xd[i : i + batch_size].to(bundle.device),
+                                     mask[i : i + batch_size].to(bundle.device)).cpu()
                       for i in range(0, len(x), batch_size)])
 
 
