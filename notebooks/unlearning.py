@@ -49,11 +49,13 @@ LR = 2e-3  # UnlearnConfig's default
 EVAL_SIZE = 500  # held-out images per set
 ALPHAS = [0.05, 0.1, 0.25, 1.0]  # Table 3
 LIMITED_KS = [1, 5, 50]  # Fig. D.6: retain images per class
+WORKERS = 2  # unlearning runs at a time, each in its own worker process (core.runs.executor.run_keyed)
 DEVICE = "cpu"
 
 # %%
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path.cwd() if (Path.cwd() / "core").is_dir() else Path.cwd().parent
@@ -64,8 +66,9 @@ import torch  # noqa: E402
 from IPython.display import Image, display  # noqa: E402
 
 from core.methods.unlearning import (METHOD_NAMES, UnlearnConfig, comparison, complete, degrade_for_eval,  # noqa: E402
-                                     embedding_points, eval_sets, measure, prepare, unlearn)
+                                     embedding_points, eval_sets, measure, prepare, unlearning_study)
 from core.models.spec import load_model  # noqa: E402
+from core.runs.executor import run_keyed  # noqa: E402
 from core.viz.embedding import project  # noqa: E402
 from core.viz.images import png_bytes  # noqa: E402
 from core.viz.unlearning import completion_grid, embedding_figure  # noqa: E402
@@ -75,18 +78,36 @@ START = time.time()
 KINDS = ("center", "center-small")
 
 
-def run(model, sets, judges, method="ours", **overrides):
-    """Unlearn with `method` and measure the result (and E.2 against the original) on the held-out sets."""
-    config = UnlearnConfig(method=method, epochs=EPOCHS, lr=LR, **overrides)
-    result = unlearn(model, sets, config)
-    metrics = measure(result.bundle, sets, judges, original=model, kinds=KINDS)
-    return result, {"seconds": result.seconds, **metrics}
+def study(forget, retain="train", model=MNIST, **overrides):
+    """One unlearning run as a job for the executor: `unlearning_study` unlearns a copy of `model` with the
+    notebook's EPOCHS and LR (and `overrides`) and measures it, with E.2 against the original, on the held-out sets.
+    """
+    config = UnlearnConfig(epochs=EPOCHS, lr=LR, **overrides)
+    return partial(unlearning_study, model, forget, config, retain=retain, eval_size=EVAL_SIZE, kinds=KINDS,
+                   device=DEVICE)
 
 
 def original_metrics(model, sets, judges):
     """The original model's measurements under the `before:` prefix, as a run records them."""
     return {f"before:{k}": v for k, v in measure(model, sets, judges, original=model, kinds=KINDS).items()}
 
+
+# %% [markdown]
+# ## Every unlearning run, `WORKERS` at a time
+# The sections below read their tables from these runs: every method and the proxy retain set on MNIST, the alpha
+# sweep (alpha 0.25 is the "ours" run), the limited retain sets, and ours and its proxy on synthfaces. Each run
+# loads its model and sets in a worker process, unlearns a copy and measures it.
+
+# %%
+jobs = {("method", m): study(MNIST_FORGET, method=m) for m in METHODS}
+jobs[("proxy",)] = study(MNIST_FORGET, MNIST_PROXY)
+jobs.update({("alpha", a): study(MNIST_FORGET, alpha=a) for a in ALPHAS if a != UnlearnConfig.alpha})
+jobs.update({("limited", k): study(MNIST_FORGET, f"limited:{k}") for k in LIMITED_KS})
+jobs[("faces",)] = study(FACES_FORGET, model=FACES)
+jobs[("faces proxy",)] = study(FACES_FORGET, FACES_PROXY, model=FACES)
+done = run_keyed(jobs, WORKERS)
+for key, (_, metrics) in done.items():
+    print(f"{' '.join(map(str, key))}: {metrics['seconds']:.0f} s unlearning")
 
 # %% [markdown]
 # ## Tables 1 and 2 on MNIST: forget two digits
@@ -96,15 +117,9 @@ mnist = load_model(MNIST, DEVICE)
 mnist_sets, mnist_judges = prepare(mnist, MNIST_FORGET, eval_size=EVAL_SIZE)
 print(mnist_sets.describe())
 before = original_metrics(mnist, mnist_sets, mnist_judges)
-runs, models = [], {}
-for method in METHODS:
-    result, metrics = run(mnist, mnist_sets, mnist_judges, method)
-    models[method] = result.bundle
-    runs.append((method, {"method": method}, {**before, **metrics}))
-    print(f"{METHOD_NAMES[method]}: {result.seconds:.0f} s")
-proxy_sets, _ = prepare(mnist, MNIST_FORGET, retain=MNIST_PROXY, eval_size=EVAL_SIZE)
-result, metrics = run(mnist, proxy_sets, mnist_judges)
-runs.append(("proxy", {"method": "ours"}, {**before, **metrics}))
+models = {m: done[("method", m)][0] for m in METHODS}
+runs = [(m, {"method": m}, {**before, **done[("method", m)][1]}) for m in METHODS]
+runs.append(("proxy", {"method": "ours"}, {**before, **done[("proxy",)][1]}))
 for kind, table in (("center", "Table 1"), ("center-small", "Table 2")):
     print(f"\n{table} ({kind}, MNIST, forget {MNIST_FORGET}; judge mnist-lenet)")
     print(comparison(runs, kind).round(3).to_string(index=False))
@@ -126,13 +141,8 @@ faces = load_model(FACES, DEVICE)
 face_sets, face_judges = prepare(faces, FACES_FORGET, eval_size=EVAL_SIZE)
 print(face_sets.describe())
 face_before = original_metrics(faces, face_sets, face_judges)
-face_runs = []
-for method in ("ours",):
-    _, metrics = run(faces, face_sets, face_judges, method)
-    face_runs.append((method, {"method": method}, {**face_before, **metrics}))
-proxy_faces, _ = prepare(faces, FACES_FORGET, retain=FACES_PROXY, eval_size=EVAL_SIZE)
-_, metrics = run(faces, proxy_faces, face_judges)
-face_runs.append(("proxy", {"method": "ours"}, {**face_before, **metrics}))
+face_runs = [("ours", {"method": "ours"}, {**face_before, **done[("faces",)][1]}),
+             ("proxy", {"method": "ours"}, {**face_before, **done[("faces proxy",)][1]})]
 print(comparison(face_runs, "center").round(3).to_string(index=False))
 m = face_runs[0][2]
 print(f"\nrecognised forgotten people (centre crop): original {m['before:recognised_forget[center]']:.1%}, "
@@ -146,8 +156,10 @@ print(f"\nrecognised forgotten people (centre crop): original {m['before:recogni
 # %%
 rows = []
 for alpha in ALPHAS:
-    _, m = run(mnist, mnist_sets, mnist_judges, alpha=alpha)
-    rows.append({"alpha": alpha, "FID R": m["fid_retain[center]"], "FID F": m["fid_forget[center]"],
+    m = ours if alpha == UnlearnConfig.alpha else done[("alpha", alpha)][1]
+    rows.append({"alpha": alpha, "FID R change": m["fid_retain[center]"] / before["before:fid_retain[center]"] - 1,
+                 "FID F ratio": m["fid_forget[center]"] / before["before:fid_forget[center]"],
+                 "FID R": m["fid_retain[center]"], "FID F": m["fid_forget[center]"],
                  "IS R": m["is_retain[center]"], "IS F": m["is_forget[center]"], "cos R": m["cos_retain[center]"],
                  "cos F": m["cos_forget[center]"]})
 print(pd.DataFrame(rows).round(3).to_string(index=False))
@@ -159,8 +171,7 @@ print("Paper (MAE): FID F 179.0 at alpha 0.01 -> 213.0 at 0.25, FID R 113.6 -> 1
 # %%
 rows = []
 for k in LIMITED_KS:
-    limited_sets, _ = prepare(mnist, MNIST_FORGET, retain=f"limited:{k}", eval_size=EVAL_SIZE)
-    _, m = run(mnist, limited_sets, mnist_judges)
+    m = done[("limited", k)][1]
     rows.append({"K per class": k, "FID R": m["fid_retain[center]"], "FID F": m["fid_forget[center]"],
                  "cos R": m["cos_retain[center]"], "cos F": m["cos_forget[center]"]})
 rows.append({"K per class": "all (train)", "FID R": ours["fid_retain[center]"], "FID F": ours["fid_forget[center]"],

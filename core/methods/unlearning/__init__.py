@@ -108,6 +108,21 @@ def measure(bundle: I2IBundle, sets: UnlearnSets, judges: Judges, original: I2IB
                     (sets.pixel_mean, sets.pixel_std), kinds)
 
 
+def unlearning_study(model: str, forget: str, config: UnlearnConfig, seed: int = 0, *, retain: str = "train",
+                     eval_size: int = 500, kinds: tuple[str, ...] | None = None,
+                     device: str = "cpu") -> tuple[I2IBundle, dict[str, float]]:
+    """One unlearning run as an independent job for `core.runs.executor.run_jobs` (a notebook's table over methods,
+    alphas or retain sources): a model spec, a `--forget` spec and the config in (all pickle), the unlearned copy
+    and its measurements (with the cross-validation against the original) out, alike here or in a spawn worker."""
+    from core.models.spec import load_model
+
+    bundle = load_model(model, device)
+    sets, judges = prepare(bundle, forget, retain=retain, seed=seed, eval_size=eval_size)
+    result = unlearn(bundle, sets, config, seed=seed)
+    return result.bundle, {"seconds": result.seconds, **measure(result.bundle, sets, judges, original=bundle,
+                                                                kinds=kinds)}
+
+
 def unlearning_job(bundle: I2IBundle, forget: str | Selection, config: UnlearnConfig, seed: int = 0,
                    retain: str = "train", eval_size: int = 500, prepared: tuple[UnlearnSets, Judges] | None = None,
                    kinds: tuple[str, ...] | None = None, data: str | None = None, heldout: str | None = None,
@@ -242,5 +257,5 @@ __all__ = [
     "UnlearnConfig", "UnlearnResult", "UnlearnSets", "build_sets", "comparison", "complete", "config_from",
     "degrade_for_eval", "draw_noise", "embedding_points", "eval_kinds", "eval_sets", "evaluate", "job_params",
     "judge_label", "losses", "measure", "pick_judges", "prepare", "requirements", "selection_for", "unlearn",
-    "unlearning_command", "unlearning_job",
+    "unlearning_command", "unlearning_job", "unlearning_study",
 ]
