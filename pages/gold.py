@@ -16,7 +16,7 @@ import torch
 from core.errors import LetheError
 from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, check_enough,
                                check_gold_model, default_p, extremes, gold_command, part, real_data, rejection_gain,
-                               rejection_sample, reweight_job, score, score_generated)
+                               rejection_sample, reweight_job, score, score_generated, validation_split)
 from core.methods.inputs import input_params
 from core.models.bundles import GANBundle
 from core.viz.gold import pool_queries_figure, score_scatter_figure, terms_histogram_figure
@@ -222,6 +222,17 @@ def training_section(bundle: GANBundle, spec: str, test) -> None:
         epochs = int(c[1].number_input("Epochs per round", 1, 200, 10, key="gold_al_epochs"))
         pool = int(c[2].number_input("Pool size", 100, 60_000, 2000, step=500, key="gold_al_pool"))
         fc_n = int(c[3].number_input("Fitting-capacity samples", 200, 20_000, 2000, step=200, key="gold_al_fc_n"))
+        v = st.columns(4)
+        lambda_c = float(v[0].number_input(
+            "λ_c (fake-class weight)", 0.0, None, defaults.lambda_c, 0.01, format="%.3f", key="gold_al_lambda_c",
+            help="Weight of the ACGAN loss's fake-class terms in every round. The paper (Sec. 4): \"For experiments "
+                 "on active learning, we choose lambda_c = 0.01 and lambda_c = 0 for synthetic/MNIST and FMNIST/SVHN "
+                 "datasets\"."))
+        val_size = int(v[1].number_input(
+            "Validation images", 0, None, 100, step=50, key="gold_al_val_size",
+            help="Held-out images (one fixed random draw) that pick each round's best epoch: the epoch whose samples "
+                 "give the best fitting capacity on them queries and seeds the next round (the paper: 100). The "
+                 "fitting capacity is then measured on the other held-out images. 0 keeps each round's last epoch."))
         if st.button("Start active-learning run", key="gold_al_start", icon=":material/play_arrow:",
                      disabled=isinstance(test, LetheError), help="Needs real labelled test images."):
             with guarded():
@@ -231,8 +242,9 @@ def training_section(bundle: GANBundle, spec: str, test) -> None:
                     raise LetheError(f"the schedule takes three numbers, not {schedule!r}.",
                                      "For example 10,2,18.") from None
                 config = replace(defaults, initial=initial, query=query_size, final=final, epochs=epochs,
-                                 pool_size=pool, fc_samples=fc_n, fc_epochs=2)
+                                 pool_size=pool, fc_samples=fc_n, fc_epochs=2, lambda_c=lambda_c, val_size=val_size)
                 config.validate()
+                validation_split(test, config.val_size)
                 st.session_state["gold_al_run"] = runner().start(
                     active_job(bundle, config, 0, data=data, heldout=heldout), method="gold", model=spec,
                     device=device_name(), params={"action": "active", **input_params(data, None, heldout),

@@ -1,13 +1,17 @@
 """The GOLD page driven through AppTest: a model GOLD cannot read gets a notice and a way to pick one; on the toy
 cGAN the histograms, the score scatter and rejection sampling show; on mnist-acgan the sorted grids and the real
-images the model fits worst, which tick into the forget set."""
+images the model fits worst, which tick into the forget set; active learning runs in the background with the
+page's lambda_c and validation size, and a validation set that leaves no test image is refused before it starts."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from app_harness import app_test_factory, assert_clean, pick_zoo
-from core.runs import shared_runner
+from core.methods.gold import ActiveConfig, real_data
+from core.models import load_model
+from core.runs import RunStore, shared_runner
 
 
 @pytest.fixture
@@ -59,12 +63,16 @@ def test_mnist_real_images_fitted_worst_tick_into_the_forget_set(app_test):
     assert sample_id in at.session_state["forget::mnist"]
 
 
-def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(app_test):
-    at = _gold_page(app_test, "toy-acgan")
+def _smallest_active_run(at):
     at.number_input(key="gold_al_epochs").set_value(1)
     at.number_input(key="gold_al_pool").set_value(200)
     at.number_input(key="gold_al_fc_n").set_value(200)
-    at.text_input(key="gold_al_schedule").set_value("4,2,6").run()
+    at.text_input(key="gold_al_schedule").set_value("4,2,6")
+    return at
+
+
+def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(app_test):
+    at = _smallest_active_run(_gold_page(app_test, "toy-acgan")).run()
     at.button(key="gold_al_start").click().run()
     assert_clean(at)
     record = shared_runner().wait(at.session_state["gold_al_run"], timeout=300)
@@ -74,3 +82,32 @@ def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(ap
     assert_clean(at)
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"gold_pool_pool_gold", "gold_pool_pool_random"} <= keys
+
+
+def test_active_learning_trains_with_the_pages_lambda_c_and_picks_epochs_on_its_validation_images(app_test):
+    at = _gold_page(app_test, "toy-acgan")
+    assert at.number_input(key="gold_al_lambda_c").value == ActiveConfig.for_dataset("clusters6").lambda_c == 0.01
+    assert at.number_input(key="gold_al_val_size").value == 100
+    at = _smallest_active_run(at)
+    at.number_input(key="gold_al_lambda_c").set_value(0.0)
+    at.number_input(key="gold_al_val_size").set_value(50).run()
+    at.button(key="gold_al_start").click().run()
+    assert_clean(at)
+    record = shared_runner().wait(at.session_state["gold_al_run"], timeout=300)
+    assert record.status == "succeeded", record.error
+    assert record.config["params"]["lambda_c"] == 0.0
+    assert record.config["params"]["val_size"] == 50
+    history = pd.read_csv(record.path / "figures" / "history.csv")
+    assert history["val_fitting_capacity"].notna().all(), "every round's epoch was chosen on the validation images"
+    assert (history["best_epoch"] == 1).all()
+
+
+def test_a_validation_set_that_leaves_no_test_image_is_refused_before_a_run_starts(app_test):
+    held_out = len(real_data(load_model("toy-acgan"), "test"))
+    at = _smallest_active_run(_gold_page(app_test, "toy-acgan"))
+    at.number_input(key="gold_al_val_size").set_value(held_out).run()
+    at.button(key="gold_al_start").click().run()
+    assert_clean(at)
+    assert any(f"the validation set takes {held_out} held-out images" in e.value for e in at.error)
+    assert "gold_al_run" not in at.session_state
+    assert RunStore().ids() == []
