@@ -71,12 +71,18 @@ def _smallest_active_run(at):
     return at
 
 
-def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(app_test):
-    at = _smallest_active_run(_gold_page(app_test, "toy-acgan")).run()
+def _finished_active_run(at):
+    """Start the active-learning run as set on the page and wait for it to succeed."""
     at.button(key="gold_al_start").click().run()
     assert_clean(at)
     record = shared_runner().wait(at.session_state["gold_al_run"], timeout=300)
     assert record.status == "succeeded", record.error
+    return record
+
+
+def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(app_test):
+    at = _smallest_active_run(_gold_page(app_test, "toy-acgan")).run()
+    record = _finished_active_run(at)
     assert record.metrics["labelled_gold"] == record.metrics["labelled_random"] == 6
     at.run()
     assert_clean(at)
@@ -91,10 +97,7 @@ def test_active_learning_trains_with_the_pages_lambda_c_and_picks_epochs_on_its_
     at = _smallest_active_run(at)
     at.number_input(key="gold_al_lambda_c").set_value(0.0)
     at.number_input(key="gold_al_val_size").set_value(50).run()
-    at.button(key="gold_al_start").click().run()
-    assert_clean(at)
-    record = shared_runner().wait(at.session_state["gold_al_run"], timeout=300)
-    assert record.status == "succeeded", record.error
+    record = _finished_active_run(at)
     assert record.config["params"]["lambda_c"] == 0.0
     assert record.config["params"]["val_size"] == 50
     history = pd.read_csv(record.path / "figures" / "history.csv")
