@@ -29,11 +29,9 @@
 # - Table 3: the alpha sweep. Fig. D.6: limited retain sets. Fig. 4: embeddings. Table E.4: cross-validation.
 #   Completion grids like Fig. 3.
 #
-# **The committed outputs are from a small size** (2026-12-01: `EPOCHS=1, EVAL_SIZE=100, LR=2e-3,
-# ALPHAS=[0.05, 1.0], LIMITED_KS=[1, 5]`, the proxy then `proxy:fashion-mnist`, 678 s): one epoch wrecks the retain set for every method, so they show
-# the mechanics, not the paper's balance. The defaults below are the measured ones (40 epochs at lr 2e-3; see
-# `UnlearnConfig`), about 20 unlearning runs of 2-10 minutes each on 2 free cores; they have not been executed
-# here yet. The README gives the default-size numbers measured through the same calls.
+# **The committed outputs** are this notebook's defaults, executed whole on 2026-12-02 in 1,871 s on 2 cores (the 16
+# unlearning runs two at a time in worker processes, 52-405 s each). A completion is the degraded image with only its
+# hole painted by the model (`I2IBundle.inpaint`), as the paper's models complete images.
 
 # %% tags=["parameters"]
 MNIST = "mnist-i2i"
@@ -226,11 +224,27 @@ for name, data in eval_sets(mnist_sets).items():
 # %% [markdown]
 # ## Where and why the numbers differ from the paper's
 #
-# - The models are small conv encoder-decoders without skip connections, trained for minutes on 4,000 digits or
-#   10,000 cartoon faces, not diffusion models, VQ-GAN or MAE trained on ImageNet; FID and IS use the
-#   dataset's own small classifier, so their scale is not the paper's (compare ratios, not values).
-# - The held-out sets are small (MNIST has 100 test digits per class; synthfaces 4 test faces per person), so FID
-#   on the forget set is noisy.
+# - **Models.** Small conv encoder-decoders without skip connections, trained for minutes on 4,000 digits or
+#   10,000 cartoon faces, not diffusion models, VQ-GAN or MAE trained on ImageNet; FID and IS use the dataset's own
+#   small classifier, so their scale is not the paper's (compare ratios, not values). Our models repaint the whole
+#   image; the completions keep the pixels the model was shown, as MAGE and Palette do.
+# - **Table 1 (MNIST, forget 0 and 1).** Ours at the paper's alpha 0.25: forget FID x8.9, retain FID +14.4%; the
+#   paper's diffusion model x7.4 at +10%. At alpha 0.1 (Table 3 above) x5.6 at +8.1%: the targets (>= x5,
+#   <= +10%) hold there, so on a small conv encoder alpha 0.1 is the retain-first setting. The baselines that also
+#   train the decoder on the retain images (NOISY LABEL, RETAIN LABEL) *lower* retain FID (111 -> 66): the zoo's
+#   mnist-i2i trained 10 epochs and is not converged, so 520 more reconstruction steps on retain digits improve it;
+#   ours leaves the decoder untouched (Alg. 1) and cannot. On forgetting, MAX LOSS (x16) and the label baselines (x12-13) beat ours (x8.9) on FID, and RANDOM ENCODER is
+#   about as good as ours, unlike the paper's Table 1; the cosine similarity on D_F ranks them alike.
+# - **Proxy retain set** (other digits, 5-9, as many as D_F): retain FID +22.4% on all kept digits and +43.3% on
+#   the kept digits the proxy never showed (2-4); the paper's proxy costs +47% on its diffusion model (12.2 ->
+#   17.9). The issue's +20% is missed: five digit classes do not hold the encoder's codes for the other three.
+# - **People.** At the defaults (alpha 0.25, 40 epochs = 160 steps) the identity judge still recognises 32.5% of
+#   the forgotten people's completed held-out faces (45% before, 0% with a noise-filled hole). At alpha 1.0 and
+#   320 epochs (1,280 steps) 2.5%, within the 5-point target, with retain PSNR -0.92 dB (target: <= 1 dB) and the
+#   retain recognition 43% -> 35%: forgetting a person's face while keeping similar faces needs a strong forget term
+#   and many steps on a small encoder.
+# - **Held-out sets are small** (MNIST has 100 test digits per class; synthfaces 4 test faces per person, so one
+#   face is 2.5 points of recognition), and FID on 200 forgotten digits is noisy.
 # - Unlearning runs for a few hundred steps (40 passes over D_F: 520 steps for two digits, 160 for ten people; a
 #   2-core budget), the paper's for epochs over ImageNet-size forget sets on GPUs.
 
