@@ -208,7 +208,8 @@ def _add(parser: argparse.ArgumentParser) -> None:
                         help="active: weight of the fake-class terms of the ACGAN loss in every round (default: the "
                              "paper's, 'we choose lambda_c = 0.01 and lambda_c = 0 for synthetic/MNIST and "
                              "FMNIST/SVHN datasets', so 0.01 on the clusters, MNIST and other data, 0 on "
-                             "Fashion-MNIST)")
+                             "Fashion-MNIST, for its 100 epochs per round; with a few epochs per round use 0.1, "
+                             "or G does not learn to draw the asked class)")
     parser.add_argument("--val-size", type=int, default=100, metavar="N",
                         help="active: N held-out images (one fixed random draw) are a validation set that picks each round's "
                              "best epoch for the query and the next round ('choose the model with the best fitting "
