@@ -233,8 +233,9 @@ for name, data in eval_sets(mnist_sets).items():
 #   <= +10%) hold there, so on a small conv encoder alpha 0.1 is the retain-first setting. The baselines that also
 #   train the decoder on the retain images (NOISY LABEL, RETAIN LABEL) *lower* retain FID (111 -> 66): the zoo's
 #   mnist-i2i trained 10 epochs and is not converged, so 520 more reconstruction steps on retain digits improve it;
-#   ours leaves the decoder untouched (Alg. 1) and cannot. On forgetting, MAX LOSS (x16) and the label baselines (x12-13) beat ours (x8.9) on FID, and RANDOM ENCODER is
-#   about as good as ours, unlike the paper's Table 1; the cosine similarity on D_F ranks them alike.
+#   ours leaves the decoder untouched (Alg. 1) and cannot. On forgetting, MAX LOSS (x16) and the label baselines
+#   (x12-13) beat ours (x8.9) on FID, and RANDOM ENCODER is about as good as ours, unlike the paper's Table 1; the
+#   cosine similarity on D_F ranks them alike.
 # - **Proxy retain set** (other digits, 5-9, as many as D_F): retain FID +22.4% on all kept digits and +43.3% on
 #   the kept digits the proxy never showed (2-4); the paper's proxy costs +47% on its diffusion model (12.2 ->
 #   17.9). The issue's +20% is missed: five digit classes do not hold the encoder's codes for the other three.

@@ -190,9 +190,10 @@ for. Measured on mnist-acgan at 3 epochs per round: lambda_c 0.01 left the fitti
 class ActiveConfig:
     """Active learning's schedule, training and measurement budget. `per_class` multiplies the schedule by the
     number of classes; `balanced` uses eq. 9 instead of eq. 8 (the paper: eq. 9 for the 2-D clusters); `lambda_c`
-    weighs the ACGAN loss's fake-class terms in every round. `val_size` > 0 draws `val_size` held-out images
-    at random (one fixed draw) as a validation set (the rest stay the test set of the reported fitting capacity) and, in every round,
-    keeps the epoch with the best fitting capacity on it (the paper: 100 images); 0 keeps the last epoch."""
+    weighs the ACGAN loss's fake-class terms in every round. `val_size` > 0 draws `val_size` held-out images at
+    random (one fixed draw) as a validation set (the rest stay the test set of the reported fitting capacity) and,
+    in every round, keeps the epoch with the best fitting capacity on it (the paper: 100 images); 0 keeps the last
+    epoch."""
 
     initial: int = 10
     query: int = 2
@@ -292,8 +293,8 @@ def best_epoch_model(model: GANBundle, x: torch.Tensor, labels: torch.Tensor, re
 def active_learning(gan: GANBundle, data, test, config: ActiveConfig, seed: int = 0,
                     progress: ProgressFn = NO_PROGRESS, cancel: CancelToken | None = None) -> dict:
     """Rounds of semi-supervised training and querying on `data` (see the module docstring). The held-out `test`
-    images are split (`validation_split`): `config.val_size` choose each round's best epoch, the rest measure its fitting
-    capacity. Returns {"metrics", "history": one row per round (labelled, fitting_capacity, best_epoch,
+    images are split (`validation_split`): `config.val_size` choose each round's best epoch, the rest measure its
+    fitting capacity. Returns {"metrics", "history": one row per round (labelled, fitting_capacity, best_epoch,
     val_fitting_capacity), "rounds": per pool image the round its label became known (0 = at the start, -1 =
     never), "bundle": the last round's kept model}."""
     config.validate()

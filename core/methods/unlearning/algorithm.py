@@ -71,7 +71,8 @@ class UnlearnConfig:
     did not move the balance (10 epochs): no weight decay (the paper's text; the authors' code has 0.05) +30.6% /
     x6.1; lr 1e-4 (the paper's MAE rate) +47% / x3.6 in 130 steps; warm-up over half the steps +43.6% / x4.83 after
     3 epochs; K = 8 noise draws (`noise_draws`) +34.2% / x4.39 after 3 epochs at 1.4x the cost. Four retain images
-    per forget image (`retain_ratio` 4) helped a little (+25.1% / x6.9) at 2.7x the cost, less than the same cost spent on more epochs."""
+    per forget image (`retain_ratio` 4) helped a little (+25.1% / x6.9) at 2.7x the cost, less than the same cost
+    spent on more epochs."""
 
     method: str = "ours"
     alpha: float = 0.25

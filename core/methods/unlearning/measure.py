@@ -8,7 +8,8 @@ encoder adds to the pixels the user supplied (on synthfaces at alpha 1.0: -4.6 d
 - `fid_{set}[{kind}]`: FID on the judge's feature layer (the dataset's Lethe classifier, named in `judge`,
   standing in for Inception), completions against ground truths; `is_{set}[{kind}]` the judge's IS of the
   completions; `cos_{set}[{kind}]` the mean cosine similarity of the judge's features of each completion and its
-  ground truth (standing in for CLIP); `psnr_{set}[{kind}]` the mean PSNR (dB) of the completion (its error lies in the hole).
+  ground truth (standing in for CLIP); `psnr_{set}[{kind}]` the mean PSNR (dB) of the completion (its error
+  lies in the hole).
 - For people (an identity judge): `recognised_{set}[{kind}]`, the share of completions the identity judge assigns
   to the right person, and `recognised_noise_{set}[{kind}]`, the same share on the degraded image with its hole
   filled by noise (what the unmasked context alone reveals; it does not depend on the model).
