@@ -211,10 +211,10 @@ def _add(parser: argparse.ArgumentParser) -> None:
                              "Fashion-MNIST, for its 100 epochs per round; with a few epochs per round use 0.1, "
                              "or G does not learn to draw the asked class)")
     parser.add_argument("--val-size", type=int, default=100, metavar="N",
-                        help="active: N held-out images (one fixed random draw) are a validation set that picks each "
-                             "round's best epoch for the query and the next round ('choose the model with the best fitting "
-                             "capacity on the validation set (of size 100)'); the fitting capacity is measured on "
-                             "the other held-out images; 0 keeps the last epoch (default 100)")
+                        help="active: N held-out images (one fixed random draw) are a validation set that picks "
+                             "each round's best epoch for the query and the next round ('choose the model with the "
+                             "best fitting capacity on the validation set (of size 100)'); the fitting capacity is "
+                             "measured on the other held-out images; 0 keeps the last epoch (default 100)")
     parser.add_argument("--train-size", type=int, default=None, help="reweight: use the first N training images")
     parser.add_argument("--heldout", default=None, metavar="DIR|FILE.npz",
                         help="reweight/active with --data: labelled images of the same kind the GAN was NOT trained "
