@@ -92,8 +92,8 @@ def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(ap
 
 def test_active_learning_trains_with_the_pages_lambda_c_and_picks_epochs_on_its_validation_images(app_test):
     at = _gold_page(app_test, "toy-acgan")
-    assert at.number_input(key="gold_al_lambda_c").value == ActiveConfig.for_dataset("clusters6").lambda_c == 0.01
-    assert at.number_input(key="gold_al_val_size").value == 100
+    assert at.number_input(key="gold_al_lambda_c").value == ActiveConfig.for_dataset("clusters6").lambda_c == 0.1
+    assert at.number_input(key="gold_al_val_size").value == 0
     at = _smallest_active_run(at)
     at.number_input(key="gold_al_lambda_c").set_value(0.0)
     at.number_input(key="gold_al_val_size").set_value(50).run()

@@ -11,9 +11,9 @@ split over the processes by `fit_acgan` (global batch, learning rate and seeds a
 measures and reports, while the others go on to the next epoch and wait for it at the first gradient all-reduce.
 
 Active learning. A semi-supervised cGAN on a pool whose labels are mostly unknown: each round trains (keeping G,
-re-initialising D, as the paper does) with the paper's active-learning lambda_c (0.01 on the clusters and MNIST, 0
-on Fashion-MNIST), keeps the epoch whose model has the best fitting capacity on a validation set of 100 labelled
-held-out images (Sec. 4.3), measures that model's fitting capacity on the other held-out images, scores the
+re-initialising D, as the paper does) with `ActiveConfig.lambda_c`, optionally keeps the epoch whose model has the
+best fitting capacity on a validation set of labelled held-out images (`val_size`; Sec. 4.3), measures the kept
+model's fitting capacity on the other held-out images, scores the
 unlabelled pool with it by eq. 8 (images) or eq. 9 (the 2-D clusters) and reveals the labels of the true top-k
 (sorted, unlike the authors' code, which took the last entries of an unsorted list); the random baseline reveals k
 random ones from the same start.
@@ -178,22 +178,21 @@ def reweight(gan: GANBundle, data, test, config: ReweightConfig, seed: int = 0, 
 SCHEDULES = {"clusters6": (4, 1, 8, False), "mnist": (10, 2, 18, True), "fashion-mnist": (20, 5, 40, True)}
 """The paper's (initial, query, final) labelled-set sizes (Sec. 4.3); True = per class."""
 
-ACTIVE_LAMBDA_C = {"clusters6": 0.01, "mnist": 0.01, "fashion-mnist": 0.0}
-"""The paper's lambda_c for active learning (Sec. 4: "we choose lambda_c = 0.01 and lambda_c = 0 for
-synthetic/MNIST and FMNIST/SVHN datasets"); other data get MNIST's 0.01. These go with the paper's 100 epochs per
-round: lambda_c also weighs G's class term (eq. 1), so with few epochs G does not learn to draw the class it is asked
-for. Measured on mnist-acgan at 3 epochs per round: lambda_c 0.01 left the fitting capacity at or below chance
-(4.9-10.1% over the first three rounds, two seeds), where 0.1 (`ACGANRecipe`'s) reaches 20% after one round."""
-
-
 @dataclass
 class ActiveConfig:
     """Active learning's schedule, training and measurement budget. `per_class` multiplies the schedule by the
     number of classes; `balanced` uses eq. 9 instead of eq. 8 (the paper: eq. 9 for the 2-D clusters); `lambda_c`
     weighs the ACGAN loss's fake-class terms in every round. `val_size` > 0 draws `val_size` held-out images at
     random (one fixed draw) as a validation set (the rest stay the test set of the reported fitting capacity) and,
-    in every round, keeps the epoch with the best fitting capacity on it (the paper: 100 images); 0 keeps the last
-    epoch."""
+    in every round, keeps the epoch with the best fitting capacity on it; 0 keeps the last epoch.
+
+    The paper's Sec. 4 trains active-learning rounds with lambda_c = 0.01 (clusters, MNIST) or 0 (Fashion-MNIST)
+    and keeps each round's best epoch on 100 validation images. Our defaults are `ACGANRecipe`'s 0.1 and the last
+    epoch, measured better on our models (GOLD vs random final fitting capacity, 2-D clusters, 5 seeds, at 10 / 30 /
+    100 epochs per round: paper's rules 58.8 vs 53.1, 59.0 vs 61.3, 61.0 vs 61.6%; ours 65.0 vs 56.2, 65.8 vs 48.3,
+    65.8 vs 48.4%). lambda_c also weighs G's class term (eq. 1): on mnist-acgan at 3 epochs per round 0.01 left the
+    fitting capacity at chance (4.9-10.1% over the first rounds of two seeds). `lambda_c=0.01, val_size=100`
+    (`--lambda-c 0.01 --val-size 100`) runs the paper's rules."""
 
     initial: int = 10
     query: int = 2
@@ -205,8 +204,8 @@ class ActiveConfig:
     pool_size: int | None = None
     fc_samples: int = 5000
     fc_epochs: int = 5
-    lambda_c: float = ACTIVE_LAMBDA_C["mnist"]
-    val_size: int = 100
+    lambda_c: float = 0.1
+    val_size: int = 0
 
     def validate(self) -> None:
         if not 0 < self.initial <= self.final or self.query < 1:
@@ -216,17 +215,16 @@ class ActiveConfig:
             raise LetheError(f"the query strategy is gold or random, not {self.strategy!r}.", "Pick one.")
         if not self.lambda_c >= 0:  # NaN too
             raise LetheError(f"lambda_c must be >= 0, got {self.lambda_c}.",
-                             "The paper uses 0.01 on the clusters and MNIST, 0 on Fashion-MNIST.")
+                             "The default is 0.1; the paper's active learning uses 0.01 (clusters, MNIST) or 0.")
         if self.val_size < 0:
             raise LetheError(f"the validation set size must be >= 0 images, got {self.val_size}.",
-                             "The paper uses 100; 0 keeps each round's last epoch instead of its best.")
+                             "The paper uses 100; 0 (the default) keeps each round's last epoch.")
 
     @classmethod
     def for_dataset(cls, dataset: str, **overrides) -> "ActiveConfig":
-        """The paper's schedule, query score and lambda_c for `dataset` (MNIST's for other data), then `overrides`."""
+        """The paper's schedule and query score for `dataset` (MNIST's for other data), then `overrides`."""
         initial, query, final, per_class = SCHEDULES.get(dataset, SCHEDULES["mnist"])
-        config = cls(initial, query, final, per_class, balanced=dataset == "clusters6",
-                     lambda_c=ACTIVE_LAMBDA_C.get(dataset, ACTIVE_LAMBDA_C["mnist"]))
+        config = cls(initial, query, final, per_class, balanced=dataset == "clusters6")
         return replace(config, **overrides)
 
 
