@@ -155,7 +155,6 @@ def test_evaluation_masks_are_the_same_for_every_call_and_center_small_is_a_quar
     assert eval_kinds(_model())[:2] == ("center", "center-small")
 
 
-
 def test_a_completion_keeps_every_pixel_the_model_was_shown_and_paints_only_the_hole():
     bundle, x = _model(), _toy(4, "test", 1000).x
     for kind in ("center", "patches"):

@@ -97,8 +97,8 @@ def test_unlearning_notebook_runs_at_a_small_size(tmp_path):
     papermill.execute_notebook(
         str(NOTEBOOKS / "unlearning.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
         parameters={"MNIST_FORGET": "label=0", "FACES_FORGET": "identity=0-4", "FACES_PROXY": "proxy:identity=400-404",
-                    "METHODS": ["ours"], "EPOCHS": 1, "FACES_EPOCHS": 1, "EVAL_SIZE": 20, "ALPHAS": [1.0], "LIMITED_KS": [1],
-                    "DEVICE": "cpu"},
+                    "METHODS": ["ours"], "EPOCHS": 1, "FACES_EPOCHS": 1, "EVAL_SIZE": 20, "ALPHAS": [1.0],
+                    "LIMITED_KS": [1], "DEVICE": "cpu"},
         progress_bar=False,
     )
     executed = jupytext.read(out)

@@ -13,10 +13,9 @@ measures and reports, while the others go on to the next epoch and wait for it a
 Active learning. A semi-supervised cGAN on a pool whose labels are mostly unknown: each round trains (keeping G,
 re-initialising D, as the paper does) with `ActiveConfig.lambda_c`, optionally keeps the epoch whose model has the
 best fitting capacity on a validation set of labelled held-out images (`val_size`; Sec. 4.3), measures the kept
-model's fitting capacity on the other held-out images, scores the
-unlabelled pool with it by eq. 8 (images) or eq. 9 (the 2-D clusters) and reveals the labels of the true top-k
-(sorted, unlike the authors' code, which took the last entries of an unsorted list); the random baseline reveals k
-random ones from the same start.
+model's fitting capacity on the other held-out images, scores the unlabelled pool with it by eq. 8 (images) or eq. 9
+(the 2-D clusters) and reveals the labels of the true top-k (sorted, unlike the authors' code, which took the last
+entries of an unsorted list); the random baseline reveals k random ones from the same start.
 """
 
 from __future__ import annotations
@@ -177,6 +176,7 @@ def reweight(gan: GANBundle, data, test, config: ReweightConfig, seed: int = 0, 
 
 SCHEDULES = {"clusters6": (4, 1, 8, False), "mnist": (10, 2, 18, True), "fashion-mnist": (20, 5, 40, True)}
 """The paper's (initial, query, final) labelled-set sizes (Sec. 4.3); True = per class."""
+
 
 @dataclass
 class ActiveConfig:
