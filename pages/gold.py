@@ -10,13 +10,14 @@ import json
 from dataclasses import asdict, replace
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
 from core.errors import LetheError
 from core.methods.gold import (PARTS, ActiveConfig, GoldScores, ReweightConfig, active_job, check_enough,
                                check_gold_model, default_p, extremes, gold_command, part, real_data, rejection_gain,
-                               rejection_sample, reweight_job, score, score_generated, validation_split)
+                               rejection_sample, reweight_job, rounds_table, score, score_generated, validation_split)
 from core.methods.inputs import input_params
 from core.models.bundles import GANBundle
 from core.viz.gold import pool_queries_figure, score_scatter_figure, terms_histogram_figure
@@ -257,6 +258,10 @@ def training_section(bundle: GANBundle, spec: str, test) -> None:
     run_id = st.session_state.get("gold_al_run")
     if run_id and run_store().get(run_id).status == "succeeded":
         folder = run_store().get(run_id).path / "figures"
+        if (folder / "history.csv").is_file():
+            st.markdown("**Per round** (Fig. 4 as numbers; *epoch used* is the epoch that queried and seeded the "
+                        "next round)")
+            st.dataframe(rounds_table(pd.read_csv(folder / "history.csv")), hide_index=True)
         shown = [f for f in sorted(folder.glob("pool_*.json"))]
         for col, path in zip(st.columns(max(1, len(shown))), shown):
             pool_doc = json.loads(path.read_text())

@@ -88,6 +88,9 @@ def test_active_learning_runs_in_the_background_and_shows_each_rounds_queries(ap
     assert_clean(at)
     keys = {c.key for c in at.get("plotly_chart")}
     assert {"gold_pool_pool_gold", "gold_pool_pool_random"} <= keys
+    table = next(d.value for d in at.dataframe if "labelled" in d.value.columns)  # per round, both strategies
+    assert table["labelled"].tolist() == [4, 6]  # the schedule 4,2,6
+    assert {"fitting capacity % (gold)", "fitting capacity % (random)", "epoch used (gold)"} <= set(table.columns)
 
 
 def test_active_learning_trains_with_the_pages_lambda_c_and_picks_epochs_on_its_validation_images(app_test):

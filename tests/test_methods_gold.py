@@ -19,8 +19,8 @@ from core.data import load
 from core.errors import LetheError, NonFiniteError
 from core.methods.gold import training
 from core.methods.gold import (ActiveConfig, ReweightConfig, acceptance_logit, active_learning, query, reweight,
-                               reweight_power, balance_ratio, calibrate, check_gold_model, check_p, rejection_sample,
-                               score, score_generated)
+                               reweight_power, rounds_table, balance_ratio, calibrate, check_gold_model, check_p,
+                               rejection_sample, score, score_generated)
 from core.models.bundles import GANBundle
 from core.models.card import ModelCard
 from core.models.spec import load_model
@@ -329,3 +329,16 @@ def test_a_validation_set_that_leaves_no_test_images_is_refused():
     assert "--val-size" in error.value.hint and "0 keeps each round's last epoch" in error.value.hint
     with pytest.raises(LetheError, match="validation set size must be >= 0"):
         ActiveConfig(val_size=-1).validate()
+
+
+def test_the_rounds_table_puts_both_strategies_of_a_round_on_one_row():
+    history = pd.DataFrame([
+        {"round": 0, "labelled": 100, "fitting_capacity": 0.2, "best_epoch": 10, "strategy": "gold"},
+        {"round": 1, "labelled": 120, "fitting_capacity": 0.456, "best_epoch": 7, "strategy": "gold"},
+        {"round": 0, "labelled": 100, "fitting_capacity": 0.2, "best_epoch": 10, "strategy": "random"},
+        {"round": 1, "labelled": 120, "fitting_capacity": 0.4, "best_epoch": 10, "strategy": "random"}])
+    table = rounds_table(history)
+    assert table["labelled"].tolist() == [100, 120]
+    assert table["fitting capacity % (gold)"].tolist() == [20.0, 45.6]
+    assert table["fitting capacity % (random)"].tolist() == [20.0, 40.0]
+    assert table["epoch used (gold)"].tolist() == [10, 7]

@@ -31,7 +31,7 @@ from core.errors import LetheError
 from core.methods.inputs import input_flags, input_params, need_heldout, train_and_test, training_data
 from core.methods.gold.estimator import (KINDS, PARTS, GoldScores, extremes, part, balance_ratio, check_classes, check_finite,
                                          check_gold_model, discriminator_heads, score, score_generated, terms)
-from core.methods.gold.measure import rejection_gain
+from core.methods.gold.measure import rejection_gain, rounds_table
 from core.methods.gold.training import (SCHEDULES, ActiveConfig, ReweightConfig, active_learning,
                                         query, reweight, reweight_power, validation_split)
 from core.methods.gold.rejection import (Calibration, RejectionResult, acceptance_logit, acceptance_probability,
@@ -337,7 +337,7 @@ CLI_VERB = MethodVerb("gold", "GOLD for conditional GANs: score samples, draw wi
                       _add, _prepare, families=("gan",), requirements=requirements, takes_data=True)
 
 __all__ = [
-    "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "validation_split", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "RejectionResult", "acceptance_logit",
+    "ACTIONS", "ActiveConfig", "CLI_VERB", "ReweightConfig", "SCHEDULES", "active_config", "active_job", "active_learning", "query", "reweight", "reweight_job", "reweight_power", "validation_split", "Calibration", "GoldScores", "KINDS", "PARTS", "extremes", "part", "rejection_gain", "rounds_table", "RejectionResult", "acceptance_logit",
     "acceptance_probability", "balance_ratio", "burn_in", "calibrate", "check_classes", "check_enough", "check_finite",
     "check_gold_model", "check_p", "default_p", "discriminator_heads", "gold_command", "real_data", "rejection_sample", "sample_job",
     "score", "score_generated", "score_job", "terms", "write_samples",

@@ -8,6 +8,7 @@ sampling (eq. 6), the same size and LeNet budget, from the same seed.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -15,6 +16,9 @@ from core.metrics.fitting_capacity import fitting_capacity
 from core.methods.gold.rejection import rejection_sample
 from core.models.bundles import GANBundle
 from core.progress import NO_PROGRESS, CancelToken, ProgressEvent, ProgressFn
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def rejection_gain(gan: GANBundle, test_x: torch.Tensor, test_y: torch.Tensor, p: float, n: int = 50_000,
@@ -39,3 +43,17 @@ def rejection_gain(gan: GANBundle, test_x: torch.Tensor, test_y: torch.Tensor, p
                                                     progress=staged(epochs, "gold rejection"), cancel=cancel).value
     out["fitting_capacity_gain"] = out["fitting_capacity_gold"] - out["fitting_capacity_baseline"]
     return out
+
+
+def rounds_table(history: pd.DataFrame) -> pd.DataFrame:
+    """Active learning's per-round view (Fig. 4 as numbers): one row per round with the labelled-set size, each
+    strategy's fitting capacity (%) and the epoch whose model queried and seeded the next round (`best_epoch`: the
+    last epoch unless a validation set picked another). `history` is `active_job`'s table, one row per round and
+    strategy."""
+    import pandas as pd  # noqa: F811 (at run time; the module imports it only for type checking)
+
+    by = {strategy: rows.set_index("round") for strategy, rows in history.groupby("strategy", sort=False)}
+    columns = {f"fitting capacity % ({s})": (100 * rows["fitting_capacity"]).round(1) for s, rows in by.items()}
+    columns |= {f"epoch used ({s})": rows["best_epoch"] for s, rows in by.items()}
+    labelled = history.drop_duplicates("round").set_index("round")["labelled"]
+    return pd.concat([labelled, pd.DataFrame(columns)], axis=1).reset_index()
