@@ -35,23 +35,24 @@ MODELS = ["mnist-acgan", "fashion-acgan"]  # image cGANs (skipped when not shipp
 TOY = "toy-acgan"
 SEEDS = [0, 1, 2]
 SCORE_SAMPLES = 1000  # generated samples for Fig. 1a / Fig. 2
-FC_SAMPLES = 2000  # samples per fitting capacity (paper: 50,000)
+FC_SAMPLES = 10000  # samples per fitting capacity on the image models (paper: 50,000)
 FC_EPOCHS = 3  # LeNet epochs (paper: 40)
-BURN_IN = 2000  # rejection burn-in (paper: 50,000)
+BURN_IN = 10000  # rejection burn-in (paper: 50,000)
 P_SWEEP = [0.1, 0.3, 0.5, 0.7, 0.9]
 SWEEP_SAMPLES = 500
+TOY_FC_SAMPLES = 2000  # samples per fitting capacity on the 2-D toy
 TOY_EPOCHS = 4  # re-weighting epochs on the toy (half plain)
-ACTIVE_EPOCHS = 2  # training epochs per active-learning round on the toy
+ACTIVE_EPOCHS = 10  # training epochs per active-learning round on the toy (paper: 100)
 ACTIVE_POOL = 1000
 MNIST = "mnist-acgan"  # the cGAN whose architecture MNIST re-weighting and active learning train afresh
-MNIST_RW_EPOCHS = 4  # re-weighting epochs on MNIST, half plain (paper: 20)
+MNIST_RW_EPOCHS = 10  # re-weighting epochs on MNIST, half plain (paper: 20)
 MNIST_RW_SEEDS = [0, 1, 2]  # paper: 3
-MNIST_ACTIVE_EPOCHS = 1  # training epochs per active-learning round on MNIST (paper: 100)
-MNIST_ACTIVE_SEEDS = [0]
-MNIST_POOL = 500  # the first 500 train images as the active-learning pool (0: all 4,000)
-MNIST_TRAIN = 500  # re-weight on the first 500 train images (0: all 4,000)
-MNIST_FC_EVERY = 2  # fitting capacity every this many re-weighting epochs (and at the end)
-MNIST_WORKERS = 20  # independent runs (Table 3 rows, toy and MNIST training) at once, in worker processes
+MNIST_ACTIVE_EPOCHS = 10  # training epochs per active-learning round on MNIST (paper: 100)
+MNIST_ACTIVE_SEEDS = [0, 1, 2]
+MNIST_POOL = 0  # the first N train images as the active-learning pool (0: all 4,000)
+MNIST_TRAIN = 0  # re-weight on the first N train images (0: all 4,000)
+MNIST_FC_EVERY = 5  # fitting capacity every this many re-weighting epochs (and at the end)
+MNIST_WORKERS = 2  # independent runs (Table 3 rows, toy and MNIST training) at once, in worker processes
 
 # %%
 import statistics
@@ -102,7 +103,7 @@ def in_workers(jobs: list) -> list:
 
 
 mnist_shipped = (zoo_folder(MNIST) / "model.safetensors").is_file()
-toy_rw_config = ReweightConfig(epochs=TOY_EPOCHS, fc_samples=2000, fc_epochs=FC_EPOCHS)
+toy_rw_config = ReweightConfig(epochs=TOY_EPOCHS, fc_samples=TOY_FC_SAMPLES, fc_epochs=FC_EPOCHS)
 mnist_rw_config = ReweightConfig(epochs=MNIST_RW_EPOCHS, fc_samples=FC_SAMPLES, fc_epochs=FC_EPOCHS,
                                  fc_every=MNIST_FC_EVERY, train_size=MNIST_TRAIN or None)
 
@@ -110,7 +111,7 @@ mnist_rw_config = ReweightConfig(epochs=MNIST_RW_EPOCHS, fc_samples=FC_SAMPLES, 
 def toy_active_config(strategy: str) -> ActiveConfig:
     """Fig. 3 / 4 on the 2-D clusters: schedule (4, 1, 8), eq. 9."""
     return ActiveConfig.for_dataset("clusters6", epochs=ACTIVE_EPOCHS, strategy=strategy, pool_size=ACTIVE_POOL,
-                                    fc_samples=2000, fc_epochs=FC_EPOCHS)
+                                    fc_samples=TOY_FC_SAMPLES, fc_epochs=FC_EPOCHS)
 
 
 def mnist_active_config(strategy: str) -> ActiveConfig:
