@@ -275,6 +275,7 @@ print(f"whole notebook: {time.perf_counter() - START:.0f} s")
 #   that (1.08x).
 # - **Active learning**: on the 2-D clusters GOLD queries (eq. 9) end well above random ones (65.0 ± 0.7% vs
 #   53.8 ± 9.5% at 8 labels, 10 epochs per round). On MNIST (eq. 8, 10 epochs per round, the paper's 100) they do
-#   not: 76.0 ± 1.4% vs 76.9 ± 0.1% at 180 labels, after leading at 120 labels (74.4 vs 73.8%). At 3 epochs per
-#   round the gap was -1.8 points (README); the paper's GOLD lead on MNIST comes at 100 epochs per round, about 4
-#   hours per seed on 2 cores.
+#   not: 76.0 ± 1.4% vs 76.9 ± 0.1% at 180 labels, after leading at 120 labels (74.4 vs 73.8%). The gap follows
+#   the training per round: -1.8 points at 3 epochs per round, -0.8 at 10 (here), +0.9 at 20 (82.5 ± 1.0% vs
+#   81.6 ± 2.5%, `python -m core gold mnist-acgan active --epochs 20 --fc-samples 10000 --fc-epochs 3 --seed S`,
+#   seeds 0-2; README). The paper trains 100 epochs per round, about 4 hours per seed on 2 cores.

@@ -192,7 +192,9 @@ class ActiveConfig:
     100 epochs per round: paper's rules 58.8 vs 53.1, 59.0 vs 61.3, 61.0 vs 61.6%; ours 65.0 vs 56.2, 65.8 vs 48.3,
     65.8 vs 48.4%). lambda_c also weighs G's class term (eq. 1): on mnist-acgan at 3 epochs per round 0.01 left the
     fitting capacity at chance (4.9-10.1% over the first rounds of two seeds). `lambda_c=0.01, val_size=100`
-    (`--lambda-c 0.01 --val-size 100`) runs the paper's rules."""
+    (`--lambda-c 0.01 --val-size 100`) runs the paper's rules. On MNIST, (10, 2, 18) per class, GOLD's lead needs
+    rounds that train the cGAN: final fitting capacity vs random -1.8 points at 3 epochs per round, -0.8 at 10,
+    +0.9 at 20 (82.5 vs 81.6%, 3 seeds); `epochs` defaults to the paper's 100."""
 
     initial: int = 10
     query: int = 2
