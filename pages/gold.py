@@ -10,7 +10,6 @@ import json
 from dataclasses import asdict, replace
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 import torch
 
@@ -256,12 +255,14 @@ def training_section(bundle: GANBundle, spec: str, test) -> None:
         if st.session_state.get(key):
             run_view(st.session_state[key], key=key)
     run_id = st.session_state.get("gold_al_run")
-    if run_id and run_store().get(run_id).status == "succeeded":
-        folder = run_store().get(run_id).path / "figures"
-        if (folder / "history.csv").is_file():
+    run = run_store().get(run_id) if run_id else None
+    if run is not None and run.status == "succeeded":
+        folder = run.path / "figures"
+        history = run.table("history")
+        if history is not None:
             st.markdown("**Per round** (Fig. 4 as numbers; *epoch used* is the epoch that queried and seeded the "
                         "next round)")
-            st.dataframe(rounds_table(pd.read_csv(folder / "history.csv")), hide_index=True)
+            st.dataframe(rounds_table(history), hide_index=True)
         shown = [f for f in sorted(folder.glob("pool_*.json"))]
         for col, path in zip(st.columns(max(1, len(shown))), shown):
             pool_doc = json.loads(path.read_text())

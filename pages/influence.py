@@ -9,7 +9,6 @@ verified against counterfactual retraining or cleansed later, from the trace it 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 import torch
 
@@ -95,15 +94,10 @@ def _follow_ups(runs: list[RunRecord], run_id: str) -> list[RunRecord]:
     return [r for r in runs if (r.config.get("params") or {}).get("of_run") == run_id]
 
 
-def _table(run: RunRecord, name: str) -> pd.DataFrame | None:
-    path = run.path / "figures" / f"{name}.csv"
-    return pd.read_csv(path) if path.is_file() else None
-
-
 def ranking_panel(run: RunRecord, data, metric: str, metric_name: str) -> None:
     """Most harmful and most helpful instances (image grids into the forget set, or a 2-D map), the table and
     the distribution of influence."""
-    table = _table(run, "influence")
+    table = run.table("influence")
     if table is None:
         st.warning("This run saved no ranking.")
         return
@@ -197,7 +191,7 @@ def check_panel(check: RunRecord, metric_name: str, card: bool = False) -> None:
         run_view(check.id, "influence_check_view")
         return
     m = check.metrics
-    verification, cleansing = _table(check, "verification"), _table(check, "cleansing")
+    verification, cleansing = check.table("verification"), check.table("cleansing")
     if verification is not None:
         cols = st.columns(3)
         if not card:
@@ -234,7 +228,7 @@ def result_panel(run: RunRecord, data) -> None:
     if not m.get("trace_kept"):
         st.warning("This run kept no trace, so it cannot be verified or cleansed; start it again.")
     else:
-        check_forms(run, len(_table(run, "influence")))
+        check_forms(run, len(run.table("influence")))
     checks = _follow_ups(run_store().runs(), run.id)
     chosen = st.session_state.get("influence_check")
     shown = next((r for r in checks if r.id == chosen), checks[0] if checks else None)

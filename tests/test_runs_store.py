@@ -67,6 +67,17 @@ def test_events_are_one_json_line_each_with_images_in_files(tmp_path):
     assert run.status_doc["step"] == 2 and run.status_doc["total"] == 2
 
 
+def test_a_saved_dataframe_reads_back_as_the_runs_table_and_a_missing_one_is_none(tmp_path):
+    import pandas as pd
+
+    store = RunStore(tmp_path)
+    writer = store.create("m", "x")
+    writer.save_figure("history", pd.DataFrame({"round": [0, 1], "fitting_capacity": [0.25, 0.5]}))
+    run = store.get(writer.id)
+    assert run.table("history").to_dict("list") == {"round": [0, 1], "fitting_capacity": [0.25, 0.5]}
+    assert run.table("nothing") is None
+
+
 def test_a_half_written_last_event_line_is_skipped(tmp_path):
     store = RunStore(tmp_path)
     writer = store.create("m", "x")

@@ -354,6 +354,11 @@ class RunRecord:
         folder = self.path / "figures"
         return sorted(folder.iterdir()) if folder.is_dir() else []
 
+    def table(self, name: str) -> pd.DataFrame | None:
+        """The DataFrame a job saved as figure `name` (`save_figure` writes it as figures/<name>.csv), or None."""
+        path = self.path / "figures" / f"{name}.csv"
+        return pd.read_csv(path) if path.is_file() else None
+
     @property
     def traceback(self) -> str | None:
         target = self.path / "traceback.txt"
