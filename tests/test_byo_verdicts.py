@@ -48,6 +48,18 @@ def test_unlearning_of_people_also_says_how_often_the_identity_judge_still_recog
     assert any("the judge my.judge:build" in n for n in v.notes)
 
 
+def test_unlearning_with_a_proxy_also_reads_the_kept_classes_the_proxy_never_showed(tmp_path):
+    store = RunStore(tmp_path)
+    metrics = {**UNLEARN, "fid_unseen[center]": 11.5, "before:fid_unseen[center]": 10.0}
+    v = verdict_of(store.get(_finished(store, "unlearn", "mnist-i2i", {"forget": "label=0,1", "method": "ours",
+                                                                        "retain": "proxy:label=5-9"}, metrics)))
+    assert [q.name for q in v.quality][:2] == ["retain FID [center]",
+                                               "retain FID [center], classes the proxy never showed"]
+    assert "retain FID +3% (+15% on the classes the proxy never showed)" in v.reading
+    assert "unseen · center" in v.proof.data["categories"]
+    assert "unseen · outpaint" not in v.proof.data["categories"]
+
+
 def test_gold_reweighting_reads_as_fitting_capacity_plain_against_reweighted_with_its_curves(tmp_path):
     store = RunStore(tmp_path)
     history = pd.DataFrame({"epoch": [1, 2, 2], "branch": ["both", "baseline", "gold"],

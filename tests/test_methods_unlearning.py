@@ -185,6 +185,16 @@ def test_limited_retain_keeps_k_per_class_and_proxy_retain_is_as_large_as_the_fo
     assert set(proxy.retain.labels.tolist()) == {2} and len(proxy.retain) == len(proxy.forget)
 
 
+def test_a_proxy_of_other_classes_is_also_measured_on_the_kept_classes_it_never_shows():
+    test = _toy(60, "test", 1000)
+    proxy = build_sets(_toy(), test, Selection("toy-bars", labels=(0,)), retain="proxy:label=2")
+    assert set(proxy.eval_retain.labels.tolist()) == {1, 2} and set(proxy.eval_unseen.labels.tolist()) == {1}
+    assert "60 of them of kept classes the proxy never shows" in proxy.describe()
+    for retain in ("train", "limited:2"):  # the retain term sees every kept class
+        assert build_sets(_toy(), test, Selection("toy-bars", labels=(0,)), retain=retain).eval_unseen is None
+    assert _sets("proxy:label=2").eval_unseen is None  # 8 held-out images give FID no covariance
+
+
 @pytest.mark.parametrize("retain, message", [
     ("proxy:label=0,2", "overlaps the forget set"),
     ("proxy:toy-bars", "own training data"),
@@ -247,6 +257,20 @@ def test_unlearn_verb_reports_before_and_after_on_held_out_digits(capsys):
     table = comparison([("run", {"method": "ours"}, out)])
     assert list(table["model"]) == ["Original model", "Ours (run)"]
     assert table.loc[0, "FID F"] == out["before:fid_forget[center]"]
+
+
+def test_unlearn_verb_with_a_proxy_of_other_digits_reports_the_digits_it_never_showed(capsys):
+    from core.cli import main
+
+    code = main(["unlearn", "mnist-i2i", "--forget", "label=0", "--retain", "proxy:label=5-9", "--epochs", "1",
+                 "--batch-size", "64", "--eval-size", "200", "--json"])
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0, out
+    assert out["retain_images"] == out["forget_images"]
+    assert out["fid_unseen[center]"] > 0 and out["before:fid_unseen[center]"] > 0
+    table = comparison([("proxy", {"method": "ours"}, out)])
+    assert table.loc[0, "FID U"] == out["before:fid_unseen[center]"]
+    assert table.loc[1, "FID U"] == out["fid_unseen[center]"]
 
 
 def test_unlearn_verb_refuses_a_model_that_is_not_image_to_image(capsys):

@@ -53,9 +53,13 @@ class Judges:
     identity: ClassifierBundle | None = None
 
 
-def eval_sets(sets: UnlearnSets) -> dict[str, Any]:
-    """The held-out sets by name, in `SETS` order."""
-    return {"retain": sets.eval_retain, "forget": sets.eval_forget}
+def eval_sets(sets: UnlearnSets, unseen: bool = False) -> dict[str, Any]:
+    """The held-out sets by name, in `SETS` order; with `unseen`, also the kept classes a proxy never showed (when
+    the request has them; see `UnlearnSets.eval_unseen`)."""
+    out = {"retain": sets.eval_retain, "forget": sets.eval_forget}
+    if unseen and sets.eval_unseen is not None:
+        out["unseen"] = sets.eval_unseen
+    return out
 
 
 def selection_for(bundle: Bundle, forget: str | Selection, dataset: str | None = None) -> Selection:
@@ -103,8 +107,8 @@ def prepare(bundle: Bundle, forget: str | Selection, retain: str = "train", seed
 
 def measure(bundle: I2IBundle, sets: UnlearnSets, judges: Judges, original: I2IBundle | None = None,
             kinds: tuple[str, ...] | None = None) -> dict[str, float]:
-    """`measure.evaluate` on the request's held-out sets with its judges."""
-    return evaluate(bundle, eval_sets(sets), judges.quality, judges.identity, original,
+    """`measure.evaluate` on the request's held-out sets (with the proxy's unseen classes) with its judges."""
+    return evaluate(bundle, eval_sets(sets, unseen=True), judges.quality, judges.identity, original,
                     (sets.pixel_mean, sets.pixel_std), kinds)
 
 
@@ -164,7 +168,8 @@ def job_params(forget: str, config: UnlearnConfig, retain: str = "train", eval_s
 
 def comparison(runs: list[tuple[str, dict[str, Any], dict[str, float]]], kind: str = "center") -> "Any":
     """Tables 1-2 for one request: a row for the original model and one per run (label, params, metrics), columns
-    FID / IS / cosine / PSNR on retain (R) and forget (F) for degradation `kind`."""
+    FID / IS / cosine / PSNR on retain (R) and forget (F) for degradation `kind`, and FID on the kept classes a
+    proxy retain set never showed (U) when a run has them."""
     import pandas as pd
 
     def row(label: str, metrics: dict[str, float], prefix: str = "") -> dict[str, Any]:
@@ -172,6 +177,8 @@ def comparison(runs: list[tuple[str, dict[str, Any], dict[str, float]]], kind: s
         for key, name in (("fid", "FID"), ("is", "IS"), ("cos", "cos"), ("psnr", "PSNR")):
             for s, tag in (("retain", "R"), ("forget", "F")):
                 out[f"{name} {tag}"] = metrics.get(f"{prefix}{key}_{s}[{kind}]")
+        if any(f"fid_unseen[{kind}]" in m for _, _, m in runs):  # a proxy run: the classes it never showed
+            out["FID U"] = metrics.get(f"{prefix}fid_unseen[{kind}]")
         if f"{prefix}recognised_forget[{kind}]" in metrics:
             out["recognised F"] = metrics[f"{prefix}recognised_forget[{kind}]"]
         return out

@@ -1,6 +1,8 @@
 """What unlearning did, measured on held-out images (Li et al., ICLR 2024, Sec. 4.1, Fig. 4, App. E.2).
 
-For each degradation and each held-out set (retain, forget) the completed images are compared with their ground
+For each degradation and each held-out set (retain, forget, and with a proxy retain set of other classes of the
+model's own data, `unseen`: the kept classes the proxy never showed, the paper's retain set of Sec. 4.3) the
+completed images are compared with their ground
 truth x. A completion is T(x) with its removed pixels painted by D(E(T(x))) (`I2IBundle.inpaint`), as the paper's
 models complete an image: MAGE keeps the visible tokens and Palette the known pixels, so only the hole can change.
 Our conv encoder-decoder repaints the whole image; measuring D(E(T(x))) whole would count the blur an edited
@@ -36,7 +38,7 @@ from core.methods.unlearning.algorithm import draw_noise
 
 EVAL_SEED = 1234
 SMALL = "center-small"
-SETS = ("retain", "forget")
+SETS = ("retain", "forget", "unseen")
 CV_KIND = "center"
 
 

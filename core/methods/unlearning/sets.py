@@ -8,6 +8,10 @@
   cut to K images per class or identity (App. D.1; the training loop over-samples it to balance D_F).
 - `eval_forget` / `eval_retain`: held-out images (the test split) of the forgotten and the kept classes or
   identities. Measurements use only these, never an image the unlearning saw.
+- `eval_unseen`: for a proxy that is a selection of other classes or people of the model's own data, the held-out
+  retain images of the kept classes or people the proxy never shows (None otherwise, or when fewer than
+  `MIN_UNSEEN`). The paper draws its proxy from classes that are neither retain nor forget classes (Sec. 4.3), so
+  these are the images on which its "retain" is measured.
 - `pixel_mean` / `pixel_std`: per-channel statistics of the training split, which define the "normalised images"
   on which the noise of eq. 10 has Sigma = I.
 """
@@ -25,6 +29,7 @@ from core.data.user import is_data_path
 from core.errors import EmptySelection, LetheError
 
 RETAIN_SOURCES = ("train", "proxy:SPEC", "limited:K")
+MIN_UNSEEN = 50  # fewer held-out images give FID no usable covariance on the judge's features
 
 
 @dataclass
@@ -39,12 +44,15 @@ class UnlearnSets:
     eval_retain: ImageData
     pixel_mean: torch.Tensor
     pixel_std: torch.Tensor
+    eval_unseen: ImageData | None = None
 
     def describe(self) -> str:
         """One line for people: what is forgotten, what is retained, what is measured."""
+        unseen = (f", {len(self.eval_unseen)} of them of kept classes the proxy never shows"
+                  if self.eval_unseen is not None else "")
         return (f"forget {self.selection.describe()} ({len(self.forget)} images), retain {self.retain_source} "
                 f"({len(self.retain)} images); measured on {len(self.eval_forget)} + {len(self.eval_retain)} "
-                "held-out images")
+                f"held-out images{unseen}")
 
 
 def group_column(data: ImageData) -> torch.Tensor | None:
@@ -103,6 +111,16 @@ def proxy_retain(spec: str, data: ImageData, forget_mask: torch.Tensor, n: int, 
     return replace(_subsample(proxy, n, gen), name=proxy.name)
 
 
+def unseen_by_proxy(eval_retain: ImageData, proxy: ImageData) -> ImageData | None:
+    """The held-out retain images whose class or person is not in `proxy` (a selection of the model's own data),
+    or None when either has no classes or people, or too few such images remain."""
+    groups, proxy_groups = group_column(eval_retain), group_column(proxy)
+    if groups is None or proxy_groups is None:
+        return None
+    unseen = eval_retain.subset(~torch.isin(groups, torch.unique(proxy_groups)))
+    return unseen if len(unseen) >= MIN_UNSEEN else None
+
+
 def limited_retain(k: int, retain: ImageData, gen: torch.Generator) -> ImageData:
     """K images of each class or identity of the real retain set (App. D.1)."""
     groups = group_column(retain)
@@ -149,6 +167,8 @@ def build_sets(data: ImageData, test: ImageData, selection: Selection, retain: s
                              "Narrow the selection.")
     eval_forget = _subsample(test.subset(held), eval_size, gen)
     eval_retain = _subsample(test.subset(~held), eval_size, gen)
+    own_proxy = source == "proxy" and "=" in arg  # a selection of this data, not another dataset
+    unseen = unseen_by_proxy(eval_retain, kept) if own_proxy else None
     dims = (0, 2, 3)
     return UnlearnSets(selection, forget, kept, retain, eval_forget, eval_retain,
-                       data.x.mean(dims), data.x.std(dims).clamp_min(1e-3))
+                       data.x.mean(dims), data.x.std(dims).clamp_min(1e-3), unseen)

@@ -3,7 +3,8 @@
 Headline: FID of the forget images' completions against the forget images (the paper's Table 1 "F" column)
 before -> after: unlearning fills the forgotten hole with noise, so it should rise many-fold (the paper reads it as
 "forget FID up x k"). Quality cost: FID, IS and PSNR of the retain images' completions, which should stay where
-they were. Proof: FID of both sets before and after, per degradation. All measured on held-out images with the
+they were; with a proxy retain set of other classes, also on the kept classes the proxy never showed. Proof: FID of
+every held-out set before and after, per degradation. All measured on held-out images with the
 run's judge; FID on a few hundred images has no closed-form uncertainty, so none is shown.
 """
 
@@ -13,6 +14,9 @@ from core.methods.unlearning import BEFORE, METHOD_NAMES
 from core.runs.store import RunRecord
 from core.runs.verdict import Fields, Measure, Proof, Verdict, number, register_verdict
 from core.runs.words import forget_words, model_words
+
+UNSEEN = "classes the proxy never showed"
+
 
 def headline_kind(metrics: dict) -> str | None:
     """The degradation the headline reads: centre crop (the paper's main one) when measured, else the first."""
@@ -36,6 +40,10 @@ def retain_measures(metrics: dict, kind: str) -> list[Measure]:
     """FID, IS and PSNR of the completions of held-out retain images (they should not move)."""
     before, after = number(metrics, f"{BEFORE}fid_retain[{kind}]"), number(metrics, f"fid_retain[{kind}]")
     out = [Measure(f"retain FID [{kind}]", before, after, better="lower", digits=fid_digits(before, after))]
+    unseen = number(metrics, f"{BEFORE}fid_unseen[{kind}]"), number(metrics, f"fid_unseen[{kind}]")
+    if unseen[1] is not None:
+        out.append(Measure(f"retain FID [{kind}], {UNSEEN}", *unseen, better="lower",
+                           digits=fid_digits(*unseen)))
     for key, name, better in (("is", "IS", "higher"), ("psnr", "PSNR (dB)", "higher")):
         if number(metrics, f"{key}_retain[{kind}]") is not None:
             out.append(Measure(f"retain {name}", number(metrics, f"{BEFORE}{key}_retain[{kind}]"),
@@ -48,7 +56,9 @@ def fid_proof(metrics: dict) -> Proof | None:
     kinds = [key[len("fid_forget["):-1] for key in metrics if key.startswith("fid_forget[")]
     categories, before, after = [], [], []
     for kind in kinds:
-        for name in ("forget", "retain"):
+        for name in ("forget", "retain", "unseen"):
+            if f"fid_{name}[{kind}]" not in metrics:  # unseen: proxy runs only
+                continue
             categories.append(f"{name} · {kind}")
             before.append(number(metrics, f"{BEFORE}fid_{name}[{kind}]"))
             after.append(number(metrics, f"fid_{name}[{kind}]"))
@@ -60,13 +70,14 @@ def fid_proof(metrics: dict) -> Proof | None:
                   "highlight": [c for c in categories if c.startswith("forget")]})
 
 
-def change_words(forget: Measure, retain: Measure) -> str:
-    """"forget FID x4.2 while retain FID +3%"."""
+def change_words(forget: Measure, retain: Measure, unseen: Measure | None = None) -> str:
+    """"forget FID x4.2 while retain FID +3%", with "(+9% on the classes the proxy never showed)" for a proxy."""
     parts = []
     if forget.before and forget.after is not None:
         parts.append(f"forget FID ×{forget.after / forget.before:.1f}")
     if retain.relative is not None:
-        parts.append(f"retain FID {retain.relative:+.0%}")
+        parts.append(f"retain FID {retain.relative:+.0%}"
+                     + (f" ({unseen.relative:+.0%} on the {UNSEEN})" if unseen and unseen.relative is not None else ""))
     return " while ".join(parts)
 
 
@@ -81,7 +92,9 @@ def unlearning_verdict(run: RunRecord) -> Verdict:
         return Fields(request, notes=["This run recorded no FID of the completions."]).build(
             run, number(metrics, "seconds"))
     headline, quality = forget_measure(metrics, kind), retain_measures(metrics, kind)
-    fields = Fields(request, headline, quality, proof=fid_proof(metrics), extra=change_words(headline, quality[0]))
+    unseen = next((q for q in quality if q.name.endswith(UNSEEN)), None)
+    fields = Fields(request, headline, quality, proof=fid_proof(metrics),
+                    extra=change_words(headline, quality[0], unseen))
     if number(metrics, f"recognised_forget[{kind}]") is not None:
         fields.notes.append(
             f"The identity judge recognises {number(metrics, f'{BEFORE}recognised_forget[{kind}]') or 0:.0%} -> "
