@@ -38,6 +38,8 @@ MNIST = "mnist-i2i"
 MNIST_FORGET = "label=0,1"  # "some digits"
 MNIST_PROXY = "proxy:label=5-9"  # other classes (the paper's proxy), as many images as the forget set; fashion-mnist
 # measured x4.8 retain FID: clothing does not hold the encoder's codes for digits in place
+PROXY_ALPHA = 0.035  # with PROXY_EPOCHS: the measured setting for the proxy (README); the first proxy row keeps
+PROXY_EPOCHS = 80  # the defaults (alpha 0.25, EPOCHS)
 FACES = "synthfaces-i2i"
 FACES_FORGET = "identity=0-9"  # 10 people
 FACES_PROXY = "proxy:identity=400-409"  # 10 other people
@@ -67,7 +69,6 @@ from IPython.display import Image, display  # noqa: E402
 
 from core.methods.unlearning import (METHOD_NAMES, UnlearnConfig, comparison, complete, degrade_for_eval,  # noqa: E402
                                      embedding_points, eval_sets, measure, prepare, unlearning_study)
-from core.methods.unlearning.measure import quality  # noqa: E402
 from core.models.spec import load_model  # noqa: E402
 from core.runs.executor import run_keyed  # noqa: E402
 from core.viz.embedding import project  # noqa: E402
@@ -103,6 +104,7 @@ def original_metrics(model, sets, judges):
 jobs = {("faces", "people setting"): study(FACES_FORGET, model=FACES, alpha=FACES_ALPHA, epochs=FACES_EPOCHS)}
 jobs.update({("method", m): study(MNIST_FORGET, method=m) for m in METHODS})
 jobs[("proxy",)] = study(MNIST_FORGET, MNIST_PROXY)
+jobs[("proxy", "tuned")] = study(MNIST_FORGET, MNIST_PROXY, alpha=PROXY_ALPHA, epochs=PROXY_EPOCHS)
 jobs.update({("alpha", a): study(MNIST_FORGET, alpha=a) for a in ALPHAS if a != UnlearnConfig.alpha})
 jobs.update({("limited", k): study(MNIST_FORGET, f"limited:{k}") for k in LIMITED_KS})
 jobs[("faces", "default")] = study(FACES_FORGET, model=FACES)
@@ -121,25 +123,28 @@ print(mnist_sets.describe())
 before = original_metrics(mnist, mnist_sets, mnist_judges)
 models = {m: done[("method", m)][0] for m in METHODS}
 runs = [(m, {"method": m}, {**before, **done[("method", m)][1]}) for m in METHODS]
-runs.append(("proxy", {"method": "ours"}, {**before, **done[("proxy",)][1]}))
+# the proxy runs' sets also hold the kept digits the proxy never shows (FID U); measure the original on them too
+proxy_sets, _ = prepare(mnist, MNIST_FORGET, retain=MNIST_PROXY, eval_size=EVAL_SIZE)
+proxy_before = original_metrics(mnist, proxy_sets, mnist_judges)
+proxy_label = f"proxy, alpha {PROXY_ALPHA}, {PROXY_EPOCHS} epochs"
+runs.append(("proxy", {"method": "ours"}, {**proxy_before, **done[("proxy",)][1]}))
+runs.append((proxy_label, {"method": "ours"}, {**proxy_before, **done[("proxy", "tuned")][1]}))
 for kind, table in (("center", "Table 1"), ("center-small", "Table 2")):
     print(f"\n{table} ({kind}, MNIST, forget {MNIST_FORGET}; judge mnist-lenet)")
     print(comparison(runs, kind).round(3).to_string(index=False))
 print("\nPaper, Table 1, diffusion model: original FID R 12.2 F 14.6; ours 13.4 / 107.9 (x7.4 on F, +10% on R); "
       "proxy 17.9 / 75.5")
 ours = runs[METHODS.index("ours")][2]
-for name, m in (("ours", ours), ("ours (proxy)", runs[-1][2])):
-    print(f"{name}: forget FID x{m['fid_forget[center]'] / m['before:fid_forget[center]']:.2f} (target >= 5), retain "
-          f"FID {m['fid_retain[center]'] / m['before:fid_retain[center]'] - 1:+.1%} (target <= +10%, proxy <= +20%)")
-# The paper's proxy classes are disjoint from its retain classes: judge the proxy run on the kept digits it never saw.
-proxy_sets, _ = prepare(mnist, MNIST_FORGET, retain=MNIST_PROXY, eval_size=EVAL_SIZE)
-unseen = proxy_sets.eval_retain.subset(~torch.isin(proxy_sets.eval_retain.labels, proxy_sets.retain.labels.unique()))
-if len(unseen) >= 50:  # fewer images than that give no usable covariance for FID
-    fid = {name: quality(complete(model, unseen.x, "center"), unseen.x, mnist_judges.quality)["fid"]
-           for name, model in (("before", mnist), ("after", done[("proxy",)][0]))}
-    print(f"ours (proxy), on the {len(unseen)} held-out digits of the kept classes the proxy never showed "
-          f"{sorted(set(unseen.labels.tolist()))}: retain FID {fid['before']:.1f} -> {fid['after']:.1f} "
-          f"({fid['after'] / fid['before'] - 1:+.1%})")
+if proxy_sets.eval_unseen is not None:  # None when fewer than 50 such held-out digits (no FID covariance)
+    print(f"U: the {len(proxy_sets.eval_unseen)} held-out digits of the kept classes the proxy never shows "
+          f"{sorted(set(proxy_sets.eval_unseen.labels.tolist()))} (the paper's proxy classes are neither retain "
+          "nor forget classes)")
+for name, m in (("ours", ours), ("ours (proxy)", runs[-2][2]), (f"ours ({proxy_label})", runs[-1][2])):
+    change = {s: m[f"fid_{s}[center]"] / m[f"before:fid_{s}[center]"] for s in ("forget", "retain", "unseen")
+              if f"fid_{s}[center]" in m}
+    print(f"{name}: forget FID x{change['forget']:.2f} (target >= 5), retain FID {change['retain'] - 1:+.1%}"
+          + (f", on U {change['unseen'] - 1:+.1%}" if "unseen" in change else "")
+          + " (target <= +10%, proxy <= +20%)")
 
 # %% [markdown]
 # ## People: forget 10 synthfaces identities
@@ -236,9 +241,12 @@ for name, data in eval_sets(mnist_sets).items():
 #   ours leaves the decoder untouched (Alg. 1) and cannot. On forgetting, MAX LOSS (x16) and the label baselines
 #   (x12-13) beat ours (x8.9) on FID, and RANDOM ENCODER is about as good as ours, unlike the paper's Table 1; the
 #   cosine similarity on D_F ranks them alike.
-# - **Proxy retain set** (other digits, 5-9, as many as D_F): retain FID +22.4% on all kept digits and +43.3% on
-#   the kept digits the proxy never showed (2-4); the paper's proxy costs +47% on its diffusion model (12.2 ->
-#   17.9). The issue's +20% is missed: five digit classes do not hold the encoder's codes for the other three.
+# - **Proxy retain set** (other digits, 5-9, as many as D_F). At the defaults: retain FID +22.4% on all kept digits
+#   and +43.3% on U, the kept digits the proxy never showed (2-4; the paper's proxy classes are neither retain nor
+#   forget classes); the paper's own proxy costs +47% on its diffusion model (12.2 -> 17.9). A weaker forget term
+#   over more steps (alpha 0.035, 80 epochs = 1,040 steps) keeps U within the issue's +20% at forget FID >= x5:
+#   the retain damage is done in the first steps and the retain term repairs it over hundreds, so twice the steps
+#   at a seventh of alpha forget as hard for less retain cost (README: four seeds, U +15.8% to +19.1%).
 # - **People.** At the defaults (alpha 0.25, 40 epochs = 160 steps) the identity judge still recognises 32.5% of
 #   the forgotten people's completed held-out faces (45% before, 0% with a noise-filled hole). At alpha 1.0 and
 #   320 epochs (1,280 steps) 2.5%, within the 5-point target, with retain PSNR -0.92 dB (target: <= 1 dB) and the

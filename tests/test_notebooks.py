@@ -3,6 +3,7 @@ its jupytext percent-format .py say the same thing, so reviewing the .py diff re
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import jupytext
@@ -33,12 +34,26 @@ def _small_model() -> str:
     return next(n for n in ("mnist-dcgan", "mnist-acgan", "mnist-flow", "toy-gan") if n in shipped)
 
 
+def _parameter_names(path: Path) -> set[str]:
+    """The names its tagged parameters cell assigns."""
+    cell = next(c for c in jupytext.read(path).cells if "parameters" in c.metadata.get("tags", []))
+    return {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign)
+            for t in node.targets if isinstance(t, ast.Name)}
+
+
+def _execute_small(notebook: str, out: Path, parameters: dict) -> None:
+    """Run `notebook` at a small size; every parameter must name one of its parameters cell's (papermill injects
+    unknown names silently, so a renamed parameter would run the notebook at its full size)."""
+    unknown = sorted(set(parameters) - _parameter_names(NOTEBOOKS / notebook))
+    assert not unknown, f"{notebook} has no parameters {unknown}"
+    papermill.execute_notebook(str(NOTEBOOKS / notebook), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
+                               parameters=parameters, progress_bar=False)
+
+
 def test_quickstart_runs_at_a_small_size(tmp_path):
     out = tmp_path / "quickstart.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "00-quickstart.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-        parameters={"MODEL": _small_model(), "N_SAMPLES": 8, "SMOKE": True, "DEVICE": "cpu"}, progress_bar=False,
-    )
+    _execute_small("00-quickstart.ipynb", out, {
+        "MODEL": _small_model(), "N_SAMPLES": 8, "SMOKE": True, "DEVICE": "cpu"})
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "to forget" in texts and "succeeded" in texts
@@ -46,13 +61,10 @@ def test_quickstart_runs_at_a_small_size(tmp_path):
 
 def test_redaction_notebook_runs_at_a_small_size(tmp_path):
     out = tmp_path / "redaction.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "redaction.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-        parameters={"EPOCHS": 1, "SEEDS": 1, "SIDE_SEEDS": 1, "EVAL_SAMPLES": 500, "FIRST_EPOCH_CHECKS": 2,
-                    "TRAIN_SIZE": 640, "DELETION_EPOCHS": 1, "TAUS": [0.5], "LAMBDAS": [0.8],
-                    "DIFFICULTY_LABELS": [0, 9], "DEVICE": "cpu"},
-        progress_bar=False,
-    )
+    _execute_small("redaction.ipynb", out, {
+        "EPOCHS": 1, "SEEDS": 1, "SIDE_SEEDS": 1, "EVAL_SAMPLES": 500, "FIRST_EPOCH_CHECKS": 2,
+        "TRAIN_SIZE": 640, "DELETION_EPOCHS": 1, "TAUS": [0.5], "LAMBDAS": [0.8],
+        "DIFFICULTY_LABELS": [0, 9], "DEVICE": "cpu"})
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Table I (label 0, MNIST)" in texts and "Table VI (label ambiguity" in texts
@@ -61,14 +73,11 @@ def test_redaction_notebook_runs_at_a_small_size(tmp_path):
 
 def test_taming_notebook_runs_at_a_small_size(tmp_path):
     out = tmp_path / "taming.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "taming.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-        parameters={"SIZES": [1], "SEEDS": [0], "ATTRIBUTES": ["glasses"], "DEBIAS": ["smile", 0.3],
-                    "ABLATION_IMAGES": 2, "MAX_ITERATIONS": 3, "ATTRIBUTE_ITERATIONS": 3, "EVAL_SAMPLES": 100,
-                    "EVAL_SIZE": 50, "HELDOUT_IDENTITIES": 2, "TOY_ITERATIONS": 5,
-                    "WORKERS": 1},  # its runs in the kernel: worker processes would each load the flow and judges
-        progress_bar=False,
-    )
+    _execute_small("taming.ipynb", out, {
+        "SIZES": [1], "SEEDS": [0], "ATTRIBUTES": ["glasses"], "DEBIAS": ["smile", 0.3],
+        "ABLATION_IMAGES": 2, "MAX_ITERATIONS": 3, "ATTRIBUTE_ITERATIONS": 3, "EVAL_SAMPLES": 100,
+        "EVAL_SIZE": 50, "HELDOUT_IDENTITIES": 2, "TOY_ITERATIONS": 5,
+        "WORKERS": 1})  # its runs in the kernel: worker processes would each load the flow and judges
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "centre mode share" in texts and "paper QD D_F" in texts and "paper BPD" in texts and "whole notebook" in texts
@@ -76,14 +85,11 @@ def test_taming_notebook_runs_at_a_small_size(tmp_path):
 
 def test_influence_notebook_runs_at_a_small_size(tmp_path):
     out = tmp_path / "influence.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "influence.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-        parameters={"K_VALUES": [1], "SEEDS": [0, 1], "TARGETS": 8, "N_H": [50], "CLEANSE_SEEDS": [0],
-                    "LATENTS": 200, "TRAIN_SIZE": 600, "MNIST_N_H": [50], "MNIST_SEEDS": [0], "MNIST_LATENTS": 100,
-                    "MNIST_TRAIN": 300, "MNIST_FIG1_SEEDS": [0, 1], "MNIST_FIG1_TARGETS": 4, "MNIST_FIG1_TRAIN": 200,
-                    "WORKERS": 1},
-        progress_bar=False,
-    )
+    _execute_small("influence.ipynb", out, {
+        "K_VALUES": [1], "SEEDS": [0, 1], "TARGETS": 8, "N_H": [50], "CLEANSE_SEEDS": [0],
+        "LATENTS": 200, "TRAIN_SIZE": 600, "MNIST_N_H": [50], "MNIST_SEEDS": [0], "MNIST_LATENTS": 100,
+        "MNIST_TRAIN": 300, "MNIST_FIG1_SEEDS": [0, 1], "MNIST_FIG1_TARGETS": 4, "MNIST_FIG1_TRAIN": 200,
+        "WORKERS": 1})
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "t-test p" in texts and "Paper, Table 6" in texts and "most harmful points" in texts
@@ -94,13 +100,10 @@ def test_influence_notebook_runs_at_a_small_size(tmp_path):
 
 def test_unlearning_notebook_runs_at_a_small_size(tmp_path):
     out = tmp_path / "unlearning.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "unlearning.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-        parameters={"MNIST_FORGET": "label=0", "FACES_FORGET": "identity=0-4", "FACES_PROXY": "proxy:identity=400-404",
-                    "METHODS": ["ours"], "EPOCHS": 1, "FACES_EPOCHS": 1, "EVAL_SIZE": 20, "ALPHAS": [1.0],
-                    "LIMITED_KS": [1], "DEVICE": "cpu"},
-        progress_bar=False,
-    )
+    _execute_small("unlearning.ipynb", out, {
+        "MNIST_FORGET": "label=0", "FACES_FORGET": "identity=0-4", "FACES_PROXY": "proxy:identity=400-404",
+        "METHODS": ["ours"], "EPOCHS": 1, "PROXY_EPOCHS": 1, "FACES_EPOCHS": 1, "EVAL_SIZE": 20, "ALPHAS": [1.0],
+        "LIMITED_KS": [1], "DEVICE": "cpu"})
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "Table 1 (center, MNIST" in texts and "Table E.4" in texts and "recognised forgotten people" in texts
@@ -109,15 +112,12 @@ def test_unlearning_notebook_runs_at_a_small_size(tmp_path):
 
 def test_gold_notebook_runs_at_a_small_size(tmp_path):
     out = tmp_path / "gold.ipynb"
-    papermill.execute_notebook(
-        str(NOTEBOOKS / "gold.ipynb"), str(out), cwd=str(NOTEBOOKS), kernel_name="python3",
-        parameters={"MODELS": ["mnist-acgan"], "SEEDS": [0], "SCORE_SAMPLES": 200, "FC_SAMPLES": 300, "FC_EPOCHS": 1,
-                    "BURN_IN": 300, "P_SWEEP": [0.1, 0.9], "SWEEP_SAMPLES": 100, "TOY_EPOCHS": 2,
-                    "ACTIVE_EPOCHS": 1, "ACTIVE_POOL": 200, "MNIST_RW_EPOCHS": 2, "MNIST_RW_SEEDS": [0],
-                    "MNIST_ACTIVE_EPOCHS": 1, "MNIST_ACTIVE_SEEDS": [0], "MNIST_POOL": 300, "MNIST_TRAIN": 300,
-                    "MNIST_WORKERS": 4},
-        progress_bar=False,
-    )
+    _execute_small("gold.ipynb", out, {
+        "MODELS": ["mnist-acgan"], "SEEDS": [0], "SCORE_SAMPLES": 200, "FC_SAMPLES": 300, "FC_EPOCHS": 1,
+        "BURN_IN": 300, "P_SWEEP": [0.1, 0.9], "SWEEP_SAMPLES": 100, "TOY_EPOCHS": 2,
+        "ACTIVE_EPOCHS": 1, "ACTIVE_POOL": 200, "RW_EPOCHS": 2, "RW_SEEDS": [0],
+        "MNIST_ACTIVE_EPOCHS": 1, "MNIST_ACTIVE_SEEDS": [0], "MNIST_POOL": 300, "RW_TRAIN": 300, "TOY_FC_SAMPLES": 300,
+        "MNIST_WORKERS": 4})
     executed = jupytext.read(out)
     texts = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "sigma_G / sigma_C" in texts and "paper baseline / gold" in texts and "whole notebook" in texts

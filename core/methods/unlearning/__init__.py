@@ -183,7 +183,10 @@ def comparison(runs: list[tuple[str, dict[str, Any], dict[str, float]]], kind: s
             out["recognised F"] = metrics[f"{prefix}recognised_forget[{kind}]"]
         return out
 
-    rows = [row("Original model", runs[0][2], BEFORE)] if runs else []
+    original: dict[str, float] = {}
+    for _, _, metrics in runs:  # the first run's before-values, and the unseen classes' from a proxy run
+        original.update({k: v for k, v in metrics.items() if k.startswith(BEFORE) and k not in original})
+    rows = [row("Original model", original, BEFORE)] if runs else []
     for label, params, metrics in runs:
         rows.append(row(f"{METHOD_NAMES.get(params.get('method'), label)} ({label})" if label else
                         METHOD_NAMES.get(params.get("method"), "?"), metrics))
