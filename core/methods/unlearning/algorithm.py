@@ -73,7 +73,9 @@ class UnlearnConfig:
     3 epochs; K = 8 noise draws (`noise_draws`) +34.2% / x4.39 after 3 epochs at 1.4x the cost. Four retain images
     per forget image (`retain_ratio` 4) helped a little (+25.1% / x6.9) at 2.7x the cost, less than the same cost
     spent on more epochs. A proxy retain set (other digits, 5-9) shifts the trade to the kept digits it never shows
-    (2-4): alpha 0.1 gives x6.96 and +25.8% there, 0.07 x5.05-5.34 and +18.6-22.5% over three seeds (README)."""
+    (2-4, `fid_unseen`): at 40 epochs alpha 0.1 gives x6.96 and +25.8% there, 0.07 x5.05-5.34 and +18.6-22.5% over
+    three seeds. A weaker forget term over more steps trades better: alpha 0.035 and 80 epochs (1,040 steps) give
+    x5.89-6.52 at +15.8-19.1% on 2-4 and +8.2-10.1% on all kept digits over four seeds (README)."""
 
     method: str = "ours"
     alpha: float = 0.25
