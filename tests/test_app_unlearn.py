@@ -1,6 +1,7 @@
 """The Unlearn page driven through AppTest: pick an I2I model, choose what to forget and the retain source, run
 unlearning in the background, read the before/after grids, the methods table and the download; a model that is not
-image-to-image and a proxy set that overlaps the forget set end in a message, never a traceback."""
+image-to-image and a proxy set that overlaps the forget set end in a message, never a traceback; a proxy of other
+digits adds the kept digits it never showed to the table."""
 
 from __future__ import annotations
 
@@ -65,3 +66,22 @@ def test_a_proxy_set_that_overlaps_the_forget_set_is_refused_with_a_message(app_
     assert_clean(at)
     assert any("overlaps the forget set" in e.value for e in at.error)
     assert "unlearn_run" not in at.session_state
+
+
+def test_a_proxy_of_other_digits_also_shows_the_kept_digits_it_never_showed(app_test):
+    at = _page(app_test, "mnist-i2i")
+    at.multiselect(key="unlearn_labels").set_value([3])
+    at.radio(key="unlearn_retain").set_value("proxy").run()
+    at.text_input(key="unlearn_proxy").set_value("label=5-9")
+    at.number_input(key="unlearn_epochs").set_value(1)
+    at.number_input(key="unlearn_eval_size").set_value(200).run()
+    at.button(key="unlearn_start").click().run()
+    assert_clean(at)
+    record = shared_runner().wait(at.session_state["unlearn_run"], timeout=400)
+    assert record.status == "succeeded", record.error
+    at.run()
+    assert_clean(at)
+    assert any("U the kept classes the proxy never showed" in m.value for m in at.markdown)
+    table = at.dataframe[-1].value
+    assert table.loc[0, "FID U"] == pytest.approx(record.metrics["before:fid_unseen[center]"], abs=1e-3)
+    assert table.loc[1, "FID U"] == pytest.approx(record.metrics["fid_unseen[center]"], abs=1e-3)
