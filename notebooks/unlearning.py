@@ -29,8 +29,9 @@
 # - Table 3: the alpha sweep. Fig. D.6: limited retain sets. Fig. 4: embeddings. Table E.4: cross-validation.
 #   Completion grids like Fig. 3.
 #
-# **The committed outputs** are this notebook's defaults, executed whole on 2026-12-02 in 1,871 s on 2 cores (the 16
-# unlearning runs two at a time in worker processes, 52-405 s each). A completion is the degraded image with only its
+# **The committed outputs** are this notebook's defaults, executed whole on 2026-12-02 in 3,241 s on 2 cores shared
+# with a test suite (1,871 s alone before the 80-epoch proxy run was added; the 17 unlearning runs two at a time in
+# worker processes). A completion is the degraded image with only its
 # hole painted by the model (`I2IBundle.inpaint`), as the paper's models complete images.
 
 # %% tags=["parameters"]
