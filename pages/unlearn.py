@@ -89,8 +89,8 @@ def settings_form() -> tuple[str, UnlearnConfig, int]:
                                   help="The paper's 0.25 forgets hard; on mnist-i2i (digits 0, 1) it costs +14% "
                                        "retain FID, 0.1 keeps that under +10% while forget FID still rises x5.6. "
                                        "A proxy of other digits: 0.035 with 80 epochs (forget FID x5.9-6.5, "
-                                       "+16-19% on the kept digits it never shows). People need more: 1.0 with 320 epochs "
-                                       "forgets ten synthfaces identities.")
+                                       "+16-19% on the kept digits it never shows). People need more: 1.0 with "
+                                       "320 epochs forgets ten synthfaces identities.")
         lr = c[1].number_input("Learning rate", 1e-6, 1e-1, d.lr, step=1e-5, format="%.5f", key="unlearn_lr")
         epochs = c[2].number_input("Epochs", 1, 500, d.epochs, key="unlearn_epochs",
                                    help="Passes over the forget set. The retain set recovers from the first steps' "

@@ -172,12 +172,14 @@ def comparison(runs: list[tuple[str, dict[str, Any], dict[str, float]]], kind: s
     proxy retain set never showed (U) when a run has them."""
     import pandas as pd
 
+    with_unseen = any(f"fid_unseen[{kind}]" in m for _, _, m in runs)  # a proxy run: the classes it never showed
+
     def row(label: str, metrics: dict[str, float], prefix: str = "") -> dict[str, Any]:
         out: dict[str, Any] = {"model": label}
         for key, name in (("fid", "FID"), ("is", "IS"), ("cos", "cos"), ("psnr", "PSNR")):
             for s, tag in (("retain", "R"), ("forget", "F")):
                 out[f"{name} {tag}"] = metrics.get(f"{prefix}{key}_{s}[{kind}]")
-        if any(f"fid_unseen[{kind}]" in m for _, _, m in runs):  # a proxy run: the classes it never showed
+        if with_unseen:
             out["FID U"] = metrics.get(f"{prefix}fid_unseen[{kind}]")
         if f"{prefix}recognised_forget[{kind}]" in metrics:
             out["recognised F"] = metrics[f"{prefix}recognised_forget[{kind}]"]

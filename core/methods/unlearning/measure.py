@@ -2,8 +2,7 @@
 
 For each degradation and each held-out set (retain, forget, and with a proxy retain set of other classes of the
 model's own data, `unseen`: the kept classes the proxy never showed, the paper's retain set of Sec. 4.3) the
-completed images are compared with their ground
-truth x. A completion is T(x) with its removed pixels painted by D(E(T(x))) (`I2IBundle.inpaint`), as the paper's
+completed images are compared with their ground truth x. A completion is T(x) with its removed pixels painted by D(E(T(x))) (`I2IBundle.inpaint`), as the paper's
 models complete an image: MAGE keeps the visible tokens and Palette the known pixels, so only the hole can change.
 Our conv encoder-decoder repaints the whole image; measuring D(E(T(x))) whole would count the blur an edited
 encoder adds to the pixels the user supplied (on synthfaces at alpha 1.0: -4.6 dB outside the hole, -1.3 dB in it).

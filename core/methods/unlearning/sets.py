@@ -87,13 +87,18 @@ def _subsample(data: ImageData, n: int, gen: torch.Generator) -> ImageData:
     return data.subset(torch.randperm(len(data), generator=gen)[:n].sort().values)
 
 
+def selects_own_data(spec: str) -> bool:
+    """Whether a proxy spec selects images of the model's own data (`label=9`) rather than naming another dataset."""
+    return "=" in spec
+
+
 def proxy_retain(spec: str, data: ImageData, forget_mask: torch.Tensor, n: int, gen: torch.Generator) -> ImageData:
     """Up to `n` proxy retain images: another dataset (a name or a data path), or a selection of `data` that does
     not overlap the forget set."""
     if not spec:
         raise LetheError("proxy: needs a dataset or a selection, e.g. proxy:fashion-mnist or proxy:label=9.",
                          "Write --retain proxy:SPEC.")
-    if "=" not in spec:
+    if not selects_own_data(spec):
         if spec == data.name:
             raise LetheError(f"proxy:{spec} is the model's own training data, which includes the forget set.",
                              "Pick another dataset or a selection of other classes (proxy:label=9).")
@@ -167,8 +172,7 @@ def build_sets(data: ImageData, test: ImageData, selection: Selection, retain: s
                              "Narrow the selection.")
     eval_forget = _subsample(test.subset(held), eval_size, gen)
     eval_retain = _subsample(test.subset(~held), eval_size, gen)
-    own_proxy = source == "proxy" and "=" in arg  # a selection of this data, not another dataset
-    unseen = unseen_by_proxy(eval_retain, kept) if own_proxy else None
+    unseen = unseen_by_proxy(eval_retain, kept) if source == "proxy" and selects_own_data(arg) else None
     dims = (0, 2, 3)
     return UnlearnSets(selection, forget, kept, retain, eval_forget, eval_retain,
                        data.x.mean(dims), data.x.std(dims).clamp_min(1e-3), unseen)

@@ -36,14 +36,21 @@ def forget_measure(metrics: dict, kind: str) -> Measure:
                         "judge's features: higher = the forgotten content is no longer painted")
 
 
+def unseen_measure(metrics: dict, kind: str) -> Measure | None:
+    """FID of the completions of held-out kept classes a proxy retain set never showed; None for other runs."""
+    before, after = number(metrics, f"{BEFORE}fid_unseen[{kind}]"), number(metrics, f"fid_unseen[{kind}]")
+    if after is None:
+        return None
+    return Measure(f"retain FID [{kind}], {UNSEEN}", before, after, better="lower", digits=fid_digits(before, after))
+
+
 def retain_measures(metrics: dict, kind: str) -> list[Measure]:
     """FID, IS and PSNR of the completions of held-out retain images (they should not move)."""
     before, after = number(metrics, f"{BEFORE}fid_retain[{kind}]"), number(metrics, f"fid_retain[{kind}]")
     out = [Measure(f"retain FID [{kind}]", before, after, better="lower", digits=fid_digits(before, after))]
-    unseen = number(metrics, f"{BEFORE}fid_unseen[{kind}]"), number(metrics, f"fid_unseen[{kind}]")
-    if unseen[1] is not None:
-        out.append(Measure(f"retain FID [{kind}], {UNSEEN}", *unseen, better="lower",
-                           digits=fid_digits(*unseen)))
+    unseen = unseen_measure(metrics, kind)
+    if unseen is not None:
+        out.append(unseen)
     for key, name, better in (("is", "IS", "higher"), ("psnr", "PSNR (dB)", "higher")):
         if number(metrics, f"{key}_retain[{kind}]") is not None:
             out.append(Measure(f"retain {name}", number(metrics, f"{BEFORE}{key}_retain[{kind}]"),
@@ -92,9 +99,8 @@ def unlearning_verdict(run: RunRecord) -> Verdict:
         return Fields(request, notes=["This run recorded no FID of the completions."]).build(
             run, number(metrics, "seconds"))
     headline, quality = forget_measure(metrics, kind), retain_measures(metrics, kind)
-    unseen = next((q for q in quality if q.name.endswith(UNSEEN)), None)
     fields = Fields(request, headline, quality, proof=fid_proof(metrics),
-                    extra=change_words(headline, quality[0], unseen))
+                    extra=change_words(headline, quality[0], unseen_measure(metrics, kind)))
     if number(metrics, f"recognised_forget[{kind}]") is not None:
         fields.notes.append(
             f"The identity judge recognises {number(metrics, f'{BEFORE}recognised_forget[{kind}]') or 0:.0%} -> "
